@@ -1,0 +1,150 @@
+"""HTTP client for the LipaChat gateway: one session, explicit timeouts, bounded retries, typed errors.
+
+No Airflow imports: usable and testable on its own.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import random
+import time
+from collections.abc import Callable
+from typing import Any
+
+import requests
+
+from airflow_provider_lipachat.answers import read_envelope, read_send_result, snippet
+from airflow_provider_lipachat.exceptions import LipaChatRequestError, LipaChatTransientError
+from airflow_provider_lipachat.messages import MediaMessage, SendResult
+
+log = logging.getLogger(__name__)
+
+API_PREFIX = "/api/v1"
+MEDIA_PATH = "/whatsapp/media"
+TEMPLATES_PATH = "/template/{sender}"
+RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
+BACKOFF_BASE = 0.5
+BACKOFF_CAP = 30.0
+RETRY_AFTER_CAP = 120.0
+_NETWORK_ERRORS = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
+
+
+def backoff_delay(attempt: int, *, base: float = BACKOFF_BASE, cap: float = BACKOFF_CAP) -> float:
+    """Full-jitter exponential backoff: uniform in [0, min(cap, base * 2**(attempt-1))]."""
+    return random.uniform(0, min(cap, base * 2 ** (attempt - 1)))
+
+
+def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP date), capped; None if absent."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        seconds = float(value)
+    else:
+        try:
+            moment = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        seconds = moment.timestamp() - (time.time() if now is None else now)
+    return min(max(seconds, 0.0), RETRY_AFTER_CAP)
+
+
+class LipaChatClient:
+    """Talks to one LipaChat gateway with one API key over one pooled ``requests.Session``.
+
+    Transient failures (network errors, timeouts, 429, 500/502/503/504) are retried up to
+    ``max_retries`` times, re-sending the identical body so the gateway can deduplicate by
+    ``messageId``. Redirects are never followed: the key would travel with them.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        *,
+        timeout: float = 30.0,
+        max_retries: int = 3,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.base_url = base_url.rstrip("/").removesuffix(API_PREFIX)
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self._api_key = api_key
+        self._sleep = sleep
+        self.session = requests.Session()
+        self.session.headers.update(
+            {"apiKey": api_key, "Content-Type": "application/json", "Accept": "application/json"}
+        )
+
+    def __repr__(self) -> str:
+        return f"LipaChatClient(base_url={self.base_url!r}, timeout={self.timeout}, max_retries={self.max_retries})"
+
+    def close(self) -> None:
+        self.session.close()
+
+    def send_media(self, message: MediaMessage) -> SendResult:
+        """Send one media message; returns the gateway's result or raises a ``LipaChatError``."""
+        status, text = self._request("POST", MEDIA_PATH, json_body=message.to_payload())
+        return read_send_result(status, text, API_PREFIX + MEDIA_PATH, message.message_id)
+
+    def list_templates(self, sender: str, *, timeout: float | None = None) -> list[dict[str, Any]]:
+        """The sender's templates; read-only, so it doubles as the connection test."""
+        path = TEMPLATES_PATH.format(sender=sender)
+        status, text = self._request("GET", path, timeout=timeout)
+        data = read_envelope(status, text, API_PREFIX + path)["data"]
+        templates = data.get("data") if isinstance(data, dict) else data
+        return list(templates or [])
+
+    def _request(
+        self, method: str, path: str, *, json_body: dict[str, Any] | None = None, timeout: float | None = None
+    ) -> tuple[int, str]:
+        """One logical request: the HTTP status and body text of the first non-transient answer."""
+        url = self.base_url + API_PREFIX + path
+        attempts = self.max_retries + 1
+        for attempt in range(1, attempts + 1):
+            try:
+                response = self.session.request(
+                    method, url, json=json_body, timeout=timeout or self.timeout, allow_redirects=False
+                )
+            except _NETWORK_ERRORS as err:
+                reason = f"{type(err).__name__}: {err}"
+                failure = LipaChatTransientError(
+                    f"{method} {API_PREFIX}{path} failed after {attempt} attempt(s): {reason}"
+                )
+                wait = backoff_delay(attempt)
+            else:
+                text = self._redact(response.text)
+                if response.is_redirect:
+                    raise LipaChatRequestError(
+                        f"gateway answered HTTP {response.status_code} redirecting to "
+                        f"{response.headers.get('Location')!r}; redirects are not followed (the API key would "
+                        "travel with them): set the connection host to the final address",
+                        http_status=response.status_code,
+                    )
+                if response.status_code not in RETRYABLE_STATUS:
+                    return response.status_code, text
+                reason = f"HTTP {response.status_code}"
+                failure = LipaChatTransientError(
+                    f"{method} {API_PREFIX}{path} failed after {attempt} attempt(s): {reason}: {snippet(text)!r}",
+                    http_status=response.status_code,
+                )
+                retry_after = parse_retry_after(response.headers.get("Retry-After"))
+                wait = backoff_delay(attempt) if retry_after is None else retry_after
+            if attempt == attempts:
+                raise failure
+            log.warning(
+                "LipaChat %s %s: attempt %d of %d failed (%s); retrying in %.2f s",
+                method,
+                API_PREFIX + path,
+                attempt,
+                attempts,
+                reason,
+                wait,
+            )
+            self._sleep(wait)
+        raise AssertionError("unreachable: the loop returns or raises")
+
+    def _redact(self, text: str) -> str:
+        return text.replace(self._api_key, "***") if self._api_key else text

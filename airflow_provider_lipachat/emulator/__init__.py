@@ -1,0 +1,6 @@
+"""A local, faithful stand-in for the LipaChat gateway, for development, demos and tests."""
+
+from airflow_provider_lipachat.emulator.server import DEFAULT_API_KEY, Emulator
+from airflow_provider_lipachat.emulator.state import Fault
+
+__all__ = ["DEFAULT_API_KEY", "Emulator", "Fault"]

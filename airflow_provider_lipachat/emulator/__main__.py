@@ -1,0 +1,52 @@
+"""``python -m airflow_provider_lipachat.emulator``: serve the gateway emulator on loopback until stopped."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from types import FrameType
+
+from airflow_provider_lipachat.emulator.server import DEFAULT_API_KEY, Emulator
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m airflow_provider_lipachat.emulator", description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1", help="loopback address to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8765, help="port (default 8765; 0 picks a free one)")
+    parser.add_argument("--api-key", default=DEFAULT_API_KEY, help="the key the emulator accepts")
+    parser.add_argument(
+        "--enforce-session-window",
+        action="store_true",
+        help="refuse free-form sends to numbers without an open 24-hour session (POST /_emulator/sessions/NUMBER)",
+    )
+    parser.add_argument("--verbose", action="store_true", help="log every request")
+    args = parser.parse_args(argv)
+    try:
+        emulator = Emulator(
+            host=args.host,
+            port=args.port,
+            api_key=args.api_key,
+            enforce_session_window=args.enforce_session_window,
+            verbose=args.verbose,
+        )
+    except (OSError, ValueError) as err:
+        print(f"lipachat emulator: {err}", file=sys.stderr)
+        return 2
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    print(f"LipaChat emulator listening on {emulator.base_url}", flush=True)
+    try:
+        emulator.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        emulator.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

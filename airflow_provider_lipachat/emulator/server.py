@@ -1,0 +1,320 @@
+"""A local stand-in for the LipaChat gateway, answering as lipachat-api.md documents, on loopback only.
+
+Where the gateway's behaviour is undocumented the emulator makes one choice and says so:
+error envelopes answer HTTP 400, the Invalid-credentials quirk answers HTTP 200 with
+``status: "success"`` (that is the quirk), and a repeated ``messageId`` answers the original
+result without delivering again.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import socket
+import struct
+import threading
+from email.utils import formatdate
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from airflow_provider_lipachat.emulator.state import (
+    EmulatorState,
+    Fault,
+    FaultSpecError,
+    gateway_timestamp,
+    success_envelope,
+)
+
+DEFAULT_API_KEY = "lipachat-emulator-key"
+MEDIA_TYPES = ("IMAGE", "VIDEO", "AUDIO", "DOCUMENT", "STICKER")
+CAPTION_TYPES = ("IMAGE", "VIDEO", "DOCUMENT")
+MAX_TEXT_LENGTH = 4096
+SESSION_CLOSED_MESSAGE = (
+    "Message not sent: the recipient is outside the 24-hour sandbox session window. "
+    "Only template messages can be sent until the customer messages you."
+)
+SEND_ROUTES = {
+    "/api/v1/whatsapp/media": ("media", "Media sent successfully"),
+    "/api/v1/whatsapp/message/text": ("text", "Message sent successfully"),
+    "/api/v1/whatsapp/template": ("template", "Template message sent successfully"),
+}
+CONTROL_LISTS = {"/_emulator/messages": "deliveries", "/_emulator/requests": "requests", "/_emulator/faults": "faults"}
+TEMPLATE_LIST_PREFIX = "/api/v1/template/"
+HTML_ERROR_PAGE = "<html><head><title>{status} {phrase}</title></head><body><h1>{status} {phrase}</h1></body></html>"
+
+
+def _error_envelope(message: str) -> dict[str, Any]:
+    return {"timestamp": gateway_timestamp(), "data": None, "status": "error", "message": message, "errors": None}
+
+
+def _framework_error(status: int, path: str) -> dict[str, Any]:
+    """The Java framework's own error body, which carries no data and no message."""
+    return {"timestamp": gateway_timestamp(), "status": status, "error": HTTPStatus(status).phrase, "path": path}
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, str) and value.lstrip("+").isdigit() and not value.lstrip("+").startswith("0")
+
+
+def validate_send(route: str, payload: dict[str, Any]) -> str | None:
+    """The gateway's own field checks; returns the error message, or None when the payload is fine."""
+    if not payload.get("messageId"):
+        return "messageId is required"
+    for name in ("from", "to"):
+        if not _is_number(payload.get(name)):
+            return f"{name} must be a phone number starting with a country code"
+    if route == "media":
+        media_type = payload.get("mediaType")
+        if media_type not in MEDIA_TYPES:
+            return f"mediaType must be one of {', '.join(MEDIA_TYPES)}"
+        if not str(payload.get("mediaUrl", "")).startswith("https://"):
+            return "mediaUrl must be a valid URL starting with https://"
+        caption = payload.get("caption")
+        if caption and (media_type not in CAPTION_TYPES or len(caption) > 1024):
+            return "caption is allowed only on IMAGE, VIDEO and DOCUMENT, up to 1024 characters"
+        if payload.get("filename") and media_type != "DOCUMENT":
+            return "filename is allowed only on DOCUMENT"
+    elif route == "text":
+        message = payload.get("message")
+        if not isinstance(message, str) or not message or len(message) > MAX_TEXT_LENGTH:
+            return f"message must be text of 1 to {MAX_TEXT_LENGTH} characters"
+    elif route == "template":
+        template = payload.get("template")
+        if not isinstance(template, dict) or not template.get("name"):
+            return "template.name is required"
+    return None
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _EmulatorHTTPServer
+
+    def setup(self) -> None:
+        super().setup()
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+        if self.server.verbose:
+            super().log_message(format, *args)
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    def _send(self, status: int, body: bytes, content_type: str, headers: dict[str, str] | None = None) -> None:
+        """Status line, headers and body in a single write, so no delayed-ACK stall splits them."""
+        lines = [
+            f"HTTP/1.1 {status} {HTTPStatus(status).phrase}",
+            "Server: lipachat-emulator",
+            f"Date: {formatdate(usegmt=True)}",
+            f"Content-Type: {content_type}",
+            f"Content-Length: {len(body)}",
+        ]
+        lines += [f"{name}: {value}" for name, value in (headers or {}).items()]
+        if self.close_connection:
+            lines.append("Connection: close")
+        self.wfile.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body)
+        if self.server.verbose:
+            self.log_request(status, len(body))
+
+    def _send_json(self, status: int, document: Any, headers: dict[str, str] | None = None) -> None:
+        self._send(status, json.dumps(document).encode(), "application/json", headers)
+
+    def _read_body(self) -> bytes:
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def _reset_connection(self) -> None:
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.connection.close()
+        self.close_connection = True
+
+    # -- routes -----------------------------------------------------------------------------
+
+    def do_GET(self) -> None:
+        state = self.server.state
+        if self.path in CONTROL_LISTS:
+            self._send_json(200, state.snapshot()[CONTROL_LISTS[self.path]])
+        elif self.path.startswith(TEMPLATE_LIST_PREFIX):
+            self._gateway_request(None, None)
+        else:
+            self._send_json(404, {"error": "Not Found", "path": self.path})
+
+    def do_POST(self) -> None:
+        raw = self._read_body()
+        if self.path.startswith("/_emulator/"):
+            self._control(raw)
+        elif self.path in SEND_ROUTES:
+            self._gateway_request(SEND_ROUTES[self.path], raw)
+        else:
+            self._send_json(
+                404, {"timestamp": gateway_timestamp(), "status": 404, "error": "Not Found", "path": self.path}
+            )
+
+    def _control(self, raw: bytes) -> None:
+        state = self.server.state
+        if self.path == "/_emulator/reset":
+            state.reset()
+            self._send_json(200, {"reset": True})
+        elif self.path == "/_emulator/faults":
+            try:
+                spec = json.loads(raw or b"{}")
+                if not isinstance(spec, dict):
+                    raise FaultSpecError("expected a JSON object describing one fault")
+                fault = Fault.from_spec(spec)
+            except (ValueError, FaultSpecError) as err:
+                self._send_json(400, {"error": str(err)})
+                return
+            state.add_fault(fault)
+            self._send_json(201, fault.to_json())
+        elif self.path.startswith("/_emulator/sessions/"):
+            number = self.path.rsplit("/", 1)[1]
+            if not _is_number(number):
+                self._send_json(400, {"error": f"{number!r} is not a phone number with a country code"})
+                return
+            state.open_session(number)
+            self._send_json(200, {"session": number.lstrip("+"), "open": True})
+        else:
+            self._send_json(404, {"error": "Not Found", "path": self.path})
+
+    def _gateway_request(self, route: tuple[str, str] | None, raw: bytes | None) -> None:
+        state = self.server.state
+        payload: Any = None
+        if raw is not None:
+            try:
+                payload = json.loads(raw)
+            except ValueError:
+                payload = None
+        recipient = payload.get("to") if isinstance(payload, dict) else None
+        fault = state.take_fault(None if recipient is None else str(recipient).lstrip("+"))
+        if fault is not None and fault.action == "delay":
+            self.server.stopping.wait(fault.delay)
+        elif fault is not None and fault.action != "deliver_then_delay":
+            state.record_request(self.command, self.path, payload, f"fault:{fault.action}")
+            self._answer_fault(fault)
+            return
+        status, answer, outcome = self._answer(route, raw, payload)
+        state.record_request(self.command, self.path, payload, outcome)
+        if fault is not None and fault.action == "deliver_then_delay":
+            self.server.stopping.wait(fault.delay)
+        self._send_json(status, answer)
+
+    def _answer_fault(self, fault: Fault) -> None:
+        if fault.action == "reset":
+            self._reset_connection()
+            return
+        assert fault.status is not None
+        headers = {"Retry-After": fault.retry_after} if fault.retry_after is not None else None
+        if fault.action == "html":
+            page = fault.body or HTML_ERROR_PAGE.format(status=fault.status, phrase=HTTPStatus(fault.status).phrase)
+            self._send(fault.status, page.encode(), "text/html", headers)
+        else:
+            self._send_json(fault.status, _error_envelope(HTTPStatus(fault.status).phrase), headers)
+
+    def _answer(self, route: tuple[str, str] | None, raw: bytes | None, payload: Any) -> tuple[int, Any, str]:
+        """(HTTP status, JSON answer, outcome for the request log) for one gateway request."""
+        state = self.server.state
+        if self.headers.get("apiKey") != state.api_key:
+            return 200, {"data": None, "status": "success", "message": "Invalid credentials", "errors": None}, "auth"
+        if route is None:
+            sender = self.path.removeprefix(TEMPLATE_LIST_PREFIX)
+            templates = [{"name": "daily_report", "language": "en", "status": "APPROVED", "sender": sender}]
+            return 200, success_envelope({"data": templates}), "listed"
+        if not isinstance(payload, dict):
+            return 400, _framework_error(400, self.path), "malformed"
+        kind, status_desc = route
+        problem = validate_send(kind, payload)
+        if problem is not None:
+            return 400, _error_envelope(problem), "rejected"
+        if kind != "template" and not state.session_open(str(payload["to"]).lstrip("+")):
+            return 400, _error_envelope(SESSION_CLOSED_MESSAGE), "session_closed"
+        answer, replayed = state.deliver_once(kind, payload, status_desc)
+        return 200, answer, "replayed" if replayed else "delivered"
+
+
+class _EmulatorHTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False
+
+    def __init__(self, address: tuple[str, int], state: EmulatorState, verbose: bool) -> None:
+        super().__init__(address, _Handler)
+        self.state = state
+        self.verbose = verbose
+        self.stopping = threading.Event()
+
+
+def require_loopback(host: str) -> None:
+    """The emulator accepts any traffic it is sent, so it listens on loopback addresses only."""
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        raise ValueError(f"host={host!r}: the emulator listens on loopback only (127.0.0.1, ::1 or localhost)")
+
+
+class Emulator:
+    """The gateway emulator as an object: start it in a thread, send to ``base_url``, inspect, stop."""
+
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        api_key: str = DEFAULT_API_KEY,
+        enforce_session_window: bool = False,
+        verbose: bool = False,
+    ) -> None:
+        require_loopback(host)
+        self.state = EmulatorState(api_key=api_key, enforce_session_window=enforce_session_window)
+        self._server = _EmulatorHTTPServer((host, port), self.state, verbose)
+        self._thread: threading.Thread | None = None
+
+    @property
+    def base_url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    @property
+    def api_key(self) -> str:
+        return self.state.api_key
+
+    def start(self) -> Emulator:
+        self._thread = threading.Thread(target=self._server.serve_forever, name="lipachat-emulator", daemon=True)
+        self._thread.start()
+        return self
+
+    def serve_forever(self) -> None:
+        self._server.serve_forever()
+
+    def stop(self) -> None:
+        self._server.stopping.set()
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> Emulator:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def deliveries(self) -> list[dict[str, Any]]:
+        """Messages delivered, once per messageId, in arrival order."""
+        return self.state.snapshot()["deliveries"]
+
+    def requests(self) -> list[dict[str, Any]]:
+        """Every gateway request received, with its outcome (delivered, replayed, fault:..., ...)."""
+        return self.state.snapshot()["requests"]
+
+    def add_fault(self, action: str, **options: Any) -> Fault:
+        """Script a fault, as ``POST /_emulator/faults`` would; see ``Fault`` for the actions."""
+        fault = Fault.from_spec({"action": action, **options})
+        self.state.add_fault(fault)
+        return fault
+
+    def open_session(self, number: str) -> None:
+        self.state.open_session(number)
+
+    def reset(self) -> None:
+        self.state.reset()

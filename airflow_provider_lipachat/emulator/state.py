@@ -1,0 +1,170 @@
+"""What the emulator remembers: deliveries, results by messageId, every request, faults and sessions.
+
+All of it behind one lock, since the server answers each connection in its own thread.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+FAULT_ACTIONS = ("status", "html", "reset", "delay", "deliver_then_delay")
+MAX_FAULT_DELAY = 60.0
+
+
+def gateway_timestamp() -> str:
+    """Now as the gateway writes it: a zone-less local date-time with nine fractional digits (UTC here)."""
+    now_ns = time.time_ns()
+    seconds, nanos = divmod(now_ns, 1_000_000_000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{nanos:09d}"
+
+
+def success_envelope(data: Any) -> dict[str, Any]:
+    return {"timestamp": gateway_timestamp(), "data": data, "status": "success", "message": "", "errors": None}
+
+
+def new_wa_id() -> str:
+    return "wamid.HBgM" + secrets.token_hex(16).upper()
+
+
+class FaultSpecError(ValueError):
+    """A fault rule that the emulator cannot follow; the message says which field and why."""
+
+
+@dataclass
+class Fault:
+    """A scripted misbehaviour for the next ``count`` matching gateway requests.
+
+    - ``status``: answer HTTP ``status`` with a JSON error body (and ``Retry-After`` if given).
+    - ``html``: answer HTTP ``status`` (default 502) with an HTML page, or ``body`` if given.
+    - ``reset``: close the connection with a TCP reset, answering nothing.
+    - ``delay``: wait ``delay`` seconds, then handle the request normally.
+    - ``deliver_then_delay``: handle (and deliver) the request, then wait ``delay`` seconds to answer.
+    """
+
+    action: str
+    count: int = 1
+    to: str | None = None
+    status: int | None = None
+    retry_after: str | None = None
+    delay: float = 0.0
+    body: str | None = None
+    fired: int = 0
+
+    @classmethod
+    def from_spec(cls, spec: dict[str, Any]) -> Fault:
+        """Build a fault from JSON, refusing anything it would not know how to do."""
+        unknown = set(spec) - {"action", "count", "to", "status", "retry_after", "delay", "body"}
+        if unknown:
+            raise FaultSpecError(f"unknown fault fields {sorted(unknown)}")
+        action = spec.get("action")
+        if action not in FAULT_ACTIONS:
+            raise FaultSpecError(f"action={action!r}: expected one of {', '.join(FAULT_ACTIONS)}")
+        count = spec.get("count", 1)
+        if not isinstance(count, int) or count < 1:
+            raise FaultSpecError(f"count={count!r}: expected a whole number of requests >= 1")
+        status = spec.get("status", 502 if action == "html" else None)
+        if action in ("status", "html") and (not isinstance(status, int) or not 400 <= status <= 599):
+            raise FaultSpecError(f"status={status!r}: expected an HTTP error code from 400 to 599")
+        delay = spec.get("delay", 0.0)
+        if not isinstance(delay, int | float) or not 0 <= delay <= MAX_FAULT_DELAY:
+            raise FaultSpecError(f"delay={delay!r}: expected seconds from 0 to {MAX_FAULT_DELAY:g}")
+        if action in ("delay", "deliver_then_delay") and delay == 0:
+            raise FaultSpecError(f"delay=0: action {action!r} needs a delay in seconds")
+        retry_after = spec.get("retry_after")
+        to = spec.get("to")
+        body = spec.get("body")
+        return cls(
+            action=action,
+            count=count,
+            to=None if to is None else str(to).lstrip("+"),
+            status=status,
+            retry_after=None if retry_after is None else str(retry_after),
+            delay=float(delay),
+            body=None if body is None else str(body),
+        )
+
+    def matches(self, recipient: str | None) -> bool:
+        return self.fired < self.count and (self.to is None or self.to == recipient)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class EmulatorState:
+    """Everything the emulator has seen and been told, safe to use from many threads."""
+
+    api_key: str
+    enforce_session_window: bool = False
+    deliveries: list[dict[str, Any]] = field(default_factory=list)
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    faults: list[Fault] = field(default_factory=list)
+    open_sessions: set[str] = field(default_factory=set)
+    answers_by_message_id: dict[str, dict[str, Any]] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def record_request(self, method: str, path: str, payload: Any, outcome: str) -> None:
+        entry = {"method": method, "path": path, "outcome": outcome, "received_at": gateway_timestamp()}
+        if isinstance(payload, dict):
+            entry.update(messageId=payload.get("messageId"), to=payload.get("to"))
+        with self.lock:
+            self.requests.append(entry)
+
+    def take_fault(self, recipient: str | None) -> Fault | None:
+        """The first fault that applies to this request, counted as fired."""
+        with self.lock:
+            for fault in self.faults:
+                if fault.matches(recipient):
+                    fault.fired += 1
+                    return fault
+        return None
+
+    def deliver_once(self, route: str, payload: dict[str, Any], status_desc: str) -> tuple[dict[str, Any], bool]:
+        """Deliver a message unless its messageId was delivered before; returns (answer, replayed)."""
+        message_id = str(payload["messageId"])
+        with self.lock:
+            if message_id in self.answers_by_message_id:
+                return self.answers_by_message_id[message_id], True
+            wa_id = new_wa_id()
+            answer = success_envelope(
+                {"messageId": message_id, "waId": wa_id, "status": "SENT", "statusDesc": status_desc}
+            )
+            self.answers_by_message_id[message_id] = answer
+            self.deliveries.append({"route": route, "waId": wa_id, "payload": payload, **_ids(payload)})
+            return answer, False
+
+    def session_open(self, number: str) -> bool:
+        with self.lock:
+            return not self.enforce_session_window or number in self.open_sessions
+
+    def open_session(self, number: str) -> None:
+        with self.lock:
+            self.open_sessions.add(number.lstrip("+"))
+
+    def add_fault(self, fault: Fault) -> None:
+        with self.lock:
+            self.faults.append(fault)
+
+    def snapshot(self) -> dict[str, Any]:
+        with self.lock:
+            return {
+                "deliveries": [dict(d) for d in self.deliveries],
+                "requests": [dict(r) for r in self.requests],
+                "faults": [f.to_json() for f in self.faults],
+            }
+
+    def reset(self) -> None:
+        with self.lock:
+            self.deliveries.clear()
+            self.requests.clear()
+            self.faults.clear()
+            self.open_sessions.clear()
+            self.answers_by_message_id.clear()
+
+
+def _ids(payload: dict[str, Any]) -> dict[str, Any]:
+    return {"messageId": payload.get("messageId"), "to": payload.get("to"), "from": payload.get("from")}

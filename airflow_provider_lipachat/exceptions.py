@@ -1,0 +1,61 @@
+"""Typed errors for everything that can go wrong between a DAG and the LipaChat gateway.
+
+``retryable`` tells the operator whether another Airflow try could succeed: permanent errors
+(bad input, bad credentials, a closed 24-hour window, a request the gateway rejects) fail the
+task at once; transient ones (network, throttling, 5xx left after the client's own retries)
+are left to Airflow's retries.
+"""
+
+from __future__ import annotations
+
+
+class LipaChatError(Exception):
+    """Base class of every error this provider raises."""
+
+    retryable: bool = False
+
+
+class LipaChatValidationError(LipaChatError, ValueError):
+    """A value was refused before any request was sent; says which field and what is accepted."""
+
+    def __init__(self, field: str, value: object, problem: str) -> None:
+        self.field = field
+        self.value = value
+        self.problem = problem
+        super().__init__(f"{field}={value!r}: {problem}")
+
+
+class LipaChatAuthError(LipaChatError):
+    """The gateway refused the API key (including its 'Invalid credentials' with status success)."""
+
+
+class LipaChatRequestError(LipaChatError):
+    """The gateway answered and rejected the request; sending it again will not help."""
+
+    def __init__(self, message: str, *, http_status: int | None = None) -> None:
+        self.http_status = http_status
+        super().__init__(message)
+
+
+class LipaChatSessionClosedError(LipaChatRequestError):
+    """WhatsApp's 24-hour customer-service window is closed for this recipient."""
+
+
+class LipaChatTransientError(LipaChatError):
+    """The gateway could not be reached or was overloaded, even after the client's retries."""
+
+    retryable = True
+
+    def __init__(self, message: str, *, http_status: int | None = None) -> None:
+        self.http_status = http_status
+        super().__init__(message)
+
+
+class LipaChatResponseError(LipaChatError):
+    """The gateway answered something this client cannot read (HTML, no waId, not JSON)."""
+
+    retryable = True
+
+    def __init__(self, message: str, *, http_status: int | None = None) -> None:
+        self.http_status = http_status
+        super().__init__(message)

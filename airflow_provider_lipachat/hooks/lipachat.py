@@ -1,0 +1,221 @@
+"""LipaChatHook: turns an Airflow connection into one configured, reused LipaChatClient."""
+
+from __future__ import annotations
+
+import ipaddress
+from functools import cached_property
+from typing import Any
+from urllib.parse import urlsplit
+
+from airflow_provider_lipachat.client import LipaChatClient
+from airflow_provider_lipachat.compat import BaseHook, mask_secret
+from airflow_provider_lipachat.connection_form import (
+    DEFAULT_HOST,
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_TIMEOUT,
+    UI_FIELD_BEHAVIOUR,
+)
+from airflow_provider_lipachat.exceptions import LipaChatError, LipaChatValidationError
+from airflow_provider_lipachat.messages import MediaMessage, SendResult, mask_phone, normalize_phone
+
+TEST_CONNECTION_TIMEOUT = 10.0
+MAX_RETRIES_LIMIT = 10
+
+
+def is_loopback(hostname: str | None) -> bool:
+    if hostname is None:
+        return False
+    if hostname == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(hostname).is_loopback
+    except ValueError:
+        return False
+
+
+def gateway_base_url(host: str | None, schema: str | None = None, port: int | None = None) -> str:
+    """The gateway's base URL from a connection: https, or plain http only for loopback hosts."""
+    raw = (host or "").strip() or DEFAULT_HOST
+    if "://" not in raw:
+        raw = f"{(schema or 'https').strip().lower()}://{raw}"
+    parts = urlsplit(raw)
+    netloc = parts.netloc if port is None or parts.port else f"{parts.netloc}:{port}"
+    url = f"{parts.scheme.lower()}://{netloc}{parts.path}".rstrip("/")
+    if parts.scheme.lower() == "https" and parts.hostname:
+        return url
+    if parts.scheme.lower() == "http" and is_loopback(parts.hostname):
+        return url
+    raise LipaChatValidationError(
+        "host",
+        url,
+        "is not allowed: the gateway is reached over https:// (default "
+        f"{DEFAULT_HOST}); plain http:// is accepted only for loopback hosts such as the emulator",
+    )
+
+
+def _extra_value(extras: dict[str, Any], name: str) -> Any:
+    value = extras.get(name, extras.get(f"extra__lipachat__{name}"))
+    return None if value == "" else value
+
+
+def _positive_float(value: Any, field: str) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = float("nan")
+    if not number > 0:
+        raise LipaChatValidationError(field, value, "expected a number of seconds greater than 0")
+    return number
+
+
+def _retry_count(value: Any, field: str) -> int:
+    try:
+        number = int(str(value))
+    except ValueError:
+        number = -1
+    if not 0 <= number <= MAX_RETRIES_LIMIT:
+        raise LipaChatValidationError(field, value, f"expected a whole number from 0 to {MAX_RETRIES_LIMIT}")
+    return number
+
+
+class LipaChatHook(BaseHook):
+    """Send WhatsApp messages through LipaChat using an Airflow connection of type ``lipachat``.
+
+    The connection's password is the API key, its host the gateway URL, and its extras
+    ``from_number`` (default sender), ``timeout`` and ``max_retries``. ``timeout`` and
+    ``max_retries`` given here override the connection's.
+    """
+
+    conn_name_attr = "lipachat_conn_id"
+    default_conn_name = "lipachat_default"
+    conn_type = "lipachat"
+    hook_name = "LipaChat"
+
+    def __init__(
+        self,
+        lipachat_conn_id: str = default_conn_name,
+        *,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.lipachat_conn_id = lipachat_conn_id
+        self._timeout = timeout
+        self._max_retries = max_retries
+
+    @cached_property
+    def _settings(self) -> dict[str, Any]:
+        conn = self.get_connection(self.lipachat_conn_id)
+        if conn.password:
+            mask_secret(conn.password)
+        if not conn.password:
+            raise LipaChatValidationError(
+                "password", None, f"connection {self.lipachat_conn_id!r} has no API key; set its password"
+            )
+        extras = conn.extra_dejson
+        timeout = self._timeout if self._timeout is not None else _extra_value(extras, "timeout")
+        retries = self._max_retries if self._max_retries is not None else _extra_value(extras, "max_retries")
+        from_number = _extra_value(extras, "from_number")
+        return {
+            "base_url": gateway_base_url(conn.host, conn.schema, conn.port),
+            "api_key": conn.password,
+            "timeout": DEFAULT_TIMEOUT if timeout is None else _positive_float(timeout, "timeout"),
+            "max_retries": DEFAULT_MAX_RETRIES if retries is None else _retry_count(retries, "max_retries"),
+            "from_number": None if from_number is None else normalize_phone(str(from_number), "from_number"),
+        }
+
+    @cached_property
+    def client(self) -> LipaChatClient:
+        """One client (one pooled session) for the life of this hook."""
+        settings = self._settings
+        return LipaChatClient(
+            settings["base_url"],
+            settings["api_key"],
+            timeout=settings["timeout"],
+            max_retries=settings["max_retries"],
+        )
+
+    def get_conn(self) -> LipaChatClient:
+        return self.client
+
+    def default_sender(self, from_number: str | None = None) -> str:
+        """The sender to use: the one given, else the connection's ``from_number``."""
+        if from_number:
+            return from_number
+        configured = self._settings["from_number"]
+        if configured is None:
+            raise LipaChatValidationError(
+                "from_number",
+                from_number,
+                f"was not given and connection {self.lipachat_conn_id!r} has no extra 'from_number'; "
+                "set one of them to your sender number with country code (sandbox: 254110090747)",
+            )
+        return configured
+
+    def send_media(
+        self,
+        to: str,
+        media_url: str,
+        media_type: str | None = None,
+        caption: str | None = None,
+        filename: str | None = None,
+        from_number: str | None = None,
+        message_id: str | None = None,
+    ) -> SendResult:
+        """Validate and send one media message; raises a ``LipaChatError`` subclass on failure."""
+        message = MediaMessage(
+            to=to,
+            media_url=media_url,
+            media_type=media_type,
+            caption=caption,
+            filename=filename,
+            from_number=self.default_sender(from_number),
+            **({"message_id": message_id} if message_id else {}),
+        )
+        self.log.info(
+            "Sending %s to %s (message id %s)", message.media_type, mask_phone(message.to), message.message_id
+        )
+        return self.client.send_media(message)
+
+    def test_connection(self) -> tuple[bool, str]:
+        """List the sender's templates once, with a short timeout and no retries."""
+        try:
+            sender = self.default_sender()
+            client = LipaChatClient(
+                self._settings["base_url"], self._settings["api_key"], timeout=TEST_CONNECTION_TIMEOUT, max_retries=0
+            )
+            try:
+                templates = client.list_templates(sender)
+            finally:
+                client.close()
+        except LipaChatError as err:
+            return False, str(err)
+        except Exception as err:  # a connection test reports every failure instead of raising
+            return False, f"{type(err).__name__}: {err}"
+        return True, f"Connected to {self._settings['base_url']}: {len(templates)} template(s) for {mask_phone(sender)}"
+
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        """Form behaviour for Airflow releases that do not read ``ui-field-behaviour`` from provider info."""
+        return {
+            "hidden_fields": UI_FIELD_BEHAVIOUR["hidden-fields"],
+            "relabeling": UI_FIELD_BEHAVIOUR["relabeling"],
+            "placeholders": UI_FIELD_BEHAVIOUR["placeholders"],
+        }
+
+    @classmethod
+    def get_connection_form_widgets(cls) -> dict[str, Any]:
+        """Extra fields for Airflow releases that do not read ``conn-fields`` from provider info."""
+        from wtforms import IntegerField, StringField
+        from wtforms.validators import NumberRange, Optional
+
+        return {
+            "from_number": StringField("From number"),
+            "timeout": StringField("Timeout (seconds)", default=str(int(DEFAULT_TIMEOUT))),
+            "max_retries": IntegerField(
+                "Max retries",
+                validators=[Optional(), NumberRange(min=0, max=MAX_RETRIES_LIMIT)],
+                default=DEFAULT_MAX_RETRIES,
+            ),
+        }

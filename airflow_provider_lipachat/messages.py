@@ -1,0 +1,199 @@
+"""Messages as values: validation, normalisation and the JSON payloads the gateway expects.
+
+No I/O and no Airflow here, so importing this module is cheap and every rule is testable alone.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import pendulum
+
+from airflow_provider_lipachat.exceptions import LipaChatValidationError
+
+MEDIA_TYPES: tuple[str, ...] = ("IMAGE", "VIDEO", "AUDIO", "DOCUMENT", "STICKER")
+CAPTION_MEDIA_TYPES: frozenset[str] = frozenset({"IMAGE", "VIDEO", "DOCUMENT"})
+MAX_CAPTION_LENGTH = 1024
+MIN_PHONE_DIGITS = 8
+MAX_PHONE_DIGITS = 15
+
+MEDIA_TYPE_BY_EXTENSION: dict[str, str] = {
+    **dict.fromkeys(("jpg", "jpeg", "png"), "IMAGE"),
+    **dict.fromkeys(("mp4", "3gp"), "VIDEO"),
+    **dict.fromkeys(("mp3", "m4a", "aac", "amr", "ogg", "opus"), "AUDIO"),
+    **dict.fromkeys(("pdf", "txt", "csv", "doc", "docx", "xls", "xlsx", "ppt", "pptx"), "DOCUMENT"),
+    "webp": "STICKER",
+}
+
+_PHONE_SEPARATORS = re.compile(r"[\s\-().]")
+_GATEWAY_TIMESTAMP = re.compile(r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?$")
+
+
+def _absent(value: str | None) -> bool:
+    return value is None or value == ""
+
+
+def normalize_phone(value: object, field_name: str) -> str:
+    """Return a WhatsApp number as digits only, refusing numbers without a country code."""
+    accepted = (
+        f"an international number with its country code, {MIN_PHONE_DIGITS} to "
+        f"{MAX_PHONE_DIGITS} digits, such as '254711222333' or '+254 711-222-333'"
+    )
+    if not isinstance(value, str) or not value.strip():
+        raise LipaChatValidationError(field_name, value, f"expected {accepted}")
+    compact = _PHONE_SEPARATORS.sub("", value.strip())
+    digits = compact.removeprefix("+")
+    if not digits.isdigit():
+        raise LipaChatValidationError(field_name, value, f"has characters other than digits; expected {accepted}")
+    if digits.startswith("0"):
+        raise LipaChatValidationError(
+            field_name, value, f"looks like a local number (leading 0) with no country code; expected {accepted}"
+        )
+    if not MIN_PHONE_DIGITS <= len(digits) <= MAX_PHONE_DIGITS:
+        raise LipaChatValidationError(field_name, value, f"has {len(digits)} digits; expected {accepted}")
+    return digits
+
+
+def mask_phone(number: str) -> str:
+    """Hide the middle of a phone number for logs: '254711222333' -> '2547******33'."""
+    if len(number) <= 6:
+        return "*" * len(number)
+    return number[:4] + "*" * (len(number) - 6) + number[-2:]
+
+
+def infer_media_type(media_url: str) -> str | None:
+    """Guess the media type from the URL path's extension, or None when it says nothing."""
+    path = urlsplit(media_url).path
+    extension = path.rsplit(".", 1)[-1].lower() if "." in path.rsplit("/", 1)[-1] else ""
+    return MEDIA_TYPE_BY_EXTENSION.get(extension)
+
+
+def _validate_media_url(media_url: object) -> str:
+    accepted = "expected an absolute https:// URL that WhatsApp's servers can fetch"
+    if not isinstance(media_url, str) or not media_url.strip():
+        raise LipaChatValidationError("media_url", media_url, accepted)
+    media_url = media_url.strip()
+    parts = urlsplit(media_url)
+    if parts.scheme.lower() != "https":
+        raise LipaChatValidationError("media_url", media_url, f"is not https; {accepted}")
+    if not parts.hostname:
+        raise LipaChatValidationError("media_url", media_url, f"has no host; {accepted}")
+    return media_url
+
+
+def _resolve_media_type(media_type: str | None, media_url: str) -> str:
+    if _absent(media_type):
+        inferred = infer_media_type(media_url)
+        if inferred is None:
+            raise LipaChatValidationError(
+                "media_type",
+                media_type,
+                "was not given and cannot be inferred from the URL's extension; "
+                f"set media_type to one of {', '.join(MEDIA_TYPES)}",
+            )
+        return inferred
+    normalized = str(media_type).strip().upper()
+    if normalized not in MEDIA_TYPES:
+        raise LipaChatValidationError("media_type", media_type, f"is unknown; expected one of {', '.join(MEDIA_TYPES)}")
+    return normalized
+
+
+def new_message_id() -> str:
+    """A fresh random message id, for sends that no Airflow task instance identifies."""
+    return str(uuid.uuid4())
+
+
+@dataclass(frozen=True)
+class MediaMessage:
+    """One media message, validated and normalised on construction.
+
+    Empty strings count as absent; ``media_type`` is inferred from the URL when absent;
+    phone numbers are reduced to digits. ``message_id`` is fixed here so every retry of
+    this message carries the same id, which is what lets the gateway deduplicate.
+    """
+
+    to: str
+    media_url: str
+    from_number: str
+    media_type: str | None = None
+    caption: str | None = None
+    filename: str | None = None
+    message_id: str = field(default_factory=new_message_id)
+
+    def __post_init__(self) -> None:
+        media_url = _validate_media_url(self.media_url)
+        media_type = _resolve_media_type(self.media_type, media_url)
+        caption = None if _absent(self.caption) else self.caption
+        filename = None if _absent(self.filename) else self.filename
+        if caption is not None:
+            if media_type not in CAPTION_MEDIA_TYPES:
+                raise LipaChatValidationError(
+                    "caption", caption, f"is not allowed on {media_type}; captions go only on IMAGE, VIDEO or DOCUMENT"
+                )
+            if len(caption) > MAX_CAPTION_LENGTH:
+                raise LipaChatValidationError(
+                    "caption",
+                    caption[:40] + "...",
+                    f"is {len(caption)} characters; at most {MAX_CAPTION_LENGTH} are accepted",
+                )
+        if filename is not None and media_type != "DOCUMENT":
+            raise LipaChatValidationError(
+                "filename", filename, f"is not allowed on {media_type}; a filename goes only on a DOCUMENT"
+            )
+        if _absent(self.message_id):
+            raise LipaChatValidationError("message_id", self.message_id, "expected a non-empty id")
+        # A frozen dataclass normalises its own fields through object.__setattr__.
+        object.__setattr__(self, "to", normalize_phone(self.to, "to"))
+        object.__setattr__(self, "from_number", normalize_phone(self.from_number, "from_number"))
+        object.__setattr__(self, "media_url", media_url)
+        object.__setattr__(self, "media_type", media_type)
+        object.__setattr__(self, "caption", caption)
+        object.__setattr__(self, "filename", filename)
+        object.__setattr__(self, "message_id", str(self.message_id))
+
+    def to_payload(self) -> dict[str, Any]:
+        """The JSON body of ``POST /api/v1/whatsapp/media``."""
+        payload: dict[str, Any] = {
+            "messageId": self.message_id,
+            "mediaType": self.media_type,
+            "mediaUrl": self.media_url,
+            "from": self.from_number,
+            "to": self.to,
+        }
+        if self.caption is not None:
+            payload["caption"] = self.caption
+        if self.filename is not None:
+            payload["filename"] = self.filename
+        return payload
+
+
+@dataclass(frozen=True)
+class SendResult:
+    """What the gateway said about one accepted message."""
+
+    message_id: str
+    wa_id: str
+    status: str | None = None
+    status_desc: str | None = None
+    timestamp: pendulum.DateTime | None = None
+
+
+def parse_gateway_timestamp(value: object) -> pendulum.DateTime | None:
+    """Read the gateway's zone-less ``LocalDateTime`` (up to 9 fractional digits) as UTC.
+
+    The gateway does not say which zone its clock is in; UTC is the assumption, and
+    anything unreadable becomes None rather than failing a send that succeeded.
+    """
+    if not isinstance(value, str):
+        return None
+    match = _GATEWAY_TIMESTAMP.match(value.strip())
+    if match is None:
+        return None
+    seconds, fraction = match.groups()
+    microseconds = int((fraction or "0").ljust(6, "0")[:6])
+    parsed = pendulum.parse(seconds, tz="UTC")
+    return parsed.replace(microsecond=microseconds)
