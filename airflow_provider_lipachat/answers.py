@@ -41,6 +41,8 @@ def _load_json(status_code: int, text: str, path: str) -> dict[str, Any]:
         return body
     if status_code in (401, 403):
         raise LipaChatAuthError(f"gateway refused the API key (HTTP {status_code} from {path}): {snippet(text)!r}")
+    if status_code >= 400:
+        raise LipaChatRequestError(f"HTTP {status_code} from {path}: {snippet(text)!r}", http_status=status_code)
     raise LipaChatResponseError(
         f"HTTP {status_code} from {path} is not the gateway's JSON envelope: {snippet(text)!r}",
         http_status=status_code,
@@ -57,17 +59,18 @@ def read_envelope(status_code: int, text: str, path: str) -> dict[str, Any]:
             http_status=status_code,
         )
     message = str(body.get("message") or "")
+    is_error = body.get("status") == "error"
+    if is_error and any(marker in message.lower() for marker in SESSION_WINDOW_MARKERS):
+        raise LipaChatSessionClosedError(
+            f"24-hour window closed: the gateway said {message!r}. {SESSION_CLOSED_ADVICE}",
+            http_status=status_code,
+        )
     if "invalid credentials" in message.lower() or status_code in (401, 403):
         raise LipaChatAuthError(
             f"gateway refused the API key: {message or f'HTTP {status_code}'!r} "
             "(check the password of the LipaChat connection)"
         )
-    if body.get("status") == "error":
-        if any(marker in message.lower() for marker in SESSION_WINDOW_MARKERS):
-            raise LipaChatSessionClosedError(
-                f"24-hour window closed: the gateway said {message!r}. {SESSION_CLOSED_ADVICE}",
-                http_status=status_code,
-            )
+    if is_error:
         errors = body.get("errors")
         detail = f"; errors: {errors}" if errors else ""
         raise LipaChatRequestError(

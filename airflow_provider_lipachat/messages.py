@@ -183,17 +183,22 @@ class SendResult:
 
 
 def parse_gateway_timestamp(value: object) -> pendulum.DateTime | None:
-    """Read the gateway's zone-less ``LocalDateTime`` (up to 9 fractional digits) as UTC.
+    """Read the gateway's timestamp as a UTC datetime, or None when absent or unreadable.
 
-    The gateway does not say which zone its clock is in; UTC is the assumption, and
-    anything unreadable becomes None rather than failing a send that succeeded.
+    The documented form is a zone-less ``LocalDateTime`` with up to 9 fractional digits; the
+    gateway does not say which zone its clock is in, so UTC is the assumption. A timestamp
+    that carries its own offset is converted. An unreadable one never fails a send that succeeded.
     """
     if not isinstance(value, str):
         return None
-    match = _GATEWAY_TIMESTAMP.match(value.strip())
-    if match is None:
+    text = value.strip()
+    match = _GATEWAY_TIMESTAMP.match(text)
+    try:
+        if match is not None:
+            seconds, fraction = match.groups()
+            microseconds = int((fraction or "0").ljust(6, "0")[:6])
+            return pendulum.parse(seconds, tz="UTC").replace(microsecond=microseconds)
+        parsed = pendulum.parse(text)
+    except ValueError:  # pendulum's ParserError is a ValueError
         return None
-    seconds, fraction = match.groups()
-    microseconds = int((fraction or "0").ljust(6, "0")[:6])
-    parsed = pendulum.parse(seconds, tz="UTC")
-    return parsed.replace(microsecond=microseconds)
+    return parsed.in_timezone("UTC") if isinstance(parsed, pendulum.DateTime) else None

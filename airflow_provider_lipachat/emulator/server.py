@@ -202,6 +202,9 @@ class _Handler(BaseHTTPRequestHandler):
         if fault.action == "reset":
             self._reset_connection()
             return
+        if fault.action == "redirect":
+            self._send(307, b"", "text/plain", {"Location": str(fault.location)})
+            return
         assert fault.status is not None
         headers = {"Retry-After": fault.retry_after} if fault.retry_after is not None else None
         if fault.action == "html":
@@ -279,7 +282,9 @@ class Emulator:
         return self.state.api_key
 
     def start(self) -> Emulator:
-        self._thread = threading.Thread(target=self._server.serve_forever, name="lipachat-emulator", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="lipachat-emulator", daemon=True
+        )
         self._thread.start()
         return self
 

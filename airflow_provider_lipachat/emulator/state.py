@@ -11,7 +11,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-FAULT_ACTIONS = ("status", "html", "reset", "delay", "deliver_then_delay")
+FAULT_ACTIONS = ("status", "html", "reset", "delay", "deliver_then_delay", "redirect")
 MAX_FAULT_DELAY = 60.0
 
 
@@ -43,6 +43,7 @@ class Fault:
     - ``reset``: close the connection with a TCP reset, answering nothing.
     - ``delay``: wait ``delay`` seconds, then handle the request normally.
     - ``deliver_then_delay``: handle (and deliver) the request, then wait ``delay`` seconds to answer.
+    - ``redirect``: answer HTTP 307 with ``Location: location``.
     """
 
     action: str
@@ -52,12 +53,13 @@ class Fault:
     retry_after: str | None = None
     delay: float = 0.0
     body: str | None = None
+    location: str | None = None
     fired: int = 0
 
     @classmethod
     def from_spec(cls, spec: dict[str, Any]) -> Fault:
         """Build a fault from JSON, refusing anything it would not know how to do."""
-        unknown = set(spec) - {"action", "count", "to", "status", "retry_after", "delay", "body"}
+        unknown = set(spec) - {"action", "count", "to", "status", "retry_after", "delay", "body", "location"}
         if unknown:
             raise FaultSpecError(f"unknown fault fields {sorted(unknown)}")
         action = spec.get("action")
@@ -74,6 +76,9 @@ class Fault:
             raise FaultSpecError(f"delay={delay!r}: expected seconds from 0 to {MAX_FAULT_DELAY:g}")
         if action in ("delay", "deliver_then_delay") and delay == 0:
             raise FaultSpecError(f"delay=0: action {action!r} needs a delay in seconds")
+        location = spec.get("location")
+        if action == "redirect" and not location:
+            raise FaultSpecError("location: action 'redirect' needs the URL to redirect to")
         retry_after = spec.get("retry_after")
         to = spec.get("to")
         body = spec.get("body")
@@ -85,6 +90,7 @@ class Fault:
             retry_after=None if retry_after is None else str(retry_after),
             delay=float(delay),
             body=None if body is None else str(body),
+            location=None if location is None else str(location),
         )
 
     def matches(self, recipient: str | None) -> bool:

@@ -1,0 +1,141 @@
+"""Shared fixtures: an isolated Airflow home, the gateway emulator, a LipaChat connection, DAG runs.
+
+The Airflow home is set before anything imports Airflow, so every test, and every Airflow
+process a test starts, uses a throwaway SQLite database and DAG folder.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import textwrap
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="lipachat-airflow-home-"))
+DAGS_FOLDER = AIRFLOW_HOME / "dags"
+DAGS_FOLDER.mkdir()
+os.environ.update(
+    AIRFLOW_HOME=str(AIRFLOW_HOME),
+    AIRFLOW__CORE__DAGS_FOLDER=str(DAGS_FOLDER),
+    AIRFLOW__CORE__LOAD_EXAMPLES="False",
+    AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=f"sqlite:///{AIRFLOW_HOME / 'airflow.db'}",
+)
+
+pytest_plugins = ["airflow_provider_lipachat.emulator.pytest_plugin"]
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SANDBOX_SENDER = "254110090747"
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> Path:
+    """A migrated metadata database in the throwaway Airflow home, made once per test session."""
+    subprocess.run(
+        [sys.executable, "-m", "airflow", "db", "migrate"],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    return AIRFLOW_HOME
+
+
+def connection_json(base_url: str, api_key: str, **extra: Any) -> str:
+    """An ``AIRFLOW_CONN_*`` value for a LipaChat connection."""
+    extras = {"from_number": SANDBOX_SENDER, **extra}
+    return json.dumps({"conn_type": "lipachat", "host": base_url, "password": api_key, "extra": extras})
+
+
+@pytest.fixture
+def lipachat_conn(lipachat_emulator: Any, monkeypatch: pytest.MonkeyPatch) -> str:
+    """``lipachat_default`` pointing at the emulator, with fast client retries."""
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_LIPACHAT_DEFAULT",
+        connection_json(lipachat_emulator.base_url, lipachat_emulator.api_key, timeout=5),
+    )
+    return "lipachat_default"
+
+
+@dataclass
+class DagRunOutcome:
+    """What one ``dag.test()`` run left behind in the metadata database."""
+
+    dag_id: str
+    run_id: str
+    state: str
+    task_states: dict[str, str]
+    try_numbers: dict[str, int]
+
+    def xcom(self, task_id: str, key: str = "return_value", map_index: int = -1) -> Any:
+        from airflow.models.xcom import XComModel
+        from airflow.utils.session import create_session
+
+        with create_session() as session:
+            row = (
+                session.query(XComModel)
+                .filter_by(dag_id=self.dag_id, run_id=self.run_id, task_id=task_id, key=key, map_index=map_index)
+                .one_or_none()
+            )
+            return None if row is None else row.value
+
+    def rendered_fields(self, task_id: str, map_index: int = -1) -> dict[str, Any]:
+        from airflow.models.renderedtifields import RenderedTaskInstanceFields
+        from airflow.utils.session import create_session
+
+        with create_session() as session:
+            row = (
+                session.query(RenderedTaskInstanceFields)
+                .filter_by(dag_id=self.dag_id, run_id=self.run_id, task_id=task_id, map_index=map_index)
+                .one()
+            )
+            return dict(row.rendered_fields)
+
+
+@pytest.fixture
+def run_dag(airflow_db: Path, request: pytest.FixtureRequest) -> Iterator[Callable[..., DagRunOutcome]]:
+    """Write a DAG file into the DAG folder, run it with ``dag.test()``, and report the outcome.
+
+    The source names its DAG ``DAG_ID``; the fixture substitutes one unique to the test.
+    """
+    written: list[Path] = []
+
+    def run(source: str, logical_date: str | None = None, **test_kwargs: Any) -> DagRunOutcome:
+        dag_id = re.sub(r"\W", "_", f"{request.node.name}_{len(written)}")[:200]
+        path = DAGS_FOLDER / f"{dag_id}.py"
+        path.write_text(textwrap.dedent(source).replace("DAG_ID", dag_id))
+        written.append(path)
+        spec = importlib.util.spec_from_file_location(dag_id, path)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        dag = module.dag
+        if logical_date is not None:
+            import pendulum
+
+            test_kwargs["logical_date"] = pendulum.parse(logical_date)
+        dagrun = dag.test(**test_kwargs)
+        tis = dagrun.get_task_instances()
+        return DagRunOutcome(
+            dag_id=dag_id,
+            run_id=dagrun.run_id,
+            state=str(dagrun.state),
+            task_states={_ti_name(ti): str(ti.state) for ti in tis},
+            try_numbers={_ti_name(ti): ti.try_number for ti in tis},
+        )
+
+    yield run
+    for path in written:
+        path.unlink(missing_ok=True)
+
+
+def _ti_name(ti: Any) -> str:
+    return ti.task_id if ti.map_index < 0 else f"{ti.task_id}[{ti.map_index}]"

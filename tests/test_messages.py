@@ -1,0 +1,180 @@
+"""MediaMessage validation and payloads, SendResult timestamps, phone masking."""
+
+from __future__ import annotations
+
+import pendulum
+import pytest
+
+from airflow_provider_lipachat.exceptions import LipaChatError, LipaChatValidationError
+from airflow_provider_lipachat.messages import (
+    MediaMessage,
+    infer_media_type,
+    mask_phone,
+    normalize_phone,
+    parse_gateway_timestamp,
+)
+
+SENDER = "254110090747"
+
+
+def message(**overrides: object) -> MediaMessage:
+    fields = {"to": "254711222333", "media_url": "https://files.example.com/report.pdf", "from_number": SENDER}
+    fields.update(overrides)
+    return MediaMessage(**fields)  # type: ignore[arg-type]
+
+
+class TestPhoneNumbers:
+    @pytest.mark.parametrize(
+        "raw",
+        ["254711222333", "+254711222333", "+254 711-222-333", " 254 (711) 222 333 ", "254.711.222.333"],
+    )
+    def test_international_forms_become_digits(self, raw: str) -> None:
+        assert normalize_phone(raw, "to") == "254711222333"
+
+    @pytest.mark.parametrize(
+        ("raw", "problem"),
+        [
+            ("0712345678", "country code"),
+            ("+0712345678", "country code"),
+            ("2547", "4 digits"),
+            ("2547112223334445", "16 digits"),
+            ("254-711-abc", "other than digits"),
+            ("", "country code"),
+            (None, "country code"),
+            (254711222333, "country code"),
+        ],
+    )
+    def test_refused_numbers_name_field_value_and_what_is_accepted(self, raw: object, problem: str) -> None:
+        with pytest.raises(LipaChatValidationError) as caught:
+            normalize_phone(raw, "to")
+        text = str(caught.value)
+        assert text.startswith(f"to={raw!r}")
+        assert problem in text
+        assert "254711222333" in text  # the example of what is accepted
+        assert caught.value.field == "to"
+
+    def test_validation_error_is_a_value_error_and_a_lipachat_error(self) -> None:
+        with pytest.raises(ValueError):
+            normalize_phone("07", "to")
+        with pytest.raises(LipaChatError):
+            normalize_phone("07", "to")
+
+    def test_masking_keeps_only_the_ends(self) -> None:
+        assert mask_phone("254711222333") == "2547******33"
+        assert mask_phone("12345") == "*****"
+
+
+class TestMediaType:
+    @pytest.mark.parametrize(
+        ("url", "expected"),
+        [
+            ("https://x.example/a.JPG", "IMAGE"),
+            ("https://x.example/a.jpeg?sig=1", "IMAGE"),
+            ("https://x.example/a.png#frag", "IMAGE"),
+            ("https://x.example/clip.mp4", "VIDEO"),
+            ("https://x.example/clip.3gp", "VIDEO"),
+            ("https://x.example/voice.opus", "AUDIO"),
+            ("https://x.example/voice.m4a", "AUDIO"),
+            ("https://x.example/q3.xlsx", "DOCUMENT"),
+            ("https://x.example/data.csv", "DOCUMENT"),
+            ("https://x.example/s.webp", "STICKER"),
+            ("https://x.example/report", None),
+            ("https://x.example/v1.2/report", None),
+            ("https://x.example/file.exe", None),
+        ],
+    )
+    def test_inferred_from_the_url_path(self, url: str, expected: str | None) -> None:
+        assert infer_media_type(url) == expected
+
+    def test_explicit_type_is_case_insensitive(self) -> None:
+        assert message(media_type="image", media_url="https://x.example/chart").media_type == "IMAGE"
+
+    def test_unknown_type_lists_the_accepted_ones(self) -> None:
+        with pytest.raises(LipaChatValidationError, match=r"media_type='GIF'.*IMAGE, VIDEO, AUDIO, DOCUMENT, STICKER"):
+            message(media_type="GIF")
+
+    def test_uninferable_type_asks_for_media_type(self) -> None:
+        with pytest.raises(LipaChatValidationError, match=r"media_type=None.*cannot be inferred.*set media_type"):
+            message(media_url="https://x.example/download?id=7")
+
+
+class TestMediaUrl:
+    @pytest.mark.parametrize(
+        ("url", "problem"),
+        [
+            ("http://x.example/a.pdf", "not https"),
+            ("ftp://x.example/a.pdf", "not https"),
+            ("x.example/a.pdf", "not https"),
+            ("https:///a.pdf", "no host"),
+            ("", "absolute https"),
+        ],
+    )
+    def test_only_absolute_https_urls(self, url: str, problem: str) -> None:
+        with pytest.raises(LipaChatValidationError, match=problem) as caught:
+            message(media_url=url)
+        assert caught.value.field == "media_url"
+
+
+class TestCaptionAndFilename:
+    def test_caption_of_1024_characters_is_accepted(self) -> None:
+        assert len(message(caption="x" * 1024).caption or "") == 1024
+
+    def test_caption_over_1024_characters_is_refused(self) -> None:
+        with pytest.raises(LipaChatValidationError, match="1025 characters; at most 1024"):
+            message(caption="x" * 1025)
+
+    @pytest.mark.parametrize("url", ["https://x.example/a.mp3", "https://x.example/s.webp"])
+    def test_caption_refused_on_audio_and_stickers(self, url: str) -> None:
+        with pytest.raises(LipaChatValidationError, match="captions go only on IMAGE, VIDEO or DOCUMENT"):
+            message(media_url=url, caption="hello")
+
+    def test_filename_only_on_documents(self) -> None:
+        with pytest.raises(LipaChatValidationError, match="filename='a.png'.*only on a DOCUMENT"):
+            message(media_url="https://x.example/a.png", filename="a.png")
+
+    def test_empty_strings_count_as_absent(self) -> None:
+        sticker = message(media_url="https://x.example/s.webp", caption="", filename="", media_type="")
+        assert (sticker.media_type, sticker.caption, sticker.filename) == ("STICKER", None, None)
+
+
+class TestPayload:
+    def test_payload_has_the_gateway_field_names_and_digits_only_numbers(self) -> None:
+        msg = message(
+            to="+254 711-222-333", from_number="+254110090747", caption="Q3", filename="q3.pdf", message_id="m-1"
+        )
+        assert msg.to_payload() == {
+            "messageId": "m-1",
+            "mediaType": "DOCUMENT",
+            "mediaUrl": "https://files.example.com/report.pdf",
+            "from": "254110090747",
+            "to": "254711222333",
+            "caption": "Q3",
+            "filename": "q3.pdf",
+        }
+
+    def test_absent_optional_fields_are_left_out(self) -> None:
+        payload = message(media_url="https://x.example/a.png").to_payload()
+        assert "caption" not in payload and "filename" not in payload
+
+    def test_message_id_is_fixed_at_construction(self) -> None:
+        msg = message()
+        assert msg.to_payload()["messageId"] == msg.to_payload()["messageId"] == msg.message_id
+        assert message().message_id != msg.message_id
+
+
+class TestGatewayTimestamp:
+    def test_nanosecond_local_date_time_is_read_as_utc(self) -> None:
+        parsed = parse_gateway_timestamp("2023-08-06T01:27:56.825898971")
+        assert parsed == pendulum.datetime(2023, 8, 6, 1, 27, 56, 825898, tz="UTC")
+        assert parsed is not None and parsed.timezone_name == "UTC"
+
+    def test_whole_seconds(self) -> None:
+        assert parse_gateway_timestamp("2023-08-06T01:27:56") == pendulum.datetime(2023, 8, 6, 1, 27, 56, tz="UTC")
+
+    def test_an_offset_if_present_is_honoured(self) -> None:
+        parsed = parse_gateway_timestamp("2023-08-06T04:27:56.825+03:00")
+        assert parsed == pendulum.datetime(2023, 8, 6, 1, 27, 56, 825000, tz="UTC")
+
+    @pytest.mark.parametrize("value", [None, "", "yesterday", 12345, "2023-13-45T01:00:00"])
+    def test_missing_or_unreadable_is_none(self, value: object) -> None:
+        assert parse_gateway_timestamp(value) is None
