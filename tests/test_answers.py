@@ -133,5 +133,11 @@ class TestFailures:
 
 
 def test_template_list_envelope_returns_the_whole_envelope() -> None:
-    body = {"timestamp": None, "data": {"data": [{"name": "daily"}]}, "status": "success", "message": "", "errors": None}
+    body = {
+        "timestamp": None,
+        "data": {"data": [{"name": "daily"}]},
+        "status": "success",
+        "message": "",
+        "errors": None,
+    }
     assert read_envelope(200, json.dumps(body), "/api/v1/template/254110090747")["data"]["data"] == [{"name": "daily"}]

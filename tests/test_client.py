@@ -159,9 +159,7 @@ class TestRetries:
         client.send_media(document())
         assert [r["outcome"] for r in lipachat_emulator.requests()] == ["fault:reset", "delivered"]
 
-    def test_html_error_page_from_a_proxy_is_retried(
-        self, client: LipaChatClient, lipachat_emulator: Emulator
-    ) -> None:
+    def test_html_error_page_from_a_proxy_is_retried(self, client: LipaChatClient, lipachat_emulator: Emulator) -> None:
         lipachat_emulator.add_fault("html", status=502)
         client.send_media(document())
         assert [r["outcome"] for r in lipachat_emulator.requests()] == ["fault:html", "delivered"]
@@ -176,9 +174,7 @@ class TestRetries:
         assert result.wa_id == delivery["waId"]
         assert [r["outcome"] for r in lipachat_emulator.requests()] == ["delivered", "replayed"]
 
-    def test_a_slow_answer_times_out_and_is_retried(
-        self, lipachat_emulator: Emulator, sleeps: RecordingSleep
-    ) -> None:
+    def test_a_slow_answer_times_out_and_is_retried(self, lipachat_emulator: Emulator, sleeps: RecordingSleep) -> None:
         lipachat_emulator.add_fault("delay", delay=1.0)
         client = LipaChatClient(lipachat_emulator.base_url, lipachat_emulator.api_key, timeout=0.3, sleep=sleeps)
         started = time.monotonic()

@@ -1,0 +1,202 @@
+"""LipaChatHook: connections from AIRFLOW_CONN_*, gateway URL rules, key masking, sending, connection tests."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from airflow_provider_lipachat.connection_form import CONN_FIELDS, UI_FIELD_BEHAVIOUR
+from airflow_provider_lipachat.emulator import Emulator
+from airflow_provider_lipachat.exceptions import LipaChatAuthError, LipaChatValidationError
+from airflow_provider_lipachat.hooks.lipachat import LipaChatHook, gateway_base_url
+from tests.conftest import SANDBOX_SENDER, connection_json
+
+RECIPIENT = "254711222333"
+
+
+def use_connection(monkeypatch: pytest.MonkeyPatch, value: str, conn_id: str = "lipachat_default") -> None:
+    monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", value)
+
+
+class TestGatewayUrl:
+    @pytest.mark.parametrize(
+        ("host", "schema", "port", "expected"),
+        [
+            (None, None, None, "https://gateway.lipachat.com"),
+            ("", None, None, "https://gateway.lipachat.com"),
+            ("gateway.lipachat.com", None, None, "https://gateway.lipachat.com"),
+            ("https://gw.example.com/", None, None, "https://gw.example.com"),
+            ("http://127.0.0.1:8765", None, None, "http://127.0.0.1:8765"),
+            ("http://localhost:8765", None, None, "http://localhost:8765"),
+            ("http://[::1]:8765", None, None, "http://[::1]:8765"),
+            ("127.0.0.1", "http", 8765, "http://127.0.0.1:8765"),
+            ("gw.example.com", None, 8443, "https://gw.example.com:8443"),
+        ],
+    )
+    def test_accepted_hosts(self, host: str | None, schema: str | None, port: int | None, expected: str) -> None:
+        assert gateway_base_url(host, schema, port) == expected
+
+    @pytest.mark.parametrize("host", ["http://gateway.lipachat.com", "http://10.0.0.5:8765", "ftp://gw.example.com"])
+    def test_plain_http_is_refused_beyond_loopback(self, host: str) -> None:
+        with pytest.raises(LipaChatValidationError, match=r"host=.*plain http:// is accepted only for loopback"):
+            gateway_base_url(host)
+
+
+class TestConnection:
+    def test_json_connection_configures_the_client(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        use_connection(monkeypatch, connection_json("http://127.0.0.1:9", "k-1", timeout="12.5", max_retries="5"))
+        client = LipaChatHook().get_conn()
+        assert (client.base_url, client.timeout, client.max_retries) == ("http://127.0.0.1:9", 12.5, 5)
+
+    def test_uri_connection_with_schema_as_scheme(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        use_connection(monkeypatch, "lipachat://:k-1@127.0.0.1:8765/http?from_number=%2B254110090747")
+        hook = LipaChatHook()
+        assert hook.get_conn().base_url == "http://127.0.0.1:8765"
+        assert hook.default_sender() == SANDBOX_SENDER
+
+    def test_defaults_when_extras_are_absent(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        use_connection(monkeypatch, json.dumps({"conn_type": "lipachat", "password": "k"}))
+        client = LipaChatHook().get_conn()
+        assert (client.base_url, client.timeout, client.max_retries) == ("https://gateway.lipachat.com", 30.0, 3)
+
+    def test_prefixed_extras_from_older_forms_are_read(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        extra = {"extra__lipachat__from_number": "254110090747", "extra__lipachat__max_retries": 1}
+        use_connection(monkeypatch, json.dumps({"conn_type": "lipachat", "password": "k", "extra": extra}))
+        hook = LipaChatHook()
+        assert hook.get_conn().max_retries == 1
+        assert hook.default_sender() == SANDBOX_SENDER
+
+    def test_hook_arguments_override_the_connection(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        use_connection(monkeypatch, connection_json("http://127.0.0.1:9", "k", max_retries=5))
+        assert LipaChatHook(max_retries=0, timeout=2).get_conn().max_retries == 0
+
+    @pytest.mark.parametrize(
+        ("extra", "complaint"),
+        [
+            ({"timeout": "soon"}, "timeout='soon': expected a number of seconds greater than 0"),
+            ({"timeout": 0}, "timeout=0: expected a number of seconds"),
+            ({"max_retries": "-1"}, "max_retries='-1': expected a whole number from 0 to 10"),
+            ({"max_retries": 50}, "max_retries=50"),
+            ({"from_number": "0712345678"}, "from_number='0712345678'"),
+        ],
+    )
+    def test_bad_extras_are_named(self, monkeypatch: pytest.MonkeyPatch, extra: dict[str, Any], complaint: str) -> None:
+        use_connection(monkeypatch, connection_json("http://127.0.0.1:9", "k", **extra))
+        with pytest.raises(LipaChatValidationError) as caught:
+            LipaChatHook().get_conn()
+        assert complaint in str(caught.value)
+
+    def test_a_connection_without_a_key_is_refused(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        use_connection(monkeypatch, json.dumps({"conn_type": "lipachat", "host": "http://127.0.0.1:9"}))
+        with pytest.raises(LipaChatValidationError, match="has no API key; set its password"):
+            LipaChatHook().get_conn()
+
+    def test_non_loopback_http_host_is_refused(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        use_connection(monkeypatch, connection_json("http://gateway.lipachat.com", "k"))
+        with pytest.raises(LipaChatValidationError, match="plain http://"):
+            LipaChatHook().get_conn()
+
+    def test_one_client_per_hook(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        use_connection(monkeypatch, connection_json("http://127.0.0.1:9", "k"))
+        hook = LipaChatHook()
+        assert hook.get_conn() is hook.get_conn() is hook.client
+
+    def test_key_is_registered_with_the_secret_masker(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        from airflow.sdk._shared.secrets_masker import redact
+
+        use_connection(monkeypatch, connection_json("http://127.0.0.1:9", "the-very-secret-key"))
+        LipaChatHook().get_conn()
+        assert "the-very-secret-key" not in str(redact("key is the-very-secret-key"))
+
+    def test_repr_of_hook_and_client_hold_no_key(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        use_connection(monkeypatch, connection_json("http://127.0.0.1:9", "the-very-secret-key"))
+        hook = LipaChatHook()
+        assert "the-very-secret-key" not in repr(hook) + repr(hook.get_conn())
+
+
+class TestSending:
+    def test_send_media_uses_the_connection_sender(self, lipachat_emulator: Emulator, lipachat_conn: str) -> None:
+        result = LipaChatHook(lipachat_conn).send_media(
+            to="+254 711 222 333", media_url="https://x.example/chart.png", caption="today", message_id="h-1"
+        )
+        [delivery] = lipachat_emulator.deliveries()
+        assert delivery["payload"] == {
+            "messageId": "h-1",
+            "mediaType": "IMAGE",
+            "mediaUrl": "https://x.example/chart.png",
+            "caption": "today",
+            "from": SANDBOX_SENDER,
+            "to": RECIPIENT,
+        }
+        assert result.wa_id == delivery["waId"]
+
+    def test_explicit_sender_wins(self, lipachat_emulator: Emulator, lipachat_conn: str) -> None:
+        LipaChatHook().send_media(to=RECIPIENT, media_url="https://x.example/a.png", from_number="+1 555 010 9999")
+        assert lipachat_emulator.deliveries()[0]["from"] == "15550109999"
+
+    def test_no_sender_anywhere_is_a_clear_error(
+        self, monkeypatch: pytest.MonkeyPatch, lipachat_emulator: Emulator
+    ) -> None:
+        use_connection(
+            monkeypatch, json.dumps({"conn_type": "lipachat", "host": lipachat_emulator.base_url, "password": "k"})
+        )
+        with pytest.raises(LipaChatValidationError, match="has no extra 'from_number'"):
+            LipaChatHook().send_media(to=RECIPIENT, media_url="https://x.example/a.png")
+        assert lipachat_emulator.requests() == []
+
+    def test_without_message_id_a_fresh_one_is_used(self, lipachat_emulator: Emulator, lipachat_conn: str) -> None:
+        hook = LipaChatHook()
+        first = hook.send_media(to=RECIPIENT, media_url="https://x.example/a.png")
+        second = hook.send_media(to=RECIPIENT, media_url="https://x.example/a.png")
+        assert first.message_id != second.message_id
+        assert len(lipachat_emulator.deliveries()) == 2
+
+    def test_quirk_raises_an_auth_error(self, monkeypatch: pytest.MonkeyPatch, lipachat_emulator: Emulator) -> None:
+        use_connection(monkeypatch, connection_json(lipachat_emulator.base_url, "wrong-key"))
+        with pytest.raises(LipaChatAuthError):
+            LipaChatHook().send_media(to=RECIPIENT, media_url="https://x.example/a.png")
+
+
+class TestConnectionTest:
+    def test_success_reports_templates(self, lipachat_emulator: Emulator, lipachat_conn: str) -> None:
+        ok, message = LipaChatHook().test_connection()
+        assert ok, message
+        assert "1 template(s) for 2541******47" in message
+        assert lipachat_emulator.requests()[0]["path"] == f"/api/v1/template/{SANDBOX_SENDER}"
+
+    def test_invalid_credentials_quirk_is_a_failure(
+        self, monkeypatch: pytest.MonkeyPatch, lipachat_emulator: Emulator
+    ) -> None:
+        use_connection(monkeypatch, connection_json(lipachat_emulator.base_url, "wrong-key"))
+        ok, message = LipaChatHook().test_connection()
+        assert not ok
+        assert "Invalid credentials" in message
+        assert "wrong-key" not in message
+
+    def test_unreachable_gateway_is_a_failure_without_retries(
+        self, monkeypatch: pytest.MonkeyPatch, lipachat_emulator: Emulator
+    ) -> None:
+        lipachat_emulator.add_fault("status", status=503, count=5)
+        use_connection(monkeypatch, connection_json(lipachat_emulator.base_url, lipachat_emulator.api_key))
+        ok, message = LipaChatHook().test_connection()
+        assert not ok and "HTTP 503" in message
+        assert len(lipachat_emulator.requests()) == 1
+
+    def test_bad_connection_is_a_failure_not_an_exception(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        use_connection(monkeypatch, connection_json("http://gateway.lipachat.com", "k"))
+        ok, message = LipaChatHook().test_connection()
+        assert not ok and "plain http://" in message
+
+
+class TestLegacyForm:
+    def test_ui_field_behaviour_matches_provider_info(self) -> None:
+        behaviour = LipaChatHook.get_ui_field_behaviour()
+        assert behaviour["hidden_fields"] == ["login", "schema", "extra"]
+        assert behaviour["relabeling"]["password"] == "API Key"
+        assert behaviour["placeholders"] == UI_FIELD_BEHAVIOUR["placeholders"]
+
+    def test_form_widgets_cover_every_conn_field(self) -> None:
+        widgets = LipaChatHook.get_connection_form_widgets()
+        assert set(widgets) == set(CONN_FIELDS) == {"from_number", "timeout", "max_retries"}
