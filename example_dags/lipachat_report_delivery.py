@@ -1,0 +1,35 @@
+"""Daily report delivery: send each day's PDF summary to the people listed in ``params.recipients``.
+
+The document's URL, file name and caption are templated from the run's date (``ds``), and each
+recipient gets one message per day: retries and re-runs of a day reuse the same message id.
+"""
+
+from __future__ import annotations
+
+import pendulum
+from airflow.sdk import DAG, task
+
+from airflow_provider_lipachat.operators.lipachat import SendWhatsAppMediaOperator
+
+with DAG(
+    dag_id="lipachat_report_delivery",
+    schedule="@daily",
+    start_date=pendulum.datetime(2024, 1, 1, tz="UTC"),
+    catchup=False,
+    params={"recipients": ["254711000001", "254711000002"]},
+    tags=["lipachat", "example"],
+    doc_md=__doc__,
+) as dag:
+
+    @task
+    def recipients(params: dict | None = None) -> list[str]:
+        """The day's recipients, from the DAG's params (override them when triggering)."""
+        return list((params or {})["recipients"])
+
+    SendWhatsAppMediaOperator.partial(
+        task_id="send_daily_report",
+        media_url="https://reports.example.com/daily/{{ ds }}/summary.pdf",
+        media_type="DOCUMENT",
+        filename="daily-summary-{{ ds }}.pdf",
+        caption="Daily summary for {{ ds }}",
+    ).expand(to=recipients())
