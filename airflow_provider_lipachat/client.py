@@ -13,10 +13,12 @@ from collections.abc import Callable
 from typing import Any
 
 import requests
+from requests.adapters import HTTPAdapter
 
 from airflow_provider_lipachat.answers import read_envelope, read_send_result, snippet
 from airflow_provider_lipachat.exceptions import LipaChatRequestError, LipaChatTransientError
 from airflow_provider_lipachat.messages import MediaMessage, SendResult
+from airflow_provider_lipachat.ratelimit import RateLimiter
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +58,8 @@ class LipaChatClient:
 
     Transient failures (network errors, timeouts, 429, 500/502/503/504) are retried up to
     ``max_retries`` times, re-sending the identical body so the gateway can deduplicate by
-    ``messageId``. Redirects are never followed: the key would travel with them.
+    ``messageId``. Redirects are never followed: the key would travel with them. Safe to share
+    between threads; ``rate_limit`` caps request starts per second across all of them.
     """
 
     def __init__(
@@ -66,6 +69,8 @@ class LipaChatClient:
         *,
         timeout: float = 30.0,
         max_retries: int = 3,
+        rate_limit: int | None = None,
+        pool_size: int = 10,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.base_url = base_url.rstrip("/").removesuffix(API_PREFIX)
@@ -73,13 +78,22 @@ class LipaChatClient:
         self.max_retries = max_retries
         self._api_key = api_key
         self._sleep = sleep
+        self.rate_limiter = None if rate_limit is None else RateLimiter(rate_limit)
         self.session = requests.Session()
+        # Enough pooled connections for every sending thread, so none waits for or churns sockets.
+        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=max(pool_size, 1))
+        self.session.mount("https://", adapter)
+        self.session.mount("http://", adapter)
         self.session.headers.update(
             {"apiKey": api_key, "Content-Type": "application/json", "Accept": "application/json"}
         )
 
     def __repr__(self) -> str:
-        return f"LipaChatClient(base_url={self.base_url!r}, timeout={self.timeout}, max_retries={self.max_retries})"
+        limit = None if self.rate_limiter is None else self.rate_limiter.per_second
+        return (
+            f"LipaChatClient(base_url={self.base_url!r}, timeout={self.timeout}, "
+            f"max_retries={self.max_retries}, rate_limit={limit})"
+        )
 
     def close(self) -> None:
         self.session.close()
@@ -104,6 +118,8 @@ class LipaChatClient:
         url = self.base_url + API_PREFIX + path
         attempts = self.max_retries + 1
         for attempt in range(1, attempts + 1):
+            if self.rate_limiter is not None:
+                self.rate_limiter.acquire()
             try:
                 response = self.session.request(
                     method, url, json=json_body, timeout=timeout or self.timeout, allow_redirects=False

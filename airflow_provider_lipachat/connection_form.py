@@ -28,6 +28,11 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
         "schema": {"type": ["integer", "null"], "default": DEFAULT_MAX_RETRIES, "minimum": 0},
         "description": "Retries of network errors, timeouts, 429 and 5xx inside one task try.",
     },
+    "rate_limit": {
+        "label": "Rate limit (messages per second)",
+        "schema": {"type": ["integer", "null"], "minimum": 1},
+        "description": "At most this many requests start in any one second; empty for no limit.",
+    },
 }
 
 UI_FIELD_BEHAVIOUR: dict[str, Any] = {
@@ -39,5 +44,6 @@ UI_FIELD_BEHAVIOUR: dict[str, Any] = {
         "from_number": "254110090747",
         "timeout": str(int(DEFAULT_TIMEOUT)),
         "max_retries": str(DEFAULT_MAX_RETRIES),
+        "rate_limit": "no limit",
     },
 }

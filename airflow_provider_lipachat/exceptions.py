@@ -59,3 +59,15 @@ class LipaChatResponseError(LipaChatError):
     def __init__(self, message: str, *, http_status: int | None = None) -> None:
         self.http_status = http_status
         super().__init__(message)
+
+
+class LipaChatFanOutError(LipaChatError):
+    """Some recipients of a list were not sent to; ``failed`` maps each to its error.
+
+    Retryable when any of those errors is: a retry sends only to the recipients not yet delivered.
+    """
+
+    def __init__(self, message: str, failed: dict[str, Exception]) -> None:
+        self.failed = failed
+        self.retryable = any(getattr(err, "retryable", True) for err in failed.values())
+        super().__init__(message)

@@ -58,6 +58,49 @@ def normalize_phone(value: object, field_name: str) -> str:
     return digits
 
 
+_RECIPIENT_SEPARATORS = re.compile(r"[,;\n\r\[\]'\"]")
+
+
+def parse_recipients(value: object, field_name: str = "to") -> tuple[list[str], bool]:
+    """Normalised, de-duplicated recipients, and whether ``value`` named several (a list).
+
+    Accepts one number, a list of numbers, or one string of numbers separated by commas,
+    semicolons, newlines or whitespace -- including a list rendered to text by a template,
+    such as ``"['254711000001', '254711000002']"``. A piece with spaces is first read as one
+    number (``+254 711 222 333``), else as numbers separated by spaces.
+    """
+    if isinstance(value, str):
+        pieces = [piece.strip() for piece in _RECIPIENT_SEPARATORS.split(value) if piece.strip()]
+    elif isinstance(value, list | tuple | set | frozenset):
+        pieces = [str(item).strip() for item in value]
+    else:
+        raise LipaChatValidationError(field_name, value, "expected a phone number, a list of them, or a string of them")
+    if not pieces:
+        raise LipaChatValidationError(field_name, value, "names no recipient; expected at least one phone number")
+    numbers: list[str] = []
+    for piece in pieces:
+        numbers.extend(_numbers_in(piece, field_name))
+    return list(dict.fromkeys(numbers)), not isinstance(value, str) or len(numbers) > 1
+
+
+def _numbers_in(piece: str, field_name: str) -> list[str]:
+    try:
+        return [normalize_phone(piece, field_name)]
+    except LipaChatValidationError as whole:
+        tokens = piece.split()
+        if len(tokens) < 2:
+            raise
+        try:
+            return [normalize_phone(token, field_name) for token in tokens]
+        except LipaChatValidationError:
+            raise LipaChatValidationError(
+                field_name,
+                piece,
+                f"is neither one number nor numbers separated by spaces ({whole.problem}); "
+                "separate recipients with commas or newlines",
+            ) from None
+
+
 def mask_phone(number: str) -> str:
     """Hide the middle of a phone number for logs: '254711222333' -> '2547******33'."""
     if len(number) <= 6:

@@ -87,7 +87,7 @@ def test_connection_form_metadata_reaches_the_providers_manager() -> None:
 
     manager = ProvidersManager()
     widgets = manager.connection_form_widgets
-    for name in ("from_number", "timeout", "max_retries"):
+    for name in ("from_number", "timeout", "max_retries", "rate_limit"):
         assert widgets[f"extra__lipachat__{name}"].package_name == "airflow-provider-lipachat"
     behaviour = manager.field_behaviours["lipachat"]
     assert behaviour["hidden_fields"] == ["login", "schema", "extra"]

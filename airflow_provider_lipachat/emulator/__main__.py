@@ -20,6 +20,9 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="refuse free-form sends to numbers without an open 24-hour session (POST /_emulator/sessions/NUMBER)",
     )
+    parser.add_argument(
+        "--latency", type=float, default=0.0, help="seconds added to every gateway answer, as a network would"
+    )
     parser.add_argument("--verbose", action="store_true", help="log every request")
     args = parser.parse_args(argv)
     try:
@@ -28,6 +31,7 @@ def main(argv: list[str] | None = None) -> int:
             port=args.port,
             api_key=args.api_key,
             enforce_session_window=args.enforce_session_window,
+            latency=args.latency,
             verbose=args.verbose,
         )
     except (OSError, ValueError) as err:

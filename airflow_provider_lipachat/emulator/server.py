@@ -27,6 +27,7 @@ from airflow_provider_lipachat.emulator.state import (
 )
 
 DEFAULT_API_KEY = "lipachat-emulator-key"
+MAX_LATENCY = 10.0
 MEDIA_TYPES = ("IMAGE", "VIDEO", "AUDIO", "DOCUMENT", "STICKER")
 CAPTION_TYPES = ("IMAGE", "VIDEO", "DOCUMENT")
 MAX_TEXT_LENGTH = 4096
@@ -192,6 +193,8 @@ class _Handler(BaseHTTPRequestHandler):
             state.record_request(self.command, self.path, payload, f"fault:{fault.action}")
             self._answer_fault(fault)
             return
+        if self.server.latency:
+            self.server.stopping.wait(self.server.latency)
         status, answer, outcome = self._answer(route, raw, payload)
         state.record_request(self.command, self.path, payload, outcome)
         if fault is not None and fault.action == "deliver_then_delay":
@@ -238,10 +241,13 @@ class _EmulatorHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
 
-    def __init__(self, address: tuple[str, int], state: EmulatorState, verbose: bool) -> None:
+    request_queue_size = 128
+
+    def __init__(self, address: tuple[str, int], state: EmulatorState, verbose: bool, latency: float) -> None:
         super().__init__(address, _Handler)
         self.state = state
         self.verbose = verbose
+        self.latency = latency
         self.stopping = threading.Event()
 
 
@@ -265,11 +271,14 @@ class Emulator:
         port: int = 0,
         api_key: str = DEFAULT_API_KEY,
         enforce_session_window: bool = False,
+        latency: float = 0.0,
         verbose: bool = False,
     ) -> None:
         require_loopback(host)
+        if not 0 <= latency <= MAX_LATENCY:
+            raise ValueError(f"latency={latency!r}: expected seconds from 0 to {MAX_LATENCY:g}")
         self.state = EmulatorState(api_key=api_key, enforce_session_window=enforce_session_window)
-        self._server = _EmulatorHTTPServer((host, port), self.state, verbose)
+        self._server = _EmulatorHTTPServer((host, port), self.state, verbose, latency)
         self._thread: threading.Thread | None = None
 
     @property

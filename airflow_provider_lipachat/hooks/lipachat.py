@@ -78,12 +78,23 @@ def _retry_count(value: Any, field: str) -> int:
     return number
 
 
+def _rate(value: Any, field: str) -> int:
+    try:
+        number = int(str(value))
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise LipaChatValidationError(field, value, "expected a whole number of messages per second, at least 1")
+    return number
+
+
 class LipaChatHook(BaseHook):
     """Send WhatsApp messages through LipaChat using an Airflow connection of type ``lipachat``.
 
     The connection's password is the API key, its host the gateway URL, and its extras
-    ``from_number`` (default sender), ``timeout`` and ``max_retries``. ``timeout`` and
-    ``max_retries`` given here override the connection's.
+    ``from_number`` (default sender), ``timeout``, ``max_retries`` and ``rate_limit``; the same
+    arguments given here override the connection's. ``pool_size`` is how many pooled
+    connections the client keeps, one per sending thread.
     """
 
     conn_name_attr = "lipachat_conn_id"
@@ -97,12 +108,16 @@ class LipaChatHook(BaseHook):
         *,
         timeout: float | None = None,
         max_retries: int | None = None,
+        rate_limit: int | None = None,
+        pool_size: int = 10,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.lipachat_conn_id = lipachat_conn_id
         self._timeout = timeout
         self._max_retries = max_retries
+        self._rate_limit = rate_limit
+        self.pool_size = pool_size
 
     @cached_property
     def _settings(self) -> dict[str, Any]:
@@ -116,12 +131,14 @@ class LipaChatHook(BaseHook):
         extras = conn.extra_dejson
         timeout = self._timeout if self._timeout is not None else _extra_value(extras, "timeout")
         retries = self._max_retries if self._max_retries is not None else _extra_value(extras, "max_retries")
+        rate_limit = self._rate_limit if self._rate_limit is not None else _extra_value(extras, "rate_limit")
         from_number = _extra_value(extras, "from_number")
         return {
             "base_url": gateway_base_url(conn.host, conn.schema, conn.port),
             "api_key": conn.password,
             "timeout": DEFAULT_TIMEOUT if timeout is None else _positive_float(timeout, "timeout"),
             "max_retries": DEFAULT_MAX_RETRIES if retries is None else _retry_count(retries, "max_retries"),
+            "rate_limit": None if rate_limit is None else _rate(rate_limit, "rate_limit"),
             "from_number": None if from_number is None else normalize_phone(str(from_number), "from_number"),
         }
 
@@ -134,6 +151,8 @@ class LipaChatHook(BaseHook):
             settings["api_key"],
             timeout=settings["timeout"],
             max_retries=settings["max_retries"],
+            rate_limit=settings["rate_limit"],
+            pool_size=self.pool_size,
         )
 
     def get_conn(self) -> LipaChatClient:
@@ -153,6 +172,27 @@ class LipaChatHook(BaseHook):
             )
         return configured
 
+    def media_message(
+        self,
+        to: str,
+        media_url: str,
+        media_type: str | None = None,
+        caption: str | None = None,
+        filename: str | None = None,
+        from_number: str | None = None,
+        message_id: str | None = None,
+    ) -> MediaMessage:
+        """A validated message from this connection's sender (unless ``from_number`` is given)."""
+        return MediaMessage(
+            to=to,
+            media_url=media_url,
+            media_type=media_type,
+            caption=caption,
+            filename=filename,
+            from_number=self.default_sender(from_number),
+            **({"message_id": message_id} if message_id else {}),
+        )
+
     def send_media(
         self,
         to: str,
@@ -164,16 +204,8 @@ class LipaChatHook(BaseHook):
         message_id: str | None = None,
     ) -> SendResult:
         """Validate and send one media message; raises a ``LipaChatError`` subclass on failure."""
-        message = MediaMessage(
-            to=to,
-            media_url=media_url,
-            media_type=media_type,
-            caption=caption,
-            filename=filename,
-            from_number=self.default_sender(from_number),
-            **({"message_id": message_id} if message_id else {}),
-        )
-        self.log.info(
+        message = self.media_message(to, media_url, media_type, caption, filename, from_number, message_id)
+        self.log.debug(
             "Sending %s to %s (message id %s)", message.media_type, mask_phone(message.to), message.message_id
         )
         return self.client.send_media(message)
@@ -218,4 +250,5 @@ class LipaChatHook(BaseHook):
                 validators=[Optional(), NumberRange(min=0, max=MAX_RETRIES_LIMIT)],
                 default=DEFAULT_MAX_RETRIES,
             ),
+            "rate_limit": IntegerField("Rate limit (messages per second)", validators=[Optional(), NumberRange(min=1)]),
         }

@@ -199,4 +199,4 @@ class TestLegacyForm:
 
     def test_form_widgets_cover_every_conn_field(self) -> None:
         widgets = LipaChatHook.get_connection_form_widgets()
-        assert set(widgets) == set(CONN_FIELDS) == {"from_number", "timeout", "max_retries"}
+        assert set(widgets) == set(CONN_FIELDS) == {"from_number", "timeout", "max_retries", "rate_limit"}
