@@ -12,6 +12,7 @@ from airflow_provider_lipachat.messages import (
     mask_phone,
     normalize_phone,
     parse_gateway_timestamp,
+    parse_recipients,
 )
 
 SENDER = "254110090747"
@@ -178,3 +179,44 @@ class TestGatewayTimestamp:
     @pytest.mark.parametrize("value", [None, "", "yesterday", 12345, "2023-13-45T01:00:00"])
     def test_missing_or_unreadable_is_none(self, value: object) -> None:
         assert parse_gateway_timestamp(value) is None
+
+
+class TestRecipients:
+    @pytest.mark.parametrize(
+        ("value", "expected"),
+        [
+            (["254700000001", "+254 700 000 002"], ["254700000001", "254700000002"]),
+            ("254700000001,254700000002; 254700000003", ["254700000001", "254700000002", "254700000003"]),
+            ("254700000001\n254700000002\r\n", ["254700000001", "254700000002"]),
+            ("254700000001 254700000002", ["254700000001", "254700000002"]),
+            ("['254700000001', '254700000002']", ["254700000001", "254700000002"]),
+            ('["+254 700 000 001", "254700000002"]', ["254700000001", "254700000002"]),
+        ],
+    )
+    def test_lists_and_separated_strings(self, value: object, expected: list[str]) -> None:
+        recipients, many = parse_recipients(value)
+        assert recipients == expected
+        assert many
+
+    def test_one_number_is_not_a_list(self) -> None:
+        assert parse_recipients("+254 711 222 333") == (["254711222333"], False)
+
+    def test_a_list_of_one_is_still_a_list(self) -> None:
+        assert parse_recipients(["254711222333"]) == (["254711222333"], True)
+
+    def test_numbers_equal_after_normalisation_are_kept_once_in_order(self) -> None:
+        value = ["254700000002", "+254 700 000 001", "254-700-000-002", "254700000001"]
+        assert parse_recipients(value) == (["254700000002", "254700000001"], True)
+
+    def test_a_bad_number_in_a_list_is_named(self) -> None:
+        with pytest.raises(LipaChatValidationError, match="to='0712345678': looks like a local number"):
+            parse_recipients(["254700000001", "0712345678"])
+
+    def test_ambiguous_spaces_ask_for_commas(self) -> None:
+        with pytest.raises(LipaChatValidationError, match="neither one number nor numbers separated by spaces"):
+            parse_recipients("254711222333 254 700")
+
+    @pytest.mark.parametrize("value", ["", " , ;", [], None, 254711222333])
+    def test_nothing_usable_is_refused(self, value: object) -> None:
+        with pytest.raises(LipaChatValidationError, match="to="):
+            parse_recipients(value)

@@ -1,0 +1,137 @@
+"""One task, many recipients: real DAG runs against the emulator."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+import pytest
+
+from airflow_provider_lipachat.emulator import Emulator
+from airflow_provider_lipachat.operators.lipachat import default_message_id
+from tests.conftest import DagRunOutcome, connection_json
+from tests.test_ratelimit import max_in_any_window
+
+RunDag = Callable[..., DagRunOutcome]
+FIFTY = [f"2547000000{n:02d}" for n in range(50)]
+
+LIST_DAG = """
+import pendulum
+from datetime import timedelta
+from airflow.sdk import DAG
+from airflow_provider_lipachat.operators.lipachat import SendWhatsAppMediaOperator
+
+with DAG("DAG_ID", schedule=None, start_date=pendulum.datetime(2024, 1, 1, tz="UTC"),
+         params={"recipients": RECIPIENTS}) as dag:
+    SendWhatsAppMediaOperator(
+        task_id="send", to=TO, media_url="https://x.example/weekly.pdf", caption="Weekly report",
+        retries=RETRIES, retry_delay=timedelta(seconds=0), max_concurrency=8,
+    )
+"""
+
+
+def list_dag(to: str, recipients: list[str] | None = None, retries: int = 0) -> str:
+    return LIST_DAG.replace("RECIPIENTS", repr(recipients or [])).replace("TO", to).replace("RETRIES", str(retries))
+
+
+def test_a_templated_list_is_sent_concurrently_one_message_each(
+    run_dag: RunDag, lipachat_emulator: Emulator, lipachat_conn: str
+) -> None:
+    recipients = [*FIFTY, "+254 700 000 001"]  # the last equals an earlier one after normalisation
+    outcome = run_dag(list_dag('"{{ params.recipients }}"', recipients))
+
+    assert outcome.task_states == {"send": "success"}
+    deliveries = lipachat_emulator.deliveries()
+    assert sorted(d["to"] for d in deliveries) == FIFTY
+    returned = outcome.xcom("send")
+    assert returned == {d["to"]: d["waId"] for d in deliveries}
+    ids = outcome.xcom("send", key="message_id")
+    assert ids == {n: default_message_id(outcome.dag_id, "send", outcome.run_id, -1, n) for n in FIFTY}
+    assert {d["messageId"] for d in deliveries} == set(ids.values())
+
+
+def test_a_string_of_numbers_separated_by_commas_and_newlines(
+    run_dag: RunDag, lipachat_emulator: Emulator, lipachat_conn: str
+) -> None:
+    outcome = run_dag(list_dag('"254700000001, 254700000002\\n+254 700 000 003"'))
+    assert outcome.task_states == {"send": "success"}
+    assert sorted(outcome.xcom("send")) == ["254700000001", "254700000002", "254700000003"]
+
+
+def test_a_retry_after_partial_failure_sends_only_to_the_undelivered(
+    run_dag: RunDag, lipachat_emulator: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    value = connection_json(lipachat_emulator.base_url, lipachat_emulator.api_key, max_retries=1, timeout=5)
+    monkeypatch.setenv("AIRFLOW_CONN_LIPACHAT_DEFAULT", value)
+    failing = FIFTY[10:13]
+    for number in failing:  # both attempts of try 1 answer 503; try 2 goes through
+        lipachat_emulator.add_fault("status", status=503, count=2, to=number)
+
+    outcome = run_dag(list_dag(repr(FIFTY), retries=1))
+
+    assert outcome.task_states == {"send": "success"}
+    assert outcome.try_numbers == {"send": 2}
+    requests = lipachat_emulator.requests()
+    first_try, second_try = requests[: 47 + 6], requests[47 + 6 :]
+    assert sorted(r["outcome"] for r in first_try) == ["delivered"] * 47 + ["fault:status"] * 6
+    assert [(r["to"], r["outcome"]) for r in sorted(second_try, key=lambda r: r["to"])] == [
+        (n, "delivered") for n in failing
+    ]  # exactly 3 new deliveries, and no request at all for the 47 already delivered
+    assert len(lipachat_emulator.deliveries()) == 50
+    assert outcome.xcom("send") == {d["to"]: d["waId"] for d in lipachat_emulator.deliveries()}
+
+
+def test_permanent_failures_fail_once_listing_each_recipient_after_pushing_the_rest(
+    run_dag: RunDag, lipachat_emulator: Emulator, lipachat_conn: str, capfd: pytest.CaptureFixture[str]
+) -> None:
+    lipachat_emulator.add_fault("status", status=422, to=FIFTY[5])
+    lipachat_emulator.add_fault("status", status=404, to=FIFTY[6])
+
+    outcome = run_dag(list_dag(repr(FIFTY), retries=2))
+
+    assert outcome.task_states == {"send": "failed"}
+    assert outcome.try_numbers == {"send": 1}
+    assert len(lipachat_emulator.requests()) == 50
+    pushed = outcome.xcom("send")
+    assert sorted(pushed) == sorted(set(FIFTY) - {FIFTY[5], FIFTY[6]})
+    logs = capfd.readouterr()
+    output = logs.out + logs.err
+    assert "2 of 50 recipient(s) not sent to (48 delivered, pushed to XCom)" in output
+    assert "2547******05: gateway rejected the message (HTTP 422)" in output
+    assert "2547******06: gateway rejected the message (HTTP 404)" in output
+
+
+def test_a_bad_number_in_the_list_fails_before_any_request(
+    run_dag: RunDag, lipachat_emulator: Emulator, lipachat_conn: str, capfd: pytest.CaptureFixture[str]
+) -> None:
+    outcome = run_dag(list_dag(repr([*FIFTY[:3], "0712345678"]), retries=2))
+    assert outcome.task_states == {"send": "failed"}
+    assert outcome.try_numbers == {"send": 1}
+    assert lipachat_emulator.requests() == []
+    logs = capfd.readouterr()
+    assert "to='0712345678': looks like a local number" in logs.out + logs.err
+
+
+def test_the_connection_rate_limit_holds_across_workers(
+    run_dag: RunDag, lipachat_emulator: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    value = connection_json(lipachat_emulator.base_url, lipachat_emulator.api_key, rate_limit=10)
+    monkeypatch.setenv("AIRFLOW_CONN_LIPACHAT_DEFAULT", value)
+    outcome = run_dag(list_dag(repr(FIFTY[:30])))
+    assert outcome.task_states == {"send": "success"}
+    received = [datetime.fromisoformat(r["received_at"][:26]).timestamp() for r in lipachat_emulator.requests()]
+    assert len(received) == 30
+    assert max_in_any_window(received) <= 10
+    assert max(received) - min(received) >= 2.0
+
+
+def test_large_lists_log_progress_not_a_line_per_message(
+    run_dag: RunDag, lipachat_emulator: Emulator, lipachat_conn: str, capfd: pytest.CaptureFixture[str]
+) -> None:
+    many = [f"25471{n:07d}" for n in range(150)]
+    outcome = run_dag(list_dag(repr(many)))
+    assert outcome.task_states == {"send": "success"}
+    output = capfd.readouterr().out
+    assert "LipaChat fan-out: 150/150 done (150 sent, 0 failed)" in output
+    assert "Delivered to all 150 recipient(s)" in output
+    assert "Delivered to 2547" not in output

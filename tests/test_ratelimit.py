@@ -1,0 +1,84 @@
+"""The rate limiter: at most N starts in any one-second window, across threads."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from airflow_provider_lipachat.ratelimit import RateLimiter
+
+
+class FakeClock:
+    """Time that moves only when the limiter sleeps, so windows are exact."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+def max_in_any_window(starts: list[float], window: float = 1.0) -> int:
+    starts = sorted(starts)
+    best, left = 0, 0
+    for right, moment in enumerate(starts):
+        while moment - starts[left] >= window:
+            left += 1
+        best = max(best, right - left + 1)
+    return best
+
+
+def test_starts_are_spaced_evenly_a_little_wider_than_one_over_n() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(4, clock=clock, sleep=clock.sleep)
+    starts = []
+    for _ in range(9):
+        limiter.acquire()
+        starts.append(clock.now)
+    gaps = [later - earlier for earlier, later in zip(starts, starts[1:])]
+    assert gaps == pytest.approx([0.255] * 8)
+    assert max_in_any_window(starts) == 4
+
+
+def test_an_idle_limiter_does_not_bank_a_burst() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(4, clock=clock, sleep=clock.sleep)
+    limiter.acquire()
+    clock.now += 60  # a minute without sends
+    for _ in range(3):
+        limiter.acquire()
+    assert clock.sleeps == pytest.approx([0.255, 0.255])
+
+
+def test_threads_share_one_limit_in_real_time() -> None:
+    limiter = RateLimiter(20)
+    starts: list[float] = []
+    lock = threading.Lock()
+
+    def worker() -> None:
+        for _ in range(6):
+            limiter.acquire()
+            with lock:
+                starts.append(time.monotonic())
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert len(starts) == 48
+    assert max_in_any_window(starts) <= 20
+    assert max(starts) - min(starts) >= 47 * 1.02 / 20 - 0.01  # evenly spaced, 48 starts
+
+
+@pytest.mark.parametrize("rate", [0, -5])
+def test_a_rate_below_one_is_refused(rate: int) -> None:
+    with pytest.raises(ValueError, match="at least|>= 1"):
+        RateLimiter(rate)
