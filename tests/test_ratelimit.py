@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 
@@ -42,7 +43,7 @@ def test_starts_are_spaced_evenly_a_little_wider_than_one_over_n() -> None:
     for _ in range(9):
         limiter.acquire()
         starts.append(clock.now)
-    gaps = [later - earlier for earlier, later in zip(starts, starts[1:])]
+    gaps = [later - earlier for earlier, later in itertools.pairwise(starts)]
     assert gaps == pytest.approx([0.255] * 8)
     assert max_in_any_window(starts) == 4
 
