@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint format clean
+.PHONY: install demo test bench lint format clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,9 @@ demo: install
 
 test: install
 	$(PY) -m pytest
+
+bench: install
+	$(PY) benchmarks/run.py
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -30,7 +30,7 @@ MEDIA_TYPE_BY_EXTENSION: dict[str, str] = {
 }
 
 _PHONE_SEPARATORS = re.compile(r"[\s\-().]")
-_GATEWAY_TIMESTAMP = re.compile(r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?$")
+_GATEWAY_TIMESTAMP = re.compile(r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?$")
 
 
 def _absent(value: str | None) -> bool:
@@ -238,9 +238,9 @@ def parse_gateway_timestamp(value: object) -> pendulum.DateTime | None:
     match = _GATEWAY_TIMESTAMP.match(text)
     try:
         if match is not None:
-            seconds, fraction = match.groups()
+            *fields, fraction = match.groups()
             microseconds = int((fraction or "0").ljust(6, "0")[:6])
-            return pendulum.parse(seconds, tz="UTC").replace(microsecond=microseconds)
+            return pendulum.DateTime(*(int(f) for f in fields), microseconds, tzinfo=pendulum.UTC)
         parsed = pendulum.parse(text)
     except ValueError:  # pendulum's ParserError is a ValueError
         return None
