@@ -48,7 +48,7 @@ def emulator_process(latency: float = 0.0) -> Iterator[str]:
 
 def control(base_url: str, path: str, method: str = "GET") -> Any:
     request = urllib.request.Request(base_url + path, method=method)
-    with urllib.request.urlopen(request, timeout=60) as answer:  # noqa: S310 - loopback only
+    with urllib.request.urlopen(request, timeout=60) as answer:
         return json.load(answer)
 
 

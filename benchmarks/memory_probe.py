@@ -15,10 +15,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="lipachat-bench-"))
 
-from common import recipients, use_lipachat_connection  # noqa: E402
+from common import recipients, use_lipachat_connection
 
-from airflow_provider_lipachat.fanout import send_to_all  # noqa: E402
-from airflow_provider_lipachat.hooks.lipachat import LipaChatHook  # noqa: E402
+from airflow_provider_lipachat.fanout import send_to_all
+from airflow_provider_lipachat.hooks.lipachat import LipaChatHook
 
 
 def mapping_mib(mapping: dict[str, str]) -> float:

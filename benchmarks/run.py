@@ -7,6 +7,7 @@ Usage: python benchmarks/run.py [--quick]   (--quick: smaller counts, for a smok
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 import os
 import subprocess
 import sys
@@ -18,8 +19,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="lipachat-bench-"))
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 
-import requests  # noqa: E402
-from common import (  # noqa: E402
+import requests
+from common import (
     API_KEY,
     SENDER,
     control,
@@ -31,8 +32,8 @@ from common import (  # noqa: E402
     use_lipachat_connection,
 )
 
-from airflow_provider_lipachat.fanout import send_to_all  # noqa: E402
-from airflow_provider_lipachat.hooks.lipachat import LipaChatHook  # noqa: E402
+from airflow_provider_lipachat.fanout import send_to_all
+from airflow_provider_lipachat.hooks.lipachat import LipaChatHook
 
 MEDIA_URL = "https://reports.example.com/weekly/summary.pdf"
 
@@ -89,7 +90,7 @@ def fan_out(count: int, sample: int, latency: float) -> str:
     rows: list[list[str]] = []
     with emulator_process(latency=latency) as base_url:
 
-        def measure(label: str, numbers: list[str], send: callable, limit: int | None = None) -> float:
+        def measure(label: str, numbers: list[str], send: Callable[[list[str]], None]) -> float:
             control(base_url, "/_emulator/reset", "POST")
             started = time.perf_counter()
             send(numbers)
@@ -114,7 +115,7 @@ def fan_out(count: int, sample: int, latency: float) -> str:
                 answer = hook.run("/api/v1/whatsapp/media", json=payload(n, f"http-{n}"), headers={"apiKey": API_KEY})
                 answer.json()
 
-        def batch(concurrency: int, limit: int | None = None) -> callable:
+        def batch(concurrency: int, limit: int | None = None) -> Callable[[list[str]], None]:
             def send(numbers: list[str]) -> None:
                 hook = LipaChatHook(pool_size=concurrency, rate_limit=limit)
 
