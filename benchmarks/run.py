@@ -7,12 +7,12 @@ Usage: python benchmarks/run.py [--quick]   (--quick: smaller counts, for a smok
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
 import os
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
