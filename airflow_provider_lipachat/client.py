@@ -17,13 +17,12 @@ from requests.adapters import HTTPAdapter
 
 from airflow_provider_lipachat.answers import read_envelope, read_send_result, snippet
 from airflow_provider_lipachat.exceptions import LipaChatRequestError, LipaChatTransientError
-from airflow_provider_lipachat.messages import MediaMessage, SendResult
+from airflow_provider_lipachat.messages import MediaMessage, SendResult, TemplateMessage, TextMessage
 from airflow_provider_lipachat.ratelimit import RateLimiter
 
 log = logging.getLogger(__name__)
 
 API_PREFIX = "/api/v1"
-MEDIA_PATH = "/whatsapp/media"
 TEMPLATES_PATH = "/template/{sender}"
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 BACKOFF_BASE = 0.5
@@ -98,10 +97,19 @@ class LipaChatClient:
     def close(self) -> None:
         self.session.close()
 
+    def send(self, message: MediaMessage | TextMessage | TemplateMessage) -> SendResult:
+        """Send one message to its route; returns the gateway's result or raises a ``LipaChatError``."""
+        status, text = self._request("POST", message.path, json_body=message.to_payload())
+        return read_send_result(status, text, API_PREFIX + message.path, message.message_id)
+
     def send_media(self, message: MediaMessage) -> SendResult:
-        """Send one media message; returns the gateway's result or raises a ``LipaChatError``."""
-        status, text = self._request("POST", MEDIA_PATH, json_body=message.to_payload())
-        return read_send_result(status, text, API_PREFIX + MEDIA_PATH, message.message_id)
+        return self.send(message)
+
+    def send_text(self, message: TextMessage) -> SendResult:
+        return self.send(message)
+
+    def send_template(self, message: TemplateMessage) -> SendResult:
+        return self.send(message)
 
     def list_templates(self, sender: str, *, timeout: float | None = None) -> list[dict[str, Any]]:
         """The sender's templates; read-only, so it doubles as the connection test."""

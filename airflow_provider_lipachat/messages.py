@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 import pendulum
@@ -145,6 +145,15 @@ def _resolve_media_type(media_type: str | None, media_url: str) -> str:
     return normalized
 
 
+def _normalise_addressing(message: Any) -> None:
+    """Check and normalise the fields every message has: ``to``, ``from_number`` and ``message_id``."""
+    if _absent(message.message_id):
+        raise LipaChatValidationError("message_id", message.message_id, "expected a non-empty id")
+    object.__setattr__(message, "to", normalize_phone(message.to, "to"))
+    object.__setattr__(message, "from_number", normalize_phone(message.from_number, "from_number"))
+    object.__setattr__(message, "message_id", str(message.message_id))
+
+
 def new_message_id() -> str:
     """A fresh random message id, for sends that no Airflow task instance identifies."""
     return str(uuid.uuid4())
@@ -167,6 +176,8 @@ class MediaMessage:
     filename: str | None = None
     message_id: str = field(default_factory=new_message_id)
 
+    path: ClassVar[str] = "/whatsapp/media"
+
     def __post_init__(self) -> None:
         media_url = _validate_media_url(self.media_url)
         media_type = _resolve_media_type(self.media_type, media_url)
@@ -187,16 +198,12 @@ class MediaMessage:
             raise LipaChatValidationError(
                 "filename", filename, f"is not allowed on {media_type}; a filename goes only on a DOCUMENT"
             )
-        if _absent(self.message_id):
-            raise LipaChatValidationError("message_id", self.message_id, "expected a non-empty id")
         # A frozen dataclass normalises its own fields through object.__setattr__.
-        object.__setattr__(self, "to", normalize_phone(self.to, "to"))
-        object.__setattr__(self, "from_number", normalize_phone(self.from_number, "from_number"))
         object.__setattr__(self, "media_url", media_url)
         object.__setattr__(self, "media_type", media_type)
         object.__setattr__(self, "caption", caption)
         object.__setattr__(self, "filename", filename)
-        object.__setattr__(self, "message_id", str(self.message_id))
+        _normalise_addressing(self)
 
     def to_payload(self) -> dict[str, Any]:
         """The JSON body of ``POST /api/v1/whatsapp/media``."""
@@ -212,6 +219,106 @@ class MediaMessage:
         if self.filename is not None:
             payload["filename"] = self.filename
         return payload
+
+
+MAX_TEXT_LENGTH = 4096
+TEMPLATE_HEADER_TYPES: tuple[str, ...] = ("IMAGE", "VIDEO", "DOCUMENT")
+_TEMPLATE_NAME = re.compile(r"^[a-z0-9_]{1,512}$")
+_LANGUAGE_CODE = re.compile(r"^[a-z]{2,3}(_[A-Z]{2})?$")
+
+
+@dataclass(frozen=True)
+class TextMessage:
+    """A free-form text message (at most 4096 characters), validated on construction."""
+
+    to: str
+    message: str
+    from_number: str
+    message_id: str = field(default_factory=new_message_id)
+
+    path: ClassVar[str] = "/whatsapp/message/text"
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.message, str) or not self.message.strip():
+            raise LipaChatValidationError("message", self.message, "expected non-empty text")
+        if len(self.message) > MAX_TEXT_LENGTH:
+            raise LipaChatValidationError(
+                "message",
+                self.message[:40] + "...",
+                f"is {len(self.message)} characters; at most {MAX_TEXT_LENGTH} are accepted",
+            )
+        _normalise_addressing(self)
+
+    def to_payload(self) -> dict[str, Any]:
+        """The JSON body of ``POST /api/v1/whatsapp/message/text``."""
+        return {"messageId": self.message_id, "message": self.message, "from": self.from_number, "to": self.to}
+
+
+@dataclass(frozen=True)
+class TemplateMessage:
+    """An approved template message, the one kind WhatsApp accepts outside the 24-hour window.
+
+    The optional header carries media (IMAGE, VIDEO or DOCUMENT, inferred from the URL when
+    not given); ``body_placeholders`` fill the template's {{1}}, {{2}}, ... in order.
+    """
+
+    to: str
+    template_name: str
+    from_number: str
+    language_code: str = "en"
+    header_media_url: str | None = None
+    header_media_type: str | None = None
+    body_placeholders: tuple[str, ...] = ()
+    message_id: str = field(default_factory=new_message_id)
+
+    path: ClassVar[str] = "/whatsapp/template"
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.template_name, str) or not _TEMPLATE_NAME.match(self.template_name):
+            raise LipaChatValidationError(
+                "template_name",
+                self.template_name,
+                "expected an approved template's name: lowercase letters, digits, _",
+            )
+        if not isinstance(self.language_code, str) or not _LANGUAGE_CODE.match(self.language_code):
+            raise LipaChatValidationError(
+                "language_code", self.language_code, "expected a WhatsApp language code such as 'en', 'sw' or 'en_US'"
+            )
+        header_url = None if _absent(self.header_media_url) else _validate_media_url(self.header_media_url)
+        header_type = None
+        if header_url is not None:
+            header_type = _resolve_media_type(self.header_media_type, header_url)
+            if header_type not in TEMPLATE_HEADER_TYPES:
+                raise LipaChatValidationError(
+                    "header_media_type",
+                    header_type,
+                    f"cannot be a template header; expected one of {', '.join(TEMPLATE_HEADER_TYPES)}",
+                )
+        elif not _absent(self.header_media_type):
+            raise LipaChatValidationError(
+                "header_media_type", self.header_media_type, "was given without header_media_url"
+            )
+        placeholders = self.body_placeholders
+        if isinstance(placeholders, str) or not isinstance(placeholders, list | tuple):
+            raise LipaChatValidationError(
+                "body_placeholders", placeholders, "expected a list of values for {{1}}, {{2}}, ... in order"
+            )
+        object.__setattr__(self, "header_media_url", header_url)
+        object.__setattr__(self, "header_media_type", header_type)
+        object.__setattr__(self, "body_placeholders", tuple(str(value) for value in placeholders))
+        _normalise_addressing(self)
+
+    def to_payload(self) -> dict[str, Any]:
+        """The JSON body of ``POST /api/v1/whatsapp/template``, in the shape real clients send."""
+        components: dict[str, Any] = {"body": {"placeholders": list(self.body_placeholders)}}
+        if self.header_media_url is not None:
+            components["header"] = {"type": self.header_media_type, "mediaUrl": self.header_media_url}
+        return {
+            "messageId": self.message_id,
+            "from": self.from_number,
+            "to": self.to,
+            "template": {"name": self.template_name, "languageCode": self.language_code, "components": components},
+        }
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Sequence
 from functools import cached_property
 from typing import Any
 from urllib.parse import urlsplit
@@ -16,7 +17,14 @@ from airflow_provider_lipachat.connection_form import (
     UI_FIELD_BEHAVIOUR,
 )
 from airflow_provider_lipachat.exceptions import LipaChatError, LipaChatValidationError
-from airflow_provider_lipachat.messages import MediaMessage, SendResult, mask_phone, normalize_phone
+from airflow_provider_lipachat.messages import (
+    MediaMessage,
+    SendResult,
+    TemplateMessage,
+    TextMessage,
+    mask_phone,
+    normalize_phone,
+)
 
 TEST_CONNECTION_TIMEOUT = 10.0
 MAX_RETRIES_LIMIT = 10
@@ -76,6 +84,11 @@ def _retry_count(value: Any, field: str) -> int:
     if not 0 <= number <= MAX_RETRIES_LIMIT:
         raise LipaChatValidationError(field, value, f"expected a whole number from 0 to {MAX_RETRIES_LIMIT}")
     return number
+
+
+def _optional_id(message_id: str | None) -> dict[str, str]:
+    """Pass a message id only when there is one, so a message without it gets a fresh one."""
+    return {"message_id": message_id} if message_id else {}
 
 
 def _rate(value: Any, field: str) -> int:
@@ -190,7 +203,7 @@ class LipaChatHook(BaseHook):
             caption=caption,
             filename=filename,
             from_number=self.default_sender(from_number),
-            **({"message_id": message_id} if message_id else {}),
+            **_optional_id(message_id),
         )
 
     def send_media(
@@ -209,6 +222,67 @@ class LipaChatHook(BaseHook):
             "Sending %s to %s (message id %s)", message.media_type, mask_phone(message.to), message.message_id
         )
         return self.client.send_media(message)
+
+    def text_message(
+        self, to: str, message: str, from_number: str | None = None, message_id: str | None = None
+    ) -> TextMessage:
+        """A validated free-form text message (at most 4096 characters)."""
+        return TextMessage(
+            to=to, message=message, from_number=self.default_sender(from_number), **_optional_id(message_id)
+        )
+
+    def send_text(
+        self, to: str, message: str, from_number: str | None = None, message_id: str | None = None
+    ) -> SendResult:
+        """Send free-form text; only reaches recipients inside their 24-hour window."""
+        return self.client.send_text(self.text_message(to, message, from_number, message_id))
+
+    def template_message(
+        self,
+        to: str,
+        template_name: str,
+        language_code: str = "en",
+        header_media_url: str | None = None,
+        header_media_type: str | None = None,
+        body_placeholders: Sequence[str] = (),
+        from_number: str | None = None,
+        message_id: str | None = None,
+    ) -> TemplateMessage:
+        """A validated template message, optionally with a media header."""
+        return TemplateMessage(
+            to=to,
+            template_name=template_name,
+            language_code=language_code,
+            header_media_url=header_media_url,
+            header_media_type=header_media_type,
+            body_placeholders=tuple(body_placeholders),
+            from_number=self.default_sender(from_number),
+            **_optional_id(message_id),
+        )
+
+    def send_template(
+        self,
+        to: str,
+        template_name: str,
+        language_code: str = "en",
+        header_media_url: str | None = None,
+        header_media_type: str | None = None,
+        body_placeholders: Sequence[str] = (),
+        from_number: str | None = None,
+        message_id: str | None = None,
+    ) -> SendResult:
+        """Send an approved template message: the one kind WhatsApp accepts outside the 24-hour window."""
+        message = self.template_message(
+            to,
+            template_name,
+            language_code,
+            header_media_url,
+            header_media_type,
+            body_placeholders,
+            from_number,
+            message_id,
+        )
+        return self.client.send_template(message)
 
     def test_connection(self) -> tuple[bool, str]:
         """List the sender's templates once, with a short timeout and no retries."""

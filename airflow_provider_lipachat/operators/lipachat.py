@@ -1,4 +1,4 @@
-"""SendWhatsAppMediaOperator: send media from a DAG to one or many recipients, exactly once each.
+"""Operators that send WhatsApp media, text and template messages, exactly once per recipient.
 
 DAG files import this module, so it stays cheap: the hook (and with it ``requests``) is
 imported inside ``execute``.
@@ -8,10 +8,16 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
 
 from airflow_provider_lipachat.compat import AirflowFailException, BaseOperator
-from airflow_provider_lipachat.exceptions import LipaChatError, LipaChatFanOutError, LipaChatValidationError
+from airflow_provider_lipachat.exceptions import (
+    LipaChatError,
+    LipaChatFanOutError,
+    LipaChatSessionClosedError,
+    LipaChatValidationError,
+)
 from airflow_provider_lipachat.messages import mask_phone, parse_recipients
 
 if TYPE_CHECKING:
@@ -23,12 +29,18 @@ MESSAGE_ID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://gateway.lipachat.
 STATE_KEY = "lipachat_sent"
 FAILURES_IN_MESSAGE = 20
 MAX_CONCURRENCY_LIMIT = 64
+WHATSAPP_GREEN = "#25D366"
 
 
 def default_message_id(dag_id: str, task_id: str, run_id: str, map_index: int, recipient: str) -> str:
     """UUID5 of the task instance and recipient: the same on every try, different per run and recipient."""
     name = "\x1f".join((dag_id, task_id, run_id, str(map_index), recipient))
     return str(uuid.uuid5(MESSAGE_ID_NAMESPACE, name))
+
+
+def derived_message_id(message_id: str, purpose: str) -> str:
+    """A second stable id tied to a first one, e.g. for the template sent when media could not be."""
+    return str(uuid.uuid5(MESSAGE_ID_NAMESPACE, f"{message_id}\x1f{purpose}"))
 
 
 def raise_as_task_failure(err: LipaChatError, context: str = "") -> NoReturn:
@@ -38,39 +50,31 @@ def raise_as_task_failure(err: LipaChatError, context: str = "") -> NoReturn:
     raise AirflowFailException(f"{context}: {err}" if context else str(err)) from err
 
 
-class SendWhatsAppMediaOperator(BaseOperator):
-    """Send an image, video, audio clip, document or sticker to one WhatsApp number or many.
+@dataclass(frozen=True)
+class Sent:
+    """One recipient's delivery: the gateway's waId and which kind of message carried it."""
 
-    ``to`` is one number, a list, or a string of numbers separated by commas, newlines or
-    spaces. Every message argument is templated. Each recipient's message id is a UUID5 of
-    (dag_id, task_id, run_id, map_index, recipient), so retries and cleared tasks re-send the
-    same id and the gateway delivers once. One recipient: returns its ``waId``. Several:
-    returns ``{recipient: waId}``, sending ``max_concurrency`` at a time, at most ``rate_limit``
-    per second; every recipient is attempted and the task fails afterwards listing the ones
-    that failed. Permanent failures fail the task without using its retries.
+    wa_id: str
+    path: str
+
+
+class WhatsAppSendOperator(BaseOperator):
+    """What the send operators share: recipients, message ids, exactly-once, fan-out and XCom.
+
+    A subclass says how to check its message before any request (``check_message``) and how to
+    send it to one recipient (``send_message``). One recipient: returns its ``waId``. Several:
+    returns ``{recipient: waId}``, sending ``max_concurrency`` at a time, at most
+    ``rate_limit`` per second; every recipient is attempted, then the task fails listing those
+    that were not sent to. Permanent failures fail the task without using its retries.
     """
 
-    template_fields: Sequence[str] = (
-        "to",
-        "media_url",
-        "media_type",
-        "caption",
-        "filename",
-        "from_number",
-        "message_id",
-        "lipachat_conn_id",
-    )
-    template_fields_renderers: ClassVar[dict[str, str]] = {"caption": "md"}
-    ui_color = "#25D366"
+    ui_color = WHATSAPP_GREEN
+    pushes_delivery_path = False
 
     def __init__(
         self,
         *,
         to: str | list[str],
-        media_url: str,
-        media_type: str | None = None,
-        caption: str | None = None,
-        filename: str | None = None,
         from_number: str | None = None,
         message_id: str | None = None,
         lipachat_conn_id: str = "lipachat_default",
@@ -85,10 +89,6 @@ class SendWhatsAppMediaOperator(BaseOperator):
                 "max_concurrency", max_concurrency, f"expected a whole number from 1 to {MAX_CONCURRENCY_LIMIT}"
             )
         self.to = to
-        self.media_url = media_url
-        self.media_type = media_type
-        self.caption = caption
-        self.filename = filename
         self.from_number = from_number
         self.message_id = message_id
         self.lipachat_conn_id = lipachat_conn_id
@@ -96,15 +96,30 @@ class SendWhatsAppMediaOperator(BaseOperator):
         self.max_concurrency = max_concurrency
         self.rate_limit = rate_limit
 
+    def check_message(self, hook: LipaChatHook, recipient: str) -> None:
+        """Raise ``LipaChatValidationError`` if the message is invalid; called once, before any request."""
+        raise NotImplementedError
+
+    def send_message(self, hook: LipaChatHook, recipient: str, message_id: str) -> Sent:
+        """Send the message to one recipient; may be called from several threads at once."""
+        raise NotImplementedError
+
     def execute(self, context: Context) -> str | dict[str, str]:
         from airflow_provider_lipachat.hooks.lipachat import LipaChatHook
 
+        hook = LipaChatHook(
+            lipachat_conn_id=self.lipachat_conn_id,
+            max_retries=self.max_retries,
+            rate_limit=self.rate_limit,
+            pool_size=self.max_concurrency,
+        )
         try:
             recipients, many = parse_recipients(self.to)
             if many and self.message_id:
                 raise LipaChatValidationError(
                     "message_id", self.message_id, "applies to one recipient; leave it unset for a list of recipients"
                 )
+            self.check_message(hook, recipients[0])
         except LipaChatError as err:
             raise_as_task_failure(err)
         ti = context["ti"]
@@ -115,83 +130,59 @@ class SendWhatsAppMediaOperator(BaseOperator):
 
         # Airflow >= 3.3 keeps a per-task-instance store across tries; earlier releases rely on dedup alone.
         store = context.get("task_state_store")
-        recorded: dict[str, str] = dict(store.get(STATE_KEY) or {}) if store is not None else {}
-        hook = LipaChatHook(
-            lipachat_conn_id=self.lipachat_conn_id,
-            max_retries=self.max_retries,
-            rate_limit=self.rate_limit,
-            pool_size=self.max_concurrency,
-        )
+        recorded: dict[str, list[str]] = dict(store.get(STATE_KEY) or {}) if store is not None else {}
 
-        def send_one(recipient: str) -> str:
+        def send_one(recipient: str) -> Sent:
             message_id = message_id_for(recipient)
             if message_id in recorded:
-                return recorded[message_id]
-            return hook.send_media(
-                to=recipient,
-                media_url=self.media_url,
-                media_type=self.media_type,
-                caption=self.caption,
-                filename=self.filename,
-                from_number=self.from_number,
-                message_id=message_id,
-            ).wa_id
+                return Sent(*recorded[message_id])
+            return self.send_message(hook, recipient, message_id)
 
-        def remember(delivered: dict[str, str]) -> None:
+        def remember(delivered: dict[str, Sent]) -> None:
             if store is not None:
-                store.set(STATE_KEY, {**recorded, **{message_id_for(r): wa for r, wa in delivered.items()}})
+                fresh = {message_id_for(r): [sent.wa_id, sent.path] for r, sent in delivered.items()}
+                store.set(STATE_KEY, {**recorded, **fresh})
 
         if many:
-            return self._send_to_many(context, hook, recipients, send_one, message_id_for, remember)
-        return self._send_to_one(context, recipients[0], send_one, message_id_for(recipients[0]), recorded, remember)
-
-    def _send_to_one(
-        self,
-        context: Context,
-        recipient: str,
-        send_one: Callable[[str], str],
-        message_id: str,
-        recorded: dict[str, str],
-        remember: Callable[[dict[str, str]], None],
-    ) -> str:
-        if message_id in recorded:
-            self.log.info(
-                "Already delivered to %s on an earlier try (message id %s, waId %s); not sending again",
-                mask_phone(recipient),
-                message_id,
-                recorded[message_id],
-            )
+            return self._send_to_many(context, recipients, send_one, message_id_for, remember)
+        recipient = recipients[0]
+        if message_id_for(recipient) in recorded:
+            self.log.info("Already delivered to %s on an earlier try; not sending again", mask_phone(recipient))
         try:
-            wa_id = send_one(recipient)
+            sent = send_one(recipient)
         except LipaChatError as err:
             raise_as_task_failure(err, f"not sent to {mask_phone(recipient)}")
-        remember({recipient: wa_id})
-        context["ti"].xcom_push(key="message_id", value=message_id)
-        self.log.info("Delivered to %s: message id %s, waId %s", mask_phone(recipient), message_id, wa_id)
-        return wa_id
+        remember({recipient: sent})
+        self._push(context, message_id_for(recipient), sent.path)
+        self.log.info(
+            "Delivered to %s: message id %s, waId %s%s",
+            mask_phone(recipient),
+            message_id_for(recipient),
+            sent.wa_id,
+            f" (as {sent.path})" if self.pushes_delivery_path else "",
+        )
+        return sent.wa_id
+
+    def _push(self, context: Context, message_ids: Any, paths: Any) -> None:
+        context["ti"].xcom_push(key="message_id", value=message_ids)
+        if self.pushes_delivery_path:
+            context["ti"].xcom_push(key="delivery_path", value=paths)
 
     def _send_to_many(
         self,
         context: Context,
-        hook: LipaChatHook,
         recipients: list[str],
-        send_one: Callable[[str], str],
+        send_one: Callable[[str], Sent],
         message_id_for: Callable[[str], str],
-        remember: Callable[[dict[str, str]], None],
+        remember: Callable[[dict[str, Sent]], None],
     ) -> dict[str, str]:
         from airflow_provider_lipachat.fanout import send_to_all
 
-        try:  # the message itself is checked once, before any request
-            hook.media_message(
-                recipients[0], self.media_url, self.media_type, self.caption, self.filename, self.from_number
-            )
-        except LipaChatError as err:
-            raise_as_task_failure(err)
         self.log.info(
             "Sending to %d recipient(s), %d at a time%s",
             len(recipients),
             self.max_concurrency,
-            "" if hook.client.rate_limiter is None else f", at most {hook.client.rate_limiter.per_second}/s",
+            "" if self.rate_limit is None else f", at most {self.rate_limit}/s",
         )
         result = send_to_all(
             recipients,
@@ -202,21 +193,203 @@ class SendWhatsAppMediaOperator(BaseOperator):
             on_progress=remember,
         )
         remember(result.delivered)
-        ti = context["ti"]
-        ti.xcom_push(key="message_id", value={r: message_id_for(r) for r in recipients})
+        wa_ids = {r: sent.wa_id for r, sent in result.delivered.items()}
+        self._push(
+            context, {r: message_id_for(r) for r in recipients}, {r: s.path for r, s in result.delivered.items()}
+        )
         if not result.failed:
-            self.log.info("Delivered to all %d recipient(s)", len(result.delivered))
-            return result.delivered
-        ti.xcom_push(key="return_value", value=result.delivered)
+            self.log.info("Delivered to all %d recipient(s)", len(wa_ids))
+            return wa_ids
+        context["ti"].xcom_push(key="return_value", value=wa_ids)
         lines = [f"{mask_phone(r)}: {err}" for r, err in result.failed.items()]
         for line in lines:
             self.log.error("Not sent to %s", line)
-        shown = "\n".join(lines[:FAILURES_IN_MESSAGE])
         more = len(lines) - FAILURES_IN_MESSAGE
         failure = LipaChatFanOutError(
             f"{len(result.failed)} of {len(recipients)} recipient(s) not sent to "
-            f"({len(result.delivered)} delivered, pushed to XCom):\n{shown}"
+            f"({len(wa_ids)} delivered, pushed to XCom):\n"
+            + "\n".join(lines[:FAILURES_IN_MESSAGE])
             + (f"\n... and {more} more" if more > 0 else ""),
             result.failed,
         )
         raise_as_task_failure(failure)
+
+
+class SendWhatsAppMediaOperator(WhatsAppSendOperator):
+    """Send an image, video, audio clip, document or sticker to one WhatsApp number or many.
+
+    ``to`` is one number, a list, or a string of numbers separated by commas, newlines or
+    spaces; every argument is templated. ``media_type`` is inferred from the URL when absent.
+    With ``fallback_template``, a recipient whose 24-hour window is closed gets that approved
+    template instead, with the media as its header; XCom ``delivery_path`` says which was sent.
+    """
+
+    template_fields: Sequence[str] = (
+        "to",
+        "media_url",
+        "media_type",
+        "caption",
+        "filename",
+        "from_number",
+        "message_id",
+        "lipachat_conn_id",
+        "fallback_template",
+        "fallback_language_code",
+        "fallback_body_placeholders",
+    )
+    template_fields_renderers: ClassVar[dict[str, str]] = {"caption": "md"}
+
+    def __init__(
+        self,
+        *,
+        media_url: str,
+        media_type: str | None = None,
+        caption: str | None = None,
+        filename: str | None = None,
+        fallback_template: str | None = None,
+        fallback_language_code: str = "en",
+        fallback_body_placeholders: Sequence[str] = (),
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.media_url = media_url
+        self.media_type = media_type
+        self.caption = caption
+        self.filename = filename
+        self.fallback_template = fallback_template
+        self.fallback_language_code = fallback_language_code
+        self.fallback_body_placeholders = fallback_body_placeholders
+        self.pushes_delivery_path = bool(fallback_template)
+
+    def check_message(self, hook: LipaChatHook, recipient: str) -> None:
+        media = hook.media_message(
+            recipient, self.media_url, self.media_type, self.caption, self.filename, self.from_number
+        )
+        if self.fallback_template:
+            hook.template_message(
+                recipient,
+                self.fallback_template,
+                self.fallback_language_code,
+                media.media_url,
+                media.media_type,
+                self.fallback_body_placeholders,
+                self.from_number,
+            )
+
+    def send_message(self, hook: LipaChatHook, recipient: str, message_id: str) -> Sent:
+        try:
+            result = hook.send_media(
+                to=recipient,
+                media_url=self.media_url,
+                media_type=self.media_type,
+                caption=self.caption,
+                filename=self.filename,
+                from_number=self.from_number,
+                message_id=message_id,
+            )
+            return Sent(result.wa_id, "media")
+        except LipaChatSessionClosedError as err:
+            if not self.fallback_template:
+                raise LipaChatSessionClosedError(
+                    f"{err} To do that here, set fallback_template='<approved template name>' "
+                    f"(and fallback_body_placeholders) on {type(self).__name__}.",
+                    http_status=err.http_status,
+                ) from err
+        self.log.info(
+            "24-hour window closed for %s; sending template %r", mask_phone(recipient), self.fallback_template
+        )
+        media = hook.media_message(recipient, self.media_url, self.media_type, from_number=self.from_number)
+        result = hook.send_template(
+            to=recipient,
+            template_name=str(self.fallback_template),
+            language_code=self.fallback_language_code,
+            header_media_url=media.media_url,
+            header_media_type=media.media_type,
+            body_placeholders=tuple(self.fallback_body_placeholders),
+            from_number=self.from_number,
+            message_id=derived_message_id(message_id, "fallback_template"),
+        )
+        return Sent(result.wa_id, "template")
+
+
+class SendWhatsAppTextOperator(WhatsAppSendOperator):
+    """Send free-form text (at most 4096 characters) to one WhatsApp number or many.
+
+    WhatsApp delivers free-form text only within 24 hours of the recipient's last message; for
+    anyone else use ``SendWhatsAppTemplateOperator``.
+    """
+
+    template_fields: Sequence[str] = ("to", "message", "from_number", "message_id", "lipachat_conn_id")
+    template_fields_renderers: ClassVar[dict[str, str]] = {"message": "md"}
+
+    def __init__(self, *, message: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.message = message
+
+    def check_message(self, hook: LipaChatHook, recipient: str) -> None:
+        hook.text_message(recipient, self.message, self.from_number)
+
+    def send_message(self, hook: LipaChatHook, recipient: str, message_id: str) -> Sent:
+        result = hook.send_text(recipient, self.message, self.from_number, message_id)
+        return Sent(result.wa_id, "text")
+
+
+class SendWhatsAppTemplateOperator(WhatsAppSendOperator):
+    """Send an approved template message to one WhatsApp number or many, inside or outside the 24-hour window.
+
+    ``body_placeholders`` fill the template's {{1}}, {{2}}, ... in order; an optional media
+    header (IMAGE, VIDEO or DOCUMENT) comes from ``header_media_url``.
+    """
+
+    template_fields: Sequence[str] = (
+        "to",
+        "template_name",
+        "language_code",
+        "header_media_url",
+        "header_media_type",
+        "body_placeholders",
+        "from_number",
+        "message_id",
+        "lipachat_conn_id",
+    )
+
+    def __init__(
+        self,
+        *,
+        template_name: str,
+        language_code: str = "en",
+        header_media_url: str | None = None,
+        header_media_type: str | None = None,
+        body_placeholders: Sequence[str] = (),
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.template_name = template_name
+        self.language_code = language_code
+        self.header_media_url = header_media_url
+        self.header_media_type = header_media_type
+        self.body_placeholders = body_placeholders
+
+    def check_message(self, hook: LipaChatHook, recipient: str) -> None:
+        hook.template_message(
+            recipient,
+            self.template_name,
+            self.language_code,
+            self.header_media_url,
+            self.header_media_type,
+            self.body_placeholders,
+            self.from_number,
+        )
+
+    def send_message(self, hook: LipaChatHook, recipient: str, message_id: str) -> Sent:
+        result = hook.send_template(
+            recipient,
+            self.template_name,
+            self.language_code,
+            self.header_media_url,
+            self.header_media_type,
+            self.body_placeholders,
+            self.from_number,
+            message_id,
+        )
+        return Sent(result.wa_id, "template")

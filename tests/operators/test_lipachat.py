@@ -212,6 +212,9 @@ def test_operator_templates_every_message_argument_and_the_connection() -> None:
         "from_number",
         "message_id",
         "lipachat_conn_id",
+        "fallback_template",
+        "fallback_language_code",
+        "fallback_body_placeholders",
     )
 
 

@@ -1,0 +1,134 @@
+"""LipaChatNotifier: a WhatsApp text, media or template message from a DAG or task callback.
+
+DAG files import this module, so the hook (and ``requests``) is imported inside ``notify``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import uuid
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_lipachat.compat import BaseNotifier
+from airflow_provider_lipachat.exceptions import LipaChatValidationError
+from airflow_provider_lipachat.messages import mask_phone, parse_recipients
+from airflow_provider_lipachat.operators.lipachat import MESSAGE_ID_NAMESPACE
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+    from airflow_provider_lipachat.hooks.lipachat import LipaChatHook
+
+
+def callback_message_id(context: Context, recipient: str, content: str) -> str:
+    """Stable for one callback of one task try (or one DAG run) and one recipient and content.
+
+    A callback that runs again for the same event re-sends the same id, which the gateway
+    deduplicates; a new try, a new run or different content is a new message.
+    """
+    ti = context.get("ti") or context.get("task_instance")
+    run = context.get("dag_run")
+    if ti is not None:
+        event = (ti.dag_id, ti.run_id, ti.task_id, str(ti.map_index), str(ti.try_number))
+    elif run is not None:
+        event = (run.dag_id, run.run_id, "dag", str(run.state))
+    else:
+        event = ("no-context",)
+    digest = hashlib.sha256(content.encode()).hexdigest()[:16]
+    return str(uuid.uuid5(MESSAGE_ID_NAMESPACE, "\x1f".join((*event, recipient, digest))))
+
+
+class LipaChatNotifier(BaseNotifier):
+    """Send a WhatsApp message when a DAG or task callback fires.
+
+    Exactly one of ``message`` (free-form text), ``media_url`` (media, with optional
+    ``media_type`` and ``caption``) or ``template_name`` (an approved template, with
+    ``body_placeholders``) says what to send. Every text field is templated from the callback
+    context, e.g. ``message="{{ ti.task_id }} failed in {{ dag.dag_id }}"``. ``to`` takes one
+    number or several, like the operators. Free-form text and media reach only recipients
+    who wrote in the last 24 hours; a template reaches anyone.
+    """
+
+    template_fields: Sequence[str] = (
+        "to",
+        "message",
+        "media_url",
+        "media_type",
+        "caption",
+        "template_name",
+        "language_code",
+        "body_placeholders",
+        "from_number",
+        "lipachat_conn_id",
+    )
+
+    def __init__(
+        self,
+        *,
+        to: str | list[str],
+        message: str | None = None,
+        media_url: str | None = None,
+        media_type: str | None = None,
+        caption: str | None = None,
+        template_name: str | None = None,
+        language_code: str = "en",
+        body_placeholders: Sequence[str] | None = None,
+        from_number: str | None = None,
+        lipachat_conn_id: str = "lipachat_default",
+    ) -> None:
+        super().__init__()
+        kinds = [
+            name
+            for name, value in (("message", message), ("media_url", media_url), ("template_name", template_name))
+            if value
+        ]
+        if len(kinds) != 1:
+            raise LipaChatValidationError(
+                "message/media_url/template_name",
+                kinds or None,
+                "expected exactly one of them: text, media, or an approved template",
+            )
+        self.to = to
+        self.message = message
+        self.media_url = media_url
+        self.media_type = media_type
+        self.caption = caption
+        self.template_name = template_name
+        self.language_code = language_code
+        self.body_placeholders = body_placeholders
+        self.from_number = from_number
+        self.lipachat_conn_id = lipachat_conn_id
+
+    def notify(self, context: Context) -> None:
+        from airflow_provider_lipachat.hooks.lipachat import LipaChatHook
+
+        recipients, _ = parse_recipients(self.to)
+        hook = LipaChatHook(lipachat_conn_id=self.lipachat_conn_id)
+        for recipient in recipients:
+            wa_id = self._send(hook, recipient, context)
+            self.log.info("Notified %s: waId %s", mask_phone(recipient), wa_id)
+
+    async def async_notify(self, context: Context) -> None:
+        await asyncio.to_thread(self.notify, context)
+
+    def _send(self, hook: LipaChatHook, recipient: str, context: Context) -> str:
+        content = repr((self.message, self.media_url, self.caption, self.template_name, self.body_placeholders))
+        message_id = callback_message_id(context, recipient, content)
+        common: dict[str, Any] = {"to": recipient, "from_number": self.from_number, "message_id": message_id}
+        if self.message:
+            return hook.send_text(message=self.message, **common).wa_id
+        if self.media_url:
+            return hook.send_media(
+                media_url=self.media_url, media_type=self.media_type, caption=self.caption, **common
+            ).wa_id
+        return hook.send_template(
+            template_name=str(self.template_name),
+            language_code=self.language_code,
+            body_placeholders=tuple(self.body_placeholders or ()),
+            **common,
+        ).wa_id
+
+
+send_lipachat_notification = LipaChatNotifier
