@@ -25,6 +25,7 @@ def get_provider_info() -> dict[str, Any]:
             {"integration-name": "LipaChat", "python-modules": ["airflow_provider_lipachat.operators.lipachat"]}
         ],
         "hooks": [{"integration-name": "LipaChat", "python-modules": ["airflow_provider_lipachat.hooks.lipachat"]}],
+        "notifications": ["airflow_provider_lipachat.notifications.lipachat.LipaChatNotifier"],
         "connection-types": [
             {
                 "connection-type": "lipachat",

@@ -1,21 +1,40 @@
-"""Pipeline notification: an upstream task renders a chart, and its URL is sent as an image via XCom."""
+"""Pipeline notifications: a chart sent as an image via XCom, and WhatsApp callbacks on failure and success.
+
+The chart goes to the on-call engineer with ``SendWhatsAppMediaOperator``; ``LipaChatNotifier``
+sends a text if the load task fails (task callback) and when the whole run succeeds (DAG callback).
+"""
 
 from __future__ import annotations
 
 import pendulum
 from airflow.sdk import DAG, task
 
+from airflow_provider_lipachat.notifications.lipachat import LipaChatNotifier
 from airflow_provider_lipachat.operators.lipachat import SendWhatsAppMediaOperator
+
+ON_CALL = "254711000003"
 
 with DAG(
     dag_id="lipachat_pipeline_notifications",
     schedule=None,
     start_date=pendulum.datetime(2024, 1, 1, tz="UTC"),
     catchup=False,
-    params={"on_call": "254711000003"},
+    params={"on_call": ON_CALL},
     tags=["lipachat", "example"],
     doc_md=__doc__,
+    on_success_callback=LipaChatNotifier(
+        to=ON_CALL, message="{{ dag.dag_id }} finished for {{ ds }}: all tasks succeeded."
+    ),
 ) as dag:
+
+    @task(
+        on_failure_callback=LipaChatNotifier(
+            to=ON_CALL, message="{{ ti.task_id }} failed in {{ dag.dag_id }} ({{ ds }}), try {{ ti.try_number }}."
+        )
+    )
+    def load_rows(ds: str | None = None) -> int:
+        """Stands in for the pipeline's load step; a failure here messages the on-call engineer."""
+        return 1234
 
     @task
     def render_chart(ds: str | None = None) -> str:
@@ -23,6 +42,7 @@ with DAG(
         return f"https://charts.example.com/pipeline/{ds}/row-counts.png"
 
     chart_url = render_chart()
+    load_rows() >> chart_url
     send_chart = SendWhatsAppMediaOperator(
         task_id="send_chart",
         to="{{ params.on_call }}",

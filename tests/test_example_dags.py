@@ -42,12 +42,14 @@ def test_report_delivery_sends_the_dated_document_to_each_recipient(
         assert payload["caption"] == "Daily summary for 2024-02-29"
 
 
-def test_pipeline_notification_sends_the_chart_from_xcom(
+def test_pipeline_notifications_send_the_chart_from_xcom_and_a_success_text(
     run_dag: Callable[..., DagRunOutcome], lipachat_emulator: Emulator, lipachat_conn: str
 ) -> None:
     outcome = run_dag(example_source("lipachat_pipeline_notifications"), logical_date="2024-02-29T00:00:00+00:00")
-    assert outcome.task_states == {"render_chart": "success", "send_chart": "success"}
-    [delivery] = lipachat_emulator.deliveries()
-    assert delivery["payload"]["mediaUrl"] == "https://charts.example.com/pipeline/2024-02-29/row-counts.png"
-    assert delivery["payload"]["mediaType"] == "IMAGE"
-    assert outcome.xcom("send_chart") == delivery["waId"]
+    assert outcome.task_states == {"load_rows": "success", "render_chart": "success", "send_chart": "success"}
+    chart, success_text = lipachat_emulator.deliveries()
+    assert chart["payload"]["mediaUrl"] == "https://charts.example.com/pipeline/2024-02-29/row-counts.png"
+    assert chart["payload"]["mediaType"] == "IMAGE"
+    assert outcome.xcom("send_chart") == chart["waId"]
+    assert success_text["route"] == "text"
+    assert success_text["payload"]["message"] == f"{outcome.dag_id} finished for 2024-02-29: all tasks succeeded."

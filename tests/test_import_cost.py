@@ -11,7 +11,12 @@ HEAVY = ("requests", "airflow_provider_lipachat.hooks.lipachat", "airflow_provid
 
 
 @pytest.mark.parametrize(
-    "module", ["airflow_provider_lipachat.operators.lipachat", "airflow_provider_lipachat.get_provider_info"]
+    "module",
+    [
+        "airflow_provider_lipachat.operators.lipachat",
+        "airflow_provider_lipachat.notifications.lipachat",
+        "airflow_provider_lipachat.get_provider_info",
+    ],
 )
 def test_importing_leaves_heavy_modules_unloaded(module: str) -> None:
     done = subprocess.run(

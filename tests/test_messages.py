@@ -8,6 +8,8 @@ import pytest
 from airflow_provider_lipachat.exceptions import LipaChatError, LipaChatValidationError
 from airflow_provider_lipachat.messages import (
     MediaMessage,
+    TemplateMessage,
+    TextMessage,
     infer_media_type,
     mask_phone,
     normalize_phone,
@@ -220,3 +222,65 @@ class TestRecipients:
     def test_nothing_usable_is_refused(self, value: object) -> None:
         with pytest.raises(LipaChatValidationError, match="to="):
             parse_recipients(value)
+
+
+class TestTextMessage:
+    def test_payload(self) -> None:
+        text = TextMessage(to="+254 711 222 333", message="Load failed", from_number=SENDER, message_id="t-1")
+        assert text.to_payload() == {"messageId": "t-1", "message": "Load failed", "from": SENDER, "to": "254711222333"}
+
+    def test_4096_characters_is_the_limit(self) -> None:
+        assert TextMessage(to="254711222333", message="x" * 4096, from_number=SENDER)
+        with pytest.raises(LipaChatValidationError, match="is 4097 characters; at most 4096"):
+            TextMessage(to="254711222333", message="x" * 4097, from_number=SENDER)
+
+    @pytest.mark.parametrize("message", ["", "   ", None])
+    def test_empty_text_is_refused(self, message: object) -> None:
+        with pytest.raises(LipaChatValidationError, match="message=.*expected non-empty text"):
+            TextMessage(to="254711222333", message=message, from_number=SENDER)  # type: ignore[arg-type]
+
+
+class TestTemplateMessage:
+    def test_payload_in_the_shape_real_clients_send(self) -> None:
+        template = TemplateMessage(
+            to="254711222333",
+            template_name="daily_report",
+            from_number=SENDER,
+            language_code="en_US",
+            header_media_url="https://x.example/report.pdf",
+            body_placeholders=("Alice", 42),  # type: ignore[arg-type]
+            message_id="tp-1",
+        )
+        assert template.to_payload() == {
+            "messageId": "tp-1",
+            "from": SENDER,
+            "to": "254711222333",
+            "template": {
+                "name": "daily_report",
+                "languageCode": "en_US",
+                "components": {
+                    "header": {"type": "DOCUMENT", "mediaUrl": "https://x.example/report.pdf"},
+                    "body": {"placeholders": ["Alice", "42"]},
+                },
+            },
+        }
+
+    def test_no_header_without_a_header_url(self) -> None:
+        payload = TemplateMessage(to="254711222333", template_name="hello", from_number=SENDER).to_payload()
+        assert payload["template"]["components"] == {"body": {"placeholders": []}}
+
+    @pytest.mark.parametrize(
+        ("fields", "complaint"),
+        [
+            ({"template_name": "Daily Report"}, "template_name='Daily Report': expected an approved template's name"),
+            ({"language_code": "english"}, "language_code='english'"),
+            ({"header_media_url": "http://x.example/a.png"}, "media_url='http://x.example/a.png': is not https"),
+            ({"header_media_url": "https://x.example/a.mp3"}, "header_media_type='AUDIO': cannot be a template header"),
+            ({"header_media_type": "IMAGE"}, "was given without header_media_url"),
+            ({"body_placeholders": "Alice"}, "body_placeholders='Alice': expected a list"),
+        ],
+    )
+    def test_invalid_fields_are_named(self, fields: dict[str, object], complaint: str) -> None:
+        with pytest.raises(LipaChatValidationError) as caught:
+            TemplateMessage(**{"to": "254711222333", "template_name": "hello", "from_number": SENDER, **fields})  # type: ignore[arg-type]
+        assert complaint in str(caught.value)

@@ -93,3 +93,8 @@ def test_connection_form_metadata_reaches_the_providers_manager() -> None:
     assert behaviour["hidden_fields"] == ["login", "schema", "extra"]
     assert behaviour["relabeling"] == {"password": "API Key", "host": "Gateway URL"}
     assert behaviour["placeholders"]["extra__lipachat__from_number"] == "254110090747"
+
+
+def test_the_notifier_is_registered() -> None:
+    notifications = get_provider_info()["notifications"]
+    assert notifications == ["airflow_provider_lipachat.notifications.lipachat.LipaChatNotifier"]

@@ -1,0 +1,135 @@
+"""LipaChatNotifier: task and DAG callbacks in real DAG runs, and its own rules."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from types import SimpleNamespace
+
+import pytest
+
+from airflow_provider_lipachat.emulator import Emulator
+from airflow_provider_lipachat.exceptions import LipaChatValidationError
+from airflow_provider_lipachat.notifications.lipachat import LipaChatNotifier, send_lipachat_notification
+from tests.conftest import DagRunOutcome
+
+RunDag = Callable[..., DagRunOutcome]
+
+
+def test_failure_callback_sends_the_rendered_text_once_per_failed_try(
+    run_dag: RunDag, lipachat_emulator: Emulator, lipachat_conn: str
+) -> None:
+    outcome = run_dag(
+        """
+        import pendulum
+        from datetime import timedelta
+        from airflow.sdk import DAG, task
+        from airflow_provider_lipachat.notifications.lipachat import LipaChatNotifier
+
+        with DAG("DAG_ID", schedule=None, start_date=pendulum.datetime(2024, 1, 1, tz="UTC")) as dag:
+            @task(retries=0, on_failure_callback=LipaChatNotifier(
+                to="+254 711 222 333",
+                message="{{ ti.task_id }} failed in {{ dag.dag_id }} on {{ ds }} (try {{ ti.try_number }})",
+            ))
+            def load():
+                raise RuntimeError("warehouse unreachable")
+
+            load()
+        """,
+        logical_date="2024-07-01T00:00:00+00:00",
+    )
+    assert outcome.task_states == {"load": "failed"}
+    [delivery] = lipachat_emulator.deliveries()
+    assert delivery["route"] == "text"
+    assert delivery["to"] == "254711222333"
+    assert delivery["payload"]["message"] == f"load failed in {outcome.dag_id} on 2024-07-01 (try 1)"
+
+
+def test_dag_success_callback_can_send_an_approved_template(
+    run_dag: RunDag, lipachat_emulator: Emulator, lipachat_conn: str
+) -> None:
+    outcome = run_dag(
+        """
+        import pendulum
+        from airflow.sdk import DAG, task
+        from airflow_provider_lipachat.notifications.lipachat import send_lipachat_notification
+
+        with DAG("DAG_ID", schedule=None, start_date=pendulum.datetime(2024, 1, 1, tz="UTC"),
+                 on_success_callback=send_lipachat_notification(
+                     to=["254700000001", "254700000002"], template_name="run_finished",
+                     body_placeholders=["{{ dag.dag_id }}", "{{ ds }}"])) as dag:
+            @task
+            def work():
+                return 1
+
+            work()
+        """,
+        logical_date="2024-07-01T00:00:00+00:00",
+    )
+    assert outcome.state == "success"
+    deliveries = lipachat_emulator.deliveries()
+    assert sorted(d["to"] for d in deliveries) == ["254700000001", "254700000002"]
+    for delivery in deliveries:
+        assert delivery["payload"]["template"]["name"] == "run_finished"
+        assert delivery["payload"]["template"]["components"]["body"]["placeholders"] == [outcome.dag_id, "2024-07-01"]
+
+
+def test_task_success_callback_can_send_media(run_dag: RunDag, lipachat_emulator: Emulator, lipachat_conn: str) -> None:
+    run_dag(
+        """
+        import pendulum
+        from airflow.sdk import DAG, task
+        from airflow_provider_lipachat.notifications.lipachat import LipaChatNotifier
+
+        with DAG("DAG_ID", schedule=None, start_date=pendulum.datetime(2024, 1, 1, tz="UTC")) as dag:
+            @task(on_success_callback=LipaChatNotifier(
+                to="254711222333", media_url="https://charts.example.com/{{ ds }}.png", caption="Done: {{ ds }}"))
+            def chart():
+                return 1
+
+            chart()
+        """,
+        logical_date="2024-07-01T00:00:00+00:00",
+    )
+    [delivery] = lipachat_emulator.deliveries()
+    assert delivery["payload"]["mediaType"] == "IMAGE"
+    assert delivery["payload"]["mediaUrl"] == "https://charts.example.com/2024-07-01.png"
+    assert delivery["payload"]["caption"] == "Done: 2024-07-01"
+
+
+def fake_context(try_number: int = 1) -> dict[str, object]:
+    ti = SimpleNamespace(dag_id="d", run_id="r", task_id="t", map_index=-1, try_number=try_number)
+    return {"ti": ti}
+
+
+def test_the_same_callback_event_twice_is_one_message(lipachat_emulator: Emulator, lipachat_conn: str) -> None:
+    notifier = LipaChatNotifier(to="254711222333", message="load failed")
+    notifier.notify(fake_context())
+    notifier.notify(fake_context())
+    notifier.notify(fake_context(try_number=2))
+    assert [r["outcome"] for r in lipachat_emulator.requests()] == ["delivered", "replayed", "delivered"]
+
+
+def test_async_notify_sends_too(lipachat_emulator: Emulator, lipachat_conn: str) -> None:
+    asyncio.run(LipaChatNotifier(to="254711222333", message="from the triggerer").async_notify(fake_context()))
+    [delivery] = lipachat_emulator.deliveries()
+    assert delivery["payload"]["message"] == "from the triggerer"
+
+
+@pytest.mark.parametrize(
+    "kinds",
+    [{}, {"message": "a", "media_url": "https://x.example/a.png"}, {"message": "a", "template_name": "t"}],
+)
+def test_exactly_one_kind_of_message(kinds: dict[str, str]) -> None:
+    with pytest.raises(LipaChatValidationError, match="expected exactly one of them"):
+        LipaChatNotifier(to="254711222333", **kinds)
+
+
+def test_every_text_field_is_templated() -> None:
+    assert {"to", "message", "media_url", "caption", "template_name", "body_placeholders"} <= set(
+        LipaChatNotifier.template_fields
+    )
+
+
+def test_the_function_alias_is_the_notifier() -> None:
+    assert send_lipachat_notification is LipaChatNotifier
