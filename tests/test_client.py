@@ -22,7 +22,7 @@ from airflow_provider_lipachat.exceptions import (
     LipaChatRequestError,
     LipaChatTransientError,
 )
-from airflow_provider_lipachat.messages import MediaMessage
+from airflow_provider_lipachat.messages import MediaMessage, TemplateMessage, TextMessage
 
 SENDER = "254110090747"
 RECIPIENT = "254711222333"
@@ -240,3 +240,20 @@ class TestBackoff:
         assert parse_retry_after(email.utils.formatdate(now - 30, usegmt=True), now=now) == 0.0
         assert parse_retry_after(None) is None
         assert parse_retry_after("soon") is None
+
+
+class TestTextAndTemplate:
+    def test_text_goes_to_its_route(self, client: LipaChatClient, lipachat_emulator: Emulator) -> None:
+        text = TextMessage(to=RECIPIENT, message="Pipeline failed", from_number=SENDER, message_id="t-1")
+        result = client.send_text(text)
+        [delivery] = lipachat_emulator.deliveries()
+        assert (delivery["route"], delivery["payload"], delivery["waId"]) == ("text", text.to_payload(), result.wa_id)
+
+    def test_template_goes_to_its_route(self, client: LipaChatClient, lipachat_emulator: Emulator) -> None:
+        template = TemplateMessage(
+            to=RECIPIENT, template_name="daily_report", from_number=SENDER, body_placeholders=("x",), message_id="tp"
+        )
+        result = client.send_template(template)
+        [delivery] = lipachat_emulator.deliveries()
+        assert (delivery["route"], delivery["payload"]) == ("template", template.to_payload())
+        assert result.message_id == "tp"

@@ -200,3 +200,30 @@ class TestLegacyForm:
     def test_form_widgets_cover_every_conn_field(self) -> None:
         widgets = LipaChatHook.get_connection_form_widgets()
         assert set(widgets) == set(CONN_FIELDS) == {"from_number", "timeout", "max_retries", "rate_limit"}
+
+
+class TestTextAndTemplate:
+    def test_send_text_and_template_use_the_connection_sender(
+        self, lipachat_emulator: Emulator, lipachat_conn: str
+    ) -> None:
+        hook = LipaChatHook()
+        hook.send_text(to=RECIPIENT, message="hello", message_id="t-1")
+        hook.send_template(
+            to=RECIPIENT,
+            template_name="daily_report",
+            header_media_url="https://x.example/clip.mp4",
+            body_placeholders=["a", "b"],
+            message_id="t-2",
+        )
+        text, template = lipachat_emulator.deliveries()
+        assert text["payload"] == {"messageId": "t-1", "message": "hello", "from": SANDBOX_SENDER, "to": RECIPIENT}
+        assert template["payload"]["from"] == SANDBOX_SENDER
+        assert template["payload"]["template"]["components"]["header"] == {
+            "type": "VIDEO",
+            "mediaUrl": "https://x.example/clip.mp4",
+        }
+
+    def test_invalid_text_is_refused_before_any_request(self, lipachat_emulator: Emulator, lipachat_conn: str) -> None:
+        with pytest.raises(LipaChatValidationError, match="at most 4096"):
+            LipaChatHook().send_text(to=RECIPIENT, message="x" * 5000)
+        assert lipachat_emulator.requests() == []
