@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -227,3 +230,31 @@ class TestTextAndTemplate:
         with pytest.raises(LipaChatValidationError, match="at most 4096"):
             LipaChatHook().send_text(to=RECIPIENT, message="x" * 5000)
         assert lipachat_emulator.requests() == []
+
+
+class TestAirflowCli:
+    """``airflow connections test`` runs the hook's test_connection against the emulator."""
+
+    def run_cli(self, conn_json: str) -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, "AIRFLOW__CORE__TEST_CONNECTION": "Enabled", "AIRFLOW_CONN_LIPACHAT_DEFAULT": conn_json}
+        return subprocess.run(
+            [sys.executable, "-m", "airflow", "connections", "test", "lipachat_default"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+
+    def test_reports_success(self, airflow_db: object, lipachat_emulator: Emulator) -> None:
+        done = self.run_cli(connection_json(lipachat_emulator.base_url, lipachat_emulator.api_key))
+        assert "Connection success!" in done.stdout, done.stdout + done.stderr
+        [request] = lipachat_emulator.requests()
+        assert (request["path"], request["outcome"]) == (f"/api/v1/template/{SANDBOX_SENDER}", "listed")
+
+    def test_reports_the_invalid_credentials_quirk_as_a_failure(
+        self, airflow_db: object, lipachat_emulator: Emulator
+    ) -> None:
+        done = self.run_cli(connection_json(lipachat_emulator.base_url, "wrong-key"))
+        assert "Connection failed!" in done.stdout, done.stdout + done.stderr
+        assert "Invalid credentials" in done.stdout
+        assert "wrong-key" not in done.stdout + done.stderr
