@@ -4,7 +4,11 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test bench lint format clean
+VENV2 := .venv-airflow2
+PY2 := $(VENV2)/bin/python
+STAMP2 := $(VENV2)/.installed
+
+.PHONY: install install-airflow2 demo test test-airflow2 bench lint format clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -14,11 +18,23 @@ $(STAMP): pyproject.toml constraints.txt
 
 install: $(STAMP)
 
+# The Airflow 2.11 leg: the same package and tests in a venv of its own.
+$(STAMP2): pyproject.toml constraints-airflow2.txt
+	$(PYTHON) -m venv $(VENV2)
+	$(PY2) -m pip install --quiet --upgrade pip
+	$(PY2) -m pip install --quiet --constraint constraints-airflow2.txt --editable '.[test]' 'apache-airflow==2.11.*'
+	touch $(STAMP2)
+
+install-airflow2: $(STAMP2)
+
 demo: install
 	$(PY) scripts/demo.py
 
 test: install
 	$(PY) -m pytest
+
+test-airflow2: install-airflow2
+	$(PY2) -m pytest
 
 bench: install
 	$(PY) benchmarks/run.py
@@ -32,4 +48,4 @@ format: install
 	$(VENV)/bin/ruff format .
 
 clean:
-	rm -rf $(VENV) .airflow-demo .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(VENV2) .airflow-demo .pytest_cache .ruff_cache

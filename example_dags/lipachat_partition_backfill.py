@@ -8,7 +8,11 @@ re-running a partition does not message anyone twice.
 from __future__ import annotations
 
 import pendulum
-from airflow.sdk import DAG
+
+try:
+    from airflow.sdk import DAG
+except ImportError:  # Airflow 2.11
+    from airflow import DAG
 
 from airflow_provider_lipachat.operators.lipachat import SendWhatsAppMediaOperator
 

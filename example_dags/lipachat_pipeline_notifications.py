@@ -7,7 +7,12 @@ sends a text if the load task fails (task callback) and when the whole run succe
 from __future__ import annotations
 
 import pendulum
-from airflow.sdk import DAG, task
+
+try:
+    from airflow.sdk import DAG, task
+except ImportError:  # Airflow 2.11
+    from airflow import DAG
+    from airflow.decorators import task
 
 from airflow_provider_lipachat.notifications.lipachat import LipaChatNotifier
 from airflow_provider_lipachat.operators.lipachat import SendWhatsAppMediaOperator

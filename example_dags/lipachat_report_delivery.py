@@ -7,7 +7,12 @@ recipient gets one message per day: retries and re-runs of a day reuse the same 
 from __future__ import annotations
 
 import pendulum
-from airflow.sdk import DAG, task
+
+try:
+    from airflow.sdk import DAG, task
+except ImportError:  # Airflow 2.11
+    from airflow import DAG
+    from airflow.decorators import task
 
 from airflow_provider_lipachat.operators.lipachat import SendWhatsAppMediaOperator
 

@@ -31,7 +31,17 @@ os.environ.update(
     AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=f"sqlite:///{AIRFLOW_HOME / 'airflow.db'}",
 )
 
+from airflow_provider_lipachat.compat import AIRFLOW_V3, AIRFLOW_VERSION  # noqa: E402 - after AIRFLOW_HOME is set
+
 pytest_plugins = ["airflow_provider_lipachat.emulator.pytest_plugin"]
+
+#: Airflow 3.3 added the task state store; earlier releases rely on the gateway's dedup alone.
+HAS_TASK_STATE_STORE = AIRFLOW_V3 and tuple(int(p) for p in AIRFLOW_VERSION.split(".")[:2]) >= (3, 3)
+#: Test DAG sources import the Task SDK; on Airflow 2 the same names come from their old homes.
+AIRFLOW2_IMPORTS = {
+    "from airflow.sdk import DAG, task": "from airflow import DAG\nfrom airflow.decorators import task",
+    "from airflow.sdk import DAG": "from airflow import DAG",
+}
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SANDBOX_SENDER = "254110090747"
@@ -47,6 +57,15 @@ def airflow_db() -> Path:
         timeout=300,
     )
     return AIRFLOW_HOME
+
+
+def redact(text: str) -> str:
+    """What Airflow's secret masker makes of ``text`` in task logs."""
+    if AIRFLOW_V3:
+        from airflow.sdk._shared.secrets_masker import redact as airflow_redact
+    else:
+        from airflow.utils.log.secrets_masker import redact as airflow_redact
+    return str(airflow_redact(text))
 
 
 def connection_json(base_url: str, api_key: str, **extra: Any) -> str:
@@ -76,6 +95,10 @@ class DagRunOutcome:
     try_numbers: dict[str, int]
 
     def xcom(self, task_id: str, key: str = "return_value", map_index: int = -1) -> Any:
+        if not AIRFLOW_V3:
+            from airflow.models.xcom import XCom
+
+            return XCom.get_one(run_id=self.run_id, key=key, task_id=task_id, dag_id=self.dag_id, map_index=map_index)
         from airflow.models.xcom import XComModel
         from airflow.utils.session import create_session
 
@@ -104,14 +127,19 @@ class DagRunOutcome:
 def run_dag(airflow_db: Path, request: pytest.FixtureRequest) -> Iterator[Callable[..., DagRunOutcome]]:
     """Write a DAG file into the DAG folder, run it with ``dag.test()``, and report the outcome.
 
-    The source names its DAG ``DAG_ID``; the fixture substitutes one unique to the test.
+    The source names its DAG ``DAG_ID``; the fixture substitutes one unique to the test, and on
+    Airflow 2 it rewrites the Task SDK imports (``AIRFLOW2_IMPORTS``).
     """
     written: list[Path] = []
 
     def run(source: str, logical_date: str | None = None, **test_kwargs: Any) -> DagRunOutcome:
         dag_id = re.sub(r"\W", "_", f"{request.node.name}_{len(written)}")[:200]
         path = DAGS_FOLDER / f"{dag_id}.py"
-        path.write_text(textwrap.dedent(source).replace("DAG_ID", dag_id))
+        source = textwrap.dedent(source).replace("DAG_ID", dag_id)
+        if not AIRFLOW_V3:
+            for sdk_import, airflow2_import in AIRFLOW2_IMPORTS.items():
+                source = re.sub(f"^{re.escape(sdk_import)}$", airflow2_import, source, flags=re.M)
+        path.write_text(source)
         written.append(path)
         spec = importlib.util.spec_from_file_location(dag_id, path)
         assert spec is not None and spec.loader is not None
@@ -121,7 +149,7 @@ def run_dag(airflow_db: Path, request: pytest.FixtureRequest) -> Iterator[Callab
         if logical_date is not None:
             import pendulum
 
-            test_kwargs["logical_date"] = pendulum.parse(logical_date)
+            test_kwargs["logical_date" if AIRFLOW_V3 else "execution_date"] = pendulum.parse(logical_date)
         dagrun = dag.test(**test_kwargs)
         tis = dagrun.get_task_instances()
         return DagRunOutcome(

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from airflow_provider_lipachat.emulator import Emulator
-from tests.conftest import REPO_ROOT, DagRunOutcome
+from tests.conftest import AIRFLOW_V3, REPO_ROOT, DagRunOutcome
 
 EXAMPLES = REPO_ROOT / "example_dags"
 
@@ -16,7 +16,10 @@ def example_source(name: str) -> str:
 
 
 def test_every_example_parses_without_errors(airflow_db: Path) -> None:
-    from airflow.dag_processing.dagbag import DagBag
+    if AIRFLOW_V3:
+        from airflow.dag_processing.dagbag import DagBag
+    else:
+        from airflow.models.dagbag import DagBag
 
     bag = DagBag(dag_folder=str(EXAMPLES))
     assert bag.import_errors == {}

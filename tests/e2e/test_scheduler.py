@@ -22,9 +22,15 @@ from typing import IO, Any
 import pytest
 
 from airflow_provider_lipachat.emulator import Emulator
-from tests.conftest import REPO_ROOT, SANDBOX_SENDER
+from tests.conftest import AIRFLOW_V3, REPO_ROOT, SANDBOX_SENDER
 
-pytestmark = pytest.mark.scheduler
+pytestmark = [
+    pytest.mark.scheduler,
+    pytest.mark.skipif(
+        not AIRFLOW_V3,
+        reason="Airflow 3 only: the scheduler-driven backfill, api-server and dag-processor it runs are Airflow 3's",
+    ),
+]
 
 DAG_ID = "lipachat_partition_backfill"
 RECIPIENTS = ["254711000004", "254711000005"]

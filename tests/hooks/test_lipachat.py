@@ -14,7 +14,7 @@ from airflow_provider_lipachat.connection_form import CONN_FIELDS, UI_FIELD_BEHA
 from airflow_provider_lipachat.emulator import Emulator
 from airflow_provider_lipachat.exceptions import LipaChatAuthError, LipaChatValidationError
 from airflow_provider_lipachat.hooks.lipachat import LipaChatHook, gateway_base_url
-from tests.conftest import SANDBOX_SENDER, connection_json
+from tests.conftest import SANDBOX_SENDER, connection_json, redact
 
 RECIPIENT = "254711222333"
 
@@ -107,8 +107,6 @@ class TestConnection:
         assert hook.get_conn() is hook.get_conn() is hook.client
 
     def test_key_is_registered_with_the_secret_masker(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        from airflow.sdk._shared.secrets_masker import redact
-
         use_connection(monkeypatch, connection_json("http://127.0.0.1:9", "the-very-secret-key"))
         LipaChatHook().get_conn()
         assert "the-very-secret-key" not in str(redact("key is the-very-secret-key"))
