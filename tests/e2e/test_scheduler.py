@@ -8,21 +8,15 @@ and that the API key appears in none of the task logs the workers wrote.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import socket
-import sqlite3
-import subprocess
-import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO, Any
 
 import pytest
 
 from airflow_provider_lipachat.emulator import Emulator
-from tests.conftest import AIRFLOW_V3, REPO_ROOT, SANDBOX_SENDER
+from tests.conftest import AIRFLOW_V3, REPO_ROOT
+from tests.e2e.airflow_on_loopback import AirflowOnLoopback
 
 pytestmark = [
     pytest.mark.scheduler,
@@ -35,108 +29,26 @@ pytestmark = [
 DAG_ID = "lipachat_partition_backfill"
 RECIPIENTS = ["254711000004", "254711000005"]
 PARTITIONS = ["2024-01-01", "2024-01-02", "2024-01-03"]
-WAIT_SECONDS = 240
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def task_states(airflow: AirflowOnLoopback) -> dict[tuple[str, int], tuple[str | None, int]]:
+    """(partition, map index) -> (state, try number) of every task instance of the DAG."""
+    rows = airflow.query(
+        "SELECT dr.logical_date, ti.map_index, ti.state, ti.try_number FROM task_instance ti "
+        "JOIN dag_run dr ON dr.dag_id = ti.dag_id AND dr.run_id = ti.run_id WHERE ti.dag_id = ?",
+        DAG_ID,
+    )
+    return {(str(logical)[:10], index): (state, tries) for logical, index, state, tries in rows}
 
 
-class AirflowOnLoopback:
-    """An Airflow home with its own SQLite database and the three long-running components."""
-
-    def __init__(self, home: Path, emulator: Emulator) -> None:
-        self.home = home
-        self.db_path = home / "airflow.db"
-        self.api_port = api_port = free_port()
-        connection = {
-            "conn_type": "lipachat",
-            "host": emulator.base_url,
-            "password": emulator.api_key,
-            "extra": {"from_number": SANDBOX_SENDER, "timeout": 10},
-        }
-        self.env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")},
-            "AIRFLOW_HOME": str(home),
-            "AIRFLOW__CORE__DAGS_FOLDER": str(home / "dags"),
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
-            "AIRFLOW__CORE__PARALLELISM": "4",
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{self.db_path}",
-            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{api_port}/execution/",
-            "AIRFLOW__API__HOST": "127.0.0.1",
-            "AIRFLOW__API__PORT": str(api_port),
-            "AIRFLOW__API_AUTH__JWT_SECRET": "lipachat-e2e-jwt-secret-not-for-production",
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
-            "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
-            # Only the backfill and the cleared re-run may create work: no run for "today".
-            "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
-            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
-            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
-            "AIRFLOW_CONN_LIPACHAT_DEFAULT": json.dumps(connection),
-        }
-        self.processes: list[tuple[subprocess.Popen[bytes], IO[bytes]]] = []
-
-    def cli(self, *args: str) -> str:
-        done = subprocess.run(
-            [sys.executable, "-m", "airflow", *args], env=self.env, capture_output=True, text=True, timeout=300
-        )
-        assert done.returncode == 0, f"airflow {' '.join(args)}:\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}"
-        return done.stdout
-
-    def start(self, *component: str) -> None:
-        log = (self.home / f"{component[0]}.out").open("wb")
-        process = subprocess.Popen(
-            [sys.executable, "-m", "airflow", *component], env=self.env, stdout=log, stderr=subprocess.STDOUT
-        )
-        self.processes.append((process, log))
-
-    def stop(self) -> None:
-        for process, _ in self.processes:
-            process.terminate()
-        for process, log in self.processes:
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
-            log.close()
-
-    def query(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
-        with sqlite3.connect(self.db_path, timeout=30) as db:
-            return db.execute(sql, params).fetchall()
-
-    def wait_for(self, what: str, condition: Callable[[], bool]) -> None:
-        deadline = time.monotonic() + WAIT_SECONDS
-        while time.monotonic() < deadline:
-            for process, _ in self.processes:
-                assert process.poll() is None, f"{process.args} exited while waiting for {what}:\n{self.output()}"
-            if condition():
-                return
-            time.sleep(1)
-        raise AssertionError(f"gave up after {WAIT_SECONDS} s waiting for {what}:\n{self.output()}")
-
-    def output(self) -> str:
-        return "\n".join(f"--- {p.name}\n{p.read_text()[-3000:]}" for p in sorted(self.home.glob("*.out")))
-
-    def all_succeeded(self, expected_tries: Callable[[str], int]) -> bool:
-        """True once every task instance succeeded on its expected try; fails at once on a failed one."""
-        states = self.task_states()
-        failed = {key: value for key, value in states.items() if value[0] in ("failed", "upstream_failed")}
-        assert not failed, f"task instances failed: {failed}\n{self.output()}"
-        return bool(states) and all(
-            state == "success" and tries == expected_tries(day) for (day, _), (state, tries) in states.items()
-        )
-
-    def task_states(self) -> dict[tuple[str, int], tuple[str | None, int]]:
-        rows = self.query(
-            "SELECT dr.logical_date, ti.map_index, ti.state, ti.try_number FROM task_instance ti "
-            "JOIN dag_run dr ON dr.dag_id = ti.dag_id AND dr.run_id = ti.run_id WHERE ti.dag_id = ?",
-            DAG_ID,
-        )
-        return {(str(logical)[:10], index): (state, tries) for logical, index, state, tries in rows}
+def all_succeeded(airflow: AirflowOnLoopback, expected_tries: Callable[[str], int]) -> bool:
+    """True once every task instance succeeded on its expected try; fails at once on a failed one."""
+    states = task_states(airflow)
+    failed = {key: value for key, value in states.items() if value[0] in ("failed", "upstream_failed")}
+    assert not failed, f"task instances failed: {failed}\n{airflow.output()}"
+    return bool(states) and all(
+        state == "success" and tries == expected_tries(day) for (day, _), (state, tries) in states.items()
+    )
 
 
 @pytest.fixture
@@ -163,14 +75,14 @@ def test_backfill_and_a_cleared_partition_deliver_once_per_partition_and_recipie
     airflow.cli("backfill", "create", "--dag-id", DAG_ID, "--from-date", PARTITIONS[0], "--to-date", PARTITIONS[-1])
 
     expected = {(day, index) for day in PARTITIONS for index in range(len(RECIPIENTS))}
-    airflow.wait_for("the backfill to succeed", lambda: airflow.all_succeeded(lambda day: 1))
-    assert set(airflow.task_states()) == expected
+    airflow.wait_for("the backfill to succeed", lambda: all_succeeded(airflow, lambda day: 1))
+    assert set(task_states(airflow)) == expected
     assert len(lipachat_emulator.deliveries()) == 6
 
     cleared = PARTITIONS[1]
     airflow.cli("tasks", "clear", DAG_ID, "--start-date", cleared, "--end-date", cleared, "--yes")
     airflow.wait_for(
-        "the cleared partition to run again", lambda: airflow.all_succeeded(lambda day: 2 if day == cleared else 1)
+        "the cleared partition to run again", lambda: all_succeeded(airflow, lambda day: 2 if day == cleared else 1)
     )
 
     deliveries = lipachat_emulator.deliveries()

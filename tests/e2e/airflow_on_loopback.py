@@ -1,0 +1,108 @@
+"""Airflow's long-running components on loopback, in a throwaway home, for end-to-end tests."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, Any
+
+from airflow_provider_lipachat.emulator import Emulator
+from tests.conftest import SANDBOX_SENDER
+
+WAIT_SECONDS = 240
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class AirflowOnLoopback:
+    """An Airflow home with its own SQLite database and the three long-running components."""
+
+    def __init__(self, home: Path, emulator: Emulator) -> None:
+        self.home = home
+        self.db_path = home / "airflow.db"
+        self.api_port = api_port = free_port()
+        connection = {
+            "conn_type": "lipachat",
+            "host": emulator.base_url,
+            "password": emulator.api_key,
+            "extra": {"from_number": SANDBOX_SENDER, "timeout": 10},
+        }
+        self.env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")},
+            "AIRFLOW_HOME": str(home),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(home / "dags"),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            "AIRFLOW__CORE__PARALLELISM": "4",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{self.db_path}",
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{api_port}/execution/",
+            "AIRFLOW__API__HOST": "127.0.0.1",
+            "AIRFLOW__API__PORT": str(api_port),
+            "AIRFLOW__API_AUTH__JWT_SECRET": "lipachat-e2e-jwt-secret-not-for-production",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
+            "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
+            # Only the backfill and the cleared re-run may create work: no run for "today".
+            "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
+            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+            "AIRFLOW_CONN_LIPACHAT_DEFAULT": json.dumps(connection),
+        }
+        self.processes: list[tuple[subprocess.Popen[bytes], IO[bytes]]] = []
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.api_port}"
+
+    def cli(self, *args: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "airflow", *args], env=self.env, capture_output=True, text=True, timeout=300
+        )
+        assert done.returncode == 0, f"airflow {' '.join(args)}:\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}"
+        return done.stdout
+
+    def start(self, *component: str) -> subprocess.Popen[bytes]:
+        log = (self.home / f"{component[0]}.out").open("wb")
+        process = subprocess.Popen(
+            [sys.executable, "-m", "airflow", *component], env=self.env, stdout=log, stderr=subprocess.STDOUT
+        )
+        self.processes.append((process, log))
+        return process
+
+    def stop(self) -> None:
+        for process, _ in self.processes:
+            process.terminate()
+        for process, log in self.processes:
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=10)
+            log.close()
+
+    def query(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+        with sqlite3.connect(self.db_path, timeout=30) as db:
+            return db.execute(sql, params).fetchall()
+
+    def wait_for(self, what: str, condition: Callable[[], bool]) -> None:
+        deadline = time.monotonic() + WAIT_SECONDS
+        while time.monotonic() < deadline:
+            for process, _ in self.processes:
+                assert process.poll() is None, f"{process.args} exited while waiting for {what}:\n{self.output()}"
+            if condition():
+                return
+            time.sleep(1)
+        raise AssertionError(f"gave up after {WAIT_SECONDS} s waiting for {what}:\n{self.output()}")
+
+    def output(self) -> str:
+        return "\n".join(f"--- {p.name}\n{p.read_text()[-3000:]}" for p in sorted(self.home.glob("*.out")))
