@@ -8,7 +8,6 @@ result without delivering again.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import socket
 import struct
@@ -25,6 +24,7 @@ from airflow_provider_lipachat.emulator.state import (
     gateway_timestamp,
     success_envelope,
 )
+from airflow_provider_lipachat.net import is_loopback
 
 DEFAULT_API_KEY = "lipachat-emulator-key"
 MAX_LATENCY = 10.0
@@ -253,11 +253,7 @@ class _EmulatorHTTPServer(ThreadingHTTPServer):
 
 def require_loopback(host: str) -> None:
     """The emulator accepts any traffic it is sent, so it listens on loopback addresses only."""
-    try:
-        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        loopback = False
-    if not loopback:
+    if not is_loopback(host):
         raise ValueError(f"host={host!r}: the emulator listens on loopback only (127.0.0.1, ::1 or localhost)")
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Sequence
 from functools import cached_property
 from typing import Any
@@ -25,20 +24,10 @@ from airflow_provider_lipachat.messages import (
     mask_phone,
     normalize_phone,
 )
+from airflow_provider_lipachat.net import is_loopback
 
 TEST_CONNECTION_TIMEOUT = 10.0
 MAX_RETRIES_LIMIT = 10
-
-
-def is_loopback(hostname: str | None) -> bool:
-    if hostname is None:
-        return False
-    if hostname == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(hostname).is_loopback
-    except ValueError:
-        return False
 
 
 def gateway_base_url(host: str | None, schema: str | None = None, port: int | None = None) -> str:
@@ -76,29 +65,20 @@ def _positive_float(value: Any, field: str) -> float:
     return number
 
 
-def _retry_count(value: Any, field: str) -> int:
+def _whole_number(value: Any, field: str, lowest: int, highest: int | None = None) -> int:
     try:
         number = int(str(value))
     except ValueError:
-        number = -1
-    if not 0 <= number <= MAX_RETRIES_LIMIT:
-        raise LipaChatValidationError(field, value, f"expected a whole number from 0 to {MAX_RETRIES_LIMIT}")
+        number = lowest - 1
+    if number < lowest or (highest is not None and number > highest):
+        accepted = f"from {lowest} to {highest}" if highest is not None else f"of at least {lowest}"
+        raise LipaChatValidationError(field, value, f"expected a whole number {accepted}")
     return number
 
 
 def _optional_id(message_id: str | None) -> dict[str, str]:
     """Pass a message id only when there is one, so a message without it gets a fresh one."""
     return {"message_id": message_id} if message_id else {}
-
-
-def _rate(value: Any, field: str) -> int:
-    try:
-        number = int(str(value))
-    except ValueError:
-        number = 0
-    if number < 1:
-        raise LipaChatValidationError(field, value, "expected a whole number of messages per second, at least 1")
-    return number
 
 
 class LipaChatHook(BaseHook):
@@ -135,23 +115,24 @@ class LipaChatHook(BaseHook):
     @cached_property
     def _settings(self) -> dict[str, Any]:
         conn = self.get_connection(self.lipachat_conn_id)
-        if conn.password:
-            mask_secret(conn.password)
         if not conn.password:
             raise LipaChatValidationError(
                 "password", None, f"connection {self.lipachat_conn_id!r} has no API key; set its password"
             )
+        mask_secret(conn.password)
         extras = conn.extra_dejson
         timeout = self._timeout if self._timeout is not None else _extra_value(extras, "timeout")
         retries = self._max_retries if self._max_retries is not None else _extra_value(extras, "max_retries")
         rate_limit = self._rate_limit if self._rate_limit is not None else _extra_value(extras, "rate_limit")
         from_number = _extra_value(extras, "from_number")
+        if retries is not None:
+            retries = _whole_number(retries, "max_retries", 0, MAX_RETRIES_LIMIT)
         return {
             "base_url": gateway_base_url(conn.host, conn.schema, conn.port),
             "api_key": conn.password,
             "timeout": DEFAULT_TIMEOUT if timeout is None else _positive_float(timeout, "timeout"),
-            "max_retries": DEFAULT_MAX_RETRIES if retries is None else _retry_count(retries, "max_retries"),
-            "rate_limit": None if rate_limit is None else _rate(rate_limit, "rate_limit"),
+            "max_retries": DEFAULT_MAX_RETRIES if retries is None else retries,
+            "rate_limit": None if rate_limit is None else _whole_number(rate_limit, "rate_limit", 1),
             "from_number": None if from_number is None else normalize_phone(str(from_number), "from_number"),
         }
 

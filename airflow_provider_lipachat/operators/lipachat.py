@@ -145,19 +145,19 @@ class WhatsAppSendOperator(BaseOperator):
 
         if many:
             return self._send_to_many(context, recipients, send_one, message_id_for, remember)
-        recipient = recipients[0]
-        if message_id_for(recipient) in recorded:
+        recipient, message_id = recipients[0], message_id_for(recipients[0])
+        if message_id in recorded:
             self.log.info("Already delivered to %s on an earlier try; not sending again", mask_phone(recipient))
         try:
             sent = send_one(recipient)
         except LipaChatError as err:
             raise_as_task_failure(err, f"not sent to {mask_phone(recipient)}")
         remember({recipient: sent})
-        self._push(context, message_id_for(recipient), sent.path)
+        self._push(context, message_id, sent.path)
         self.log.info(
             "Delivered to %s: message id %s, waId %s%s",
             mask_phone(recipient),
-            message_id_for(recipient),
+            message_id,
             sent.wa_id,
             f" (as {sent.path})" if self.pushes_delivery_path else "",
         )
