@@ -111,6 +111,15 @@ class TestConnection:
         LipaChatHook().get_conn()
         assert "the-very-secret-key" not in str(redact("key is the-very-secret-key"))
 
+    def test_the_connection_object_is_masked_once_the_hook_has_read_it(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        # Airflow 3's Connection repr includes the password; the masker is what keeps it out of logs.
+        use_connection(monkeypatch, connection_json("http://127.0.0.1:9", "the-connection-secret"))
+        hook = LipaChatHook()
+        hook.get_conn()
+        connection = hook.get_connection("lipachat_default")
+        assert "the-connection-secret" not in redact(repr(connection))
+        assert "lipachat_default" in redact(repr(connection))
+
     def test_repr_of_hook_and_client_hold_no_key(self, monkeypatch: pytest.MonkeyPatch) -> None:
         use_connection(monkeypatch, connection_json("http://127.0.0.1:9", "the-very-secret-key"))
         hook = LipaChatHook()
