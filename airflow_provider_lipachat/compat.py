@@ -11,9 +11,17 @@ from airflow import __version__ as AIRFLOW_VERSION  # noqa: N812 - a constant, n
 AIRFLOW_V3 = int(AIRFLOW_VERSION.split(".")[0]) >= 3
 
 if AIRFLOW_V3:
-    from airflow.sdk import BaseHook, BaseNotifier, BaseOperator
-    from airflow.sdk.exceptions import AirflowFailException
+    from airflow.sdk import BaseNotifier, BaseOperator
     from airflow.sdk.log import mask_secret
+
+    try:
+        from airflow.sdk import BaseHook
+    except ImportError:  # Airflow 3.0 kept the hook base class in core
+        from airflow.hooks.base import BaseHook  # type: ignore[no-redef]
+    try:
+        from airflow.sdk.exceptions import AirflowFailException
+    except ImportError:  # Airflow 3.0
+        from airflow.exceptions import AirflowFailException  # type: ignore[no-redef]
 else:
     from airflow.exceptions import AirflowFailException  # type: ignore[no-redef]
     from airflow.hooks.base import BaseHook  # type: ignore[no-redef]

@@ -62,7 +62,10 @@ def airflow_db() -> Path:
 def redact(text: str) -> str:
     """What Airflow's secret masker makes of ``text`` in task logs."""
     if AIRFLOW_V3:
-        from airflow.sdk._shared.secrets_masker import redact as airflow_redact
+        try:
+            from airflow.sdk._shared.secrets_masker import redact as airflow_redact
+        except ImportError:  # Airflow 3.0
+            from airflow.sdk.execution_time.secrets_masker import redact as airflow_redact
     else:
         from airflow.utils.log.secrets_masker import redact as airflow_redact
     return str(airflow_redact(text))
