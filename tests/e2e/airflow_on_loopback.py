@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import socket
 import sqlite3
 import subprocess
@@ -17,6 +19,11 @@ from airflow_provider_lipachat.emulator import Emulator
 from tests.conftest import SANDBOX_SENDER
 
 WAIT_SECONDS = 240
+
+
+def _signal_group(process: subprocess.Popen[bytes], signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError):  # the group has already gone
+        os.killpg(process.pid, signum)
 
 
 def free_port() -> int:
@@ -73,21 +80,27 @@ class AirflowOnLoopback:
 
     def start(self, *component: str) -> subprocess.Popen[bytes]:
         log = (self.home / f"{component[0]}.out").open("wb")
+        # A session of its own, so stopping it also stops the workers and servers it forks.
         process = subprocess.Popen(
-            [sys.executable, "-m", "airflow", *component], env=self.env, stdout=log, stderr=subprocess.STDOUT
+            [sys.executable, "-m", "airflow", *component],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         self.processes.append((process, log))
         return process
 
     def stop(self) -> None:
         for process, _ in self.processes:
-            process.terminate()
+            _signal_group(process, signal.SIGTERM)
         for process, log in self.processes:
             try:
                 process.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(timeout=10)
+            _signal_group(process, signal.SIGKILL)  # whatever the component left behind
             log.close()
 
     def query(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
