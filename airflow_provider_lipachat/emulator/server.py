@@ -8,6 +8,7 @@ result without delivering again.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import struct
@@ -147,9 +148,7 @@ class _Handler(BaseHTTPRequestHandler):
         elif self.path in SEND_ROUTES:
             self._gateway_request(SEND_ROUTES[self.path], raw)
         else:
-            self._send_json(
-                404, {"timestamp": gateway_timestamp(), "status": 404, "error": "Not Found", "path": self.path}
-            )
+            self._send_json(404, _framework_error(404, self.path))
 
     def _control(self, raw: bytes) -> None:
         state = self.server.state
@@ -181,10 +180,8 @@ class _Handler(BaseHTTPRequestHandler):
         state = self.server.state
         payload: Any = None
         if raw is not None:
-            try:
+            with contextlib.suppress(ValueError):  # malformed JSON is answered by _answer
                 payload = json.loads(raw)
-            except ValueError:
-                payload = None
         recipient = payload.get("to") if isinstance(payload, dict) else None
         fault = state.take_fault(None if recipient is None else str(recipient).lstrip("+"))
         if fault is not None and fault.action == "delay":
@@ -195,7 +192,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if self.server.latency:
             self.server.stopping.wait(self.server.latency)
-        status, answer, outcome = self._answer(route, raw, payload)
+        status, answer, outcome = self._answer(route, payload)
         state.record_request(self.command, self.path, payload, outcome)
         if fault is not None and fault.action == "deliver_then_delay":
             self.server.stopping.wait(fault.delay)
@@ -216,7 +213,7 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._send_json(fault.status, _error_envelope(HTTPStatus(fault.status).phrase), headers)
 
-    def _answer(self, route: tuple[str, str] | None, raw: bytes | None, payload: Any) -> tuple[int, Any, str]:
+    def _answer(self, route: tuple[str, str] | None, payload: Any) -> tuple[int, Any, str]:
         """(HTTP status, JSON answer, outcome for the request log) for one gateway request."""
         state = self.server.state
         if self.headers.get("apiKey") != state.api_key:
