@@ -111,17 +111,15 @@ class LipaChatClient:
     def send_template(self, message: TemplateMessage) -> SendResult:
         return self.send(message)
 
-    def list_templates(self, sender: str, *, timeout: float | None = None) -> list[dict[str, Any]]:
+    def list_templates(self, sender: str) -> list[dict[str, Any]]:
         """The sender's templates; read-only, so it doubles as the connection test."""
         path = TEMPLATES_PATH.format(sender=sender)
-        status, text = self._request("GET", path, timeout=timeout)
+        status, text = self._request("GET", path)
         data = read_envelope(status, text, API_PREFIX + path)["data"]
         templates = data.get("data") if isinstance(data, dict) else data
         return list(templates or [])
 
-    def _request(
-        self, method: str, path: str, *, json_body: dict[str, Any] | None = None, timeout: float | None = None
-    ) -> tuple[int, str]:
+    def _request(self, method: str, path: str, *, json_body: dict[str, Any] | None = None) -> tuple[int, str]:
         """One logical request: the HTTP status and body text of the first non-transient answer."""
         url = self.base_url + API_PREFIX + path
         attempts = self.max_retries + 1
@@ -130,7 +128,7 @@ class LipaChatClient:
                 self.rate_limiter.acquire()
             try:
                 response = self.session.request(
-                    method, url, json=json_body, timeout=timeout or self.timeout, allow_redirects=False
+                    method, url, json=json_body, timeout=self.timeout, allow_redirects=False
                 )
             except _NETWORK_ERRORS as err:
                 reason = f"{type(err).__name__}: {err}"
