@@ -17,7 +17,7 @@ from requests.adapters import HTTPAdapter
 
 from airflow_provider_lipachat.answers import read_envelope, read_send_result, snippet
 from airflow_provider_lipachat.exceptions import LipaChatRequestError, LipaChatTransientError
-from airflow_provider_lipachat.messages import MediaMessage, SendResult, TemplateMessage, TextMessage
+from airflow_provider_lipachat.messages import MediaMessage, SendResult, TemplateMessage, TextMessage, mask_phone
 from airflow_provider_lipachat.ratelimit import RateLimiter
 
 log = logging.getLogger(__name__)
@@ -68,7 +68,7 @@ class LipaChatClient:
         *,
         timeout: float = 30.0,
         max_retries: int = 3,
-        rate_limit: int | None = None,
+        rate_limit: float | None = None,
         pool_size: int = 10,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -99,7 +99,9 @@ class LipaChatClient:
 
     def send(self, message: MediaMessage | TextMessage | TemplateMessage) -> SendResult:
         """Send one message to its route; returns the gateway's result or raises a ``LipaChatError``."""
-        status, text = self._request("POST", message.path, json_body=message.to_payload())
+        status, text = self._request(
+            "POST", message.path, json_body=message.to_payload(), about=f" to {mask_phone(message.to)}"
+        )
         return read_send_result(status, text, API_PREFIX + message.path, message.message_id)
 
     def send_media(self, message: MediaMessage) -> SendResult:
@@ -119,8 +121,13 @@ class LipaChatClient:
         templates = data.get("data") if isinstance(data, dict) else data
         return list(templates or [])
 
-    def _request(self, method: str, path: str, *, json_body: dict[str, Any] | None = None) -> tuple[int, str]:
-        """One logical request: the HTTP status and body text of the first non-transient answer."""
+    def _request(
+        self, method: str, path: str, *, json_body: dict[str, Any] | None = None, about: str = ""
+    ) -> tuple[int, str]:
+        """One logical request: the HTTP status and body text of the first non-transient answer.
+
+        ``about`` names what the request is for in retry warnings, e.g. the masked recipient.
+        """
         url = self.base_url + API_PREFIX + path
         attempts = self.max_retries + 1
         for attempt in range(1, attempts + 1):
@@ -157,9 +164,10 @@ class LipaChatClient:
             if attempt == attempts:
                 raise failure
             log.warning(
-                "LipaChat %s %s: attempt %d of %d failed (%s); retrying in %.2f s",
+                "LipaChat %s %s%s: attempt %d of %d failed (%s); retrying in %.2f s",
                 method,
                 API_PREFIX + path,
+                about,
                 attempt,
                 attempts,
                 reason,

@@ -6,28 +6,34 @@ in ``airflow.models``, ``airflow.hooks`` and friends. This is the one place that
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from airflow import __version__ as AIRFLOW_VERSION  # noqa: N812 - a constant, named as one
 
 AIRFLOW_V3 = int(AIRFLOW_VERSION.split(".")[0]) >= 3
 
-if AIRFLOW_V3:
+if TYPE_CHECKING:  # types are checked against the newest Task SDK
+    from airflow.sdk import BaseHook, BaseNotifier, BaseOperator
+    from airflow.sdk.exceptions import AirflowFailException
+    from airflow.sdk.log import mask_secret
+elif AIRFLOW_V3:
     from airflow.sdk import BaseNotifier, BaseOperator
     from airflow.sdk.log import mask_secret
 
     try:
         from airflow.sdk import BaseHook
     except ImportError:  # Airflow 3.0 kept the hook base class in core
-        from airflow.hooks.base import BaseHook  # type: ignore[no-redef]
+        from airflow.hooks.base import BaseHook
     try:
         from airflow.sdk.exceptions import AirflowFailException
     except ImportError:  # Airflow 3.0
-        from airflow.exceptions import AirflowFailException  # type: ignore[no-redef]
+        from airflow.exceptions import AirflowFailException
 else:
-    from airflow.exceptions import AirflowFailException  # type: ignore[no-redef]
-    from airflow.hooks.base import BaseHook  # type: ignore[no-redef]
-    from airflow.models.baseoperator import BaseOperator  # type: ignore[no-redef]
-    from airflow.notifications.basenotifier import BaseNotifier  # type: ignore[no-redef]
-    from airflow.utils.log.secrets_masker import mask_secret  # type: ignore[no-redef]
+    from airflow.exceptions import AirflowFailException
+    from airflow.hooks.base import BaseHook
+    from airflow.models.baseoperator import BaseOperator
+    from airflow.notifications.basenotifier import BaseNotifier
+    from airflow.utils.log.secrets_masker import mask_secret
 
 __all__ = [
     "AIRFLOW_V3",

@@ -30,8 +30,8 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
     },
     "rate_limit": {
         "label": "Rate limit (messages per second)",
-        "schema": {"type": ["integer", "null"], "minimum": 1},
-        "description": "At most this many requests start in any one second; empty for no limit.",
+        "schema": {"type": ["number", "null"], "exclusiveMinimum": 0},
+        "description": "Messages per second, any number above 0 (0.5 = one every 2 s); empty for no limit.",
     },
 }
 

@@ -1,6 +1,6 @@
 """Sending one message to many recipients: bounded concurrency, every recipient attempted, progress.
 
-No Airflow here: the operator supplies ``send_one`` and a logger; benchmarks call this directly.
+No Airflow here: the operator supplies ``send_one``, a logger and a progress callback.
 """
 
 from __future__ import annotations
@@ -11,19 +11,27 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from itertools import islice
+from typing import Any, Generic, Protocol, TypeVar
 
 from airflow_provider_lipachat.exceptions import LipaChatAuthError
 
 PROGRESS_THRESHOLD = 100
 PROGRESS_INTERVAL = 10.0
-MAX_CONCURRENCY_LIMIT = 64
+
+T = TypeVar("T")
+
+
+class Log(Protocol):
+    """What the fan-out needs of a logger: Python's, or the structured one Airflow's Task SDK hands operators."""
+
+    def info(self, msg: str, /, *args: Any) -> Any: ...
 
 
 @dataclass
-class FanOutResult:
-    """waIds of the recipients that were sent to, and the error of each one that was not."""
+class FanOutResult(Generic[T]):
+    """What ``send_one`` returned for each recipient that was sent to, and the error of each one that was not."""
 
-    delivered: dict[str, str] = field(default_factory=dict)
+    delivered: dict[str, T] = field(default_factory=dict)
     failed: dict[str, Exception] = field(default_factory=dict)
 
 
@@ -50,27 +58,29 @@ class Progress:
 def send_to_all(
     recipients: Iterable[str],
     total: int,
-    send_one: Callable[[str], str],
+    send_one: Callable[[str], T],
     *,
     max_concurrency: int = 8,
-    log: logging.Logger | logging.LoggerAdapter | None = None,
-    on_progress: Callable[[FanOutResult], None] | None = None,
+    log: Log | logging.Logger | None = None,
+    on_progress: Callable[[dict[str, T]], str | None] | None = None,
     progress_interval: float = PROGRESS_INTERVAL,
-) -> FanOutResult:
-    """Call ``send_one(recipient) -> waId`` for every recipient with at most ``max_concurrency`` in flight.
+) -> FanOutResult[T]:
+    """Call ``send_one(recipient)`` for every recipient with at most ``max_concurrency`` in flight.
 
     Only a window of futures is held, so memory grows with the result mapping, not the input.
-    Above ``PROGRESS_THRESHOLD`` recipients a progress line is logged at least every
-    ``progress_interval`` seconds and at the end, and ``on_progress`` is called with the results
-    so far (the operator checkpoints them). Once the gateway refuses the API key, the rest are
-    not attempted: each would be refused the same way.
+    At least every ``progress_interval`` seconds, ``on_progress`` is called with what was
+    delivered since its previous call (the operator checkpoints it; what it returns is added to
+    the progress line), and above ``PROGRESS_THRESHOLD`` recipients a progress line is logged,
+    and once more at the end. The caller saves the last increment itself, from the result.
+    Once the gateway refuses the API key, the rest are not attempted: each would be refused the same way.
     """
-    result = FanOutResult()
+    result: FanOutResult[T] = FanOutResult()
+    fresh: dict[str, T] = {}
     progress = Progress(total=total)
     report = total > PROGRESS_THRESHOLD and log is not None
     last_report = time.monotonic()
     refused: LipaChatAuthError | None = None
-    pending: dict[Future[str], str] = {}
+    pending: dict[Future[T], str] = {}
     queue: Iterator[str] = iter(recipients)
 
     with ThreadPoolExecutor(max_workers=max_concurrency, thread_name_prefix="lipachat-send") as pool:
@@ -90,7 +100,7 @@ def send_to_all(
             for future in finished:
                 recipient = pending.pop(future)
                 try:
-                    result.delivered[recipient] = future.result()
+                    result.delivered[recipient] = fresh[recipient] = future.result()
                     progress.sent += 1
                 except Exception as err:  # every recipient's outcome is kept, whatever went wrong
                     result.failed[recipient] = err
@@ -100,12 +110,20 @@ def send_to_all(
             refill()
             if time.monotonic() - last_report >= progress_interval:
                 last_report = time.monotonic()
+                saved = on_progress(fresh) if on_progress is not None and fresh else None
+                fresh = {}
                 if report:
                     assert log is not None
-                    log.info("%s", progress.line())
-                if on_progress is not None:
-                    on_progress(result)
+                    log.info("%s%s", progress.line(), f"; {saved}" if saved else "")
     if report:
         assert log is not None
         log.info("%s", progress.line())
     return result
+
+
+def failures_by_cause(failed: dict[str, Exception]) -> list[tuple[str, list[str]]]:
+    """Recipients grouped by what went wrong (error type and message), the most common cause first."""
+    causes: dict[str, list[str]] = {}
+    for recipient, err in failed.items():
+        causes.setdefault(f"{type(err).__name__}: {err}", []).append(recipient)
+    return sorted(causes.items(), key=lambda item: -len(item[1]))

@@ -298,7 +298,7 @@ class TemplateMessage:
             raise LipaChatValidationError(
                 "header_media_type", self.header_media_type, "was given without header_media_url"
             )
-        placeholders = self.body_placeholders
+        placeholders: object = self.body_placeholders
         if isinstance(placeholders, str) or not isinstance(placeholders, list | tuple):
             raise LipaChatValidationError(
                 "body_placeholders", placeholders, "expected a list of values for {{1}}, {{2}}, ... in order"
@@ -346,8 +346,9 @@ def parse_gateway_timestamp(value: object) -> pendulum.DateTime | None:
     try:
         if match is not None:
             *fields, fraction = match.groups()
-            microseconds = int((fraction or "0").ljust(6, "0")[:6])
-            return pendulum.DateTime(*(int(f) for f in fields), microseconds, tzinfo=pendulum.UTC)
+            year, month, day, hour, minute, second = (int(f) for f in fields)
+            microsecond = int((fraction or "0").ljust(6, "0")[:6])
+            return pendulum.datetime(year, month, day, hour, minute, second, microsecond, tz=pendulum.UTC)
         parsed = pendulum.parse(text)
     except ValueError:  # pendulum's ParserError is a ValueError
         return None

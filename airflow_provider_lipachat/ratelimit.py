@@ -1,7 +1,10 @@
-"""A rate limit shared by every thread of one client: request starts spaced evenly, N per second at most."""
+"""A rate limit shared by every thread of one client: request starts spaced evenly, N per second at most.
+
+N is any positive number: 80 per second, or 0.5 (one start every two seconds)."""
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -12,7 +15,7 @@ SPACING_MARGIN = 1.02
 
 
 class RateLimiter:
-    """``acquire()`` returns at most ``per_second`` times in any one-second window, evenly spaced.
+    """``acquire()`` returns at most ``per_second`` times a second, starts spaced evenly ``1.02 / per_second`` apart.
 
     Even spacing rather than bursts: a gateway that throttles on a finer grain than a second
     sees a steady stream, and waiting threads sleep concurrently until their own slot.
@@ -20,13 +23,13 @@ class RateLimiter:
 
     def __init__(
         self,
-        per_second: int,
+        per_second: float,
         *,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        if per_second < 1:
-            raise ValueError(f"per_second={per_second!r}: expected a whole number of requests, at least 1")
+        if not (math.isfinite(per_second) and per_second > 0):
+            raise ValueError(f"per_second={per_second!r}: expected a number of requests per second greater than 0")
         self.per_second = per_second
         self.interval = SPACING_MARGIN / per_second
         self._next_slot = float("-inf")

@@ -69,22 +69,32 @@ def test_a_refused_key_stops_the_fan_out_and_marks_the_rest_not_attempted() -> N
 
 
 def test_large_fan_outs_report_progress_periodically_and_at_the_end(caplog: pytest.LogCaptureFixture) -> None:
-    checkpoints: list[int] = []
+    increments: list[dict[str, str]] = []
+
+    def checkpoint(fresh: dict[str, str]) -> str:
+        increments.append(dict(fresh))
+        return f"saved {len(fresh)}"
+
     with caplog.at_level(logging.INFO, logger="tests.fanout"):
-        send_to_all(
+        result = send_to_all(
             numbers(150),
             150,
             Gateway(delay=0.01),
             max_concurrency=2,
             log=log,
-            on_progress=lambda result: checkpoints.append(len(result.delivered)),
+            on_progress=checkpoint,
             progress_interval=0.1,
         )
     lines = [r.getMessage() for r in caplog.records]
     assert len(lines) >= 4  # at ~200 msg/s, 0.75 s of sending crosses several 0.1 s intervals
+    assert all("; saved " in line for line in lines[:-1])
     assert lines[-1].startswith("LipaChat fan-out: 150/150 done (150 sent, 0 failed), ")
     assert "msg/s, about 0 s left" in lines[-1]
-    assert checkpoints == sorted(checkpoints) and len(checkpoints) >= 3
+    # Each call gets only what is new since the one before: disjoint pieces of the result.
+    assert len(increments) >= 3 and all(increments)
+    seen = [number for piece in increments for number in piece]
+    assert len(seen) == len(set(seen))
+    assert all(result.delivered[n] == wa_id for piece in increments for n, wa_id in piece.items())
 
 
 def test_small_fan_outs_log_no_progress(caplog: pytest.LogCaptureFixture) -> None:

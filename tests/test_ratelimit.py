@@ -79,7 +79,17 @@ def test_threads_share_one_limit_in_real_time() -> None:
     assert max(starts) - min(starts) >= 47 * 1.02 / 20 - 0.01  # evenly spaced, 48 starts
 
 
-@pytest.mark.parametrize("rate", [0, -5])
-def test_a_rate_below_one_is_refused(rate: int) -> None:
-    with pytest.raises(ValueError, match="at least|>= 1"):
+@pytest.mark.parametrize("rate", [0, -5, float("nan"), float("inf")])
+def test_a_rate_that_is_not_a_positive_number_is_refused(rate: float) -> None:
+    with pytest.raises(ValueError, match="greater than 0"):
         RateLimiter(rate)
+
+
+def test_a_rate_below_one_spaces_starts_more_than_a_second_apart() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(0.5, clock=clock, sleep=clock.sleep)
+    starts = []
+    for _ in range(3):
+        limiter.acquire()
+        starts.append(clock.now)
+    assert [round(b - a, 3) for a, b in zip(starts, starts[1:], strict=False)] == [2.04, 2.04]

@@ -277,7 +277,7 @@ class Emulator:
     @property
     def base_url(self) -> str:
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}"
 
     @property
     def api_key(self) -> str:
@@ -308,11 +308,13 @@ class Emulator:
 
     def deliveries(self) -> list[dict[str, Any]]:
         """Messages delivered, once per messageId, in arrival order."""
-        return self.state.snapshot()["deliveries"]
+        deliveries: list[dict[str, Any]] = self.state.snapshot()["deliveries"]
+        return deliveries
 
     def requests(self) -> list[dict[str, Any]]:
         """Every gateway request received, with its outcome (delivered, replayed, fault:..., ...)."""
-        return self.state.snapshot()["requests"]
+        requests: list[dict[str, Any]] = self.state.snapshot()["requests"]
+        return requests
 
     def add_fault(self, action: str, **options: Any) -> Fault:
         """Script a fault, as ``POST /_emulator/faults`` would; see ``Fault`` for the actions."""

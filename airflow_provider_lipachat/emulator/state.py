@@ -114,7 +114,7 @@ class EmulatorState:
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def record_request(self, method: str, path: str, payload: Any, outcome: str) -> None:
-        entry = {"method": method, "path": path, "outcome": outcome, "received_at": gateway_timestamp()}
+        entry: dict[str, Any] = {"method": method, "path": path, "outcome": outcome, "received_at": gateway_timestamp()}
         if isinstance(payload, dict):
             entry.update(messageId=payload.get("messageId"), to=payload.get("to"))
         with self.lock:

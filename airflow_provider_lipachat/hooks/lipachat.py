@@ -16,6 +16,7 @@ from airflow_provider_lipachat.connection_form import (
     UI_FIELD_BEHAVIOUR,
 )
 from airflow_provider_lipachat.exceptions import LipaChatError, LipaChatValidationError
+from airflow_provider_lipachat.limits import MAX_RETRIES_LIMIT, parse_rate_limit, positive_number, whole_number
 from airflow_provider_lipachat.messages import (
     MediaMessage,
     SendResult,
@@ -27,7 +28,7 @@ from airflow_provider_lipachat.messages import (
 from airflow_provider_lipachat.net import is_loopback
 
 TEST_CONNECTION_TIMEOUT = 10.0
-MAX_RETRIES_LIMIT = 10
+TIMEOUT_ACCEPTED = "expected a number of seconds greater than 0, such as 30"
 
 
 def gateway_base_url(host: str | None, schema: str | None = None, port: int | None = None) -> str:
@@ -55,27 +56,6 @@ def _extra_value(extras: dict[str, Any], name: str) -> Any:
     return None if value == "" else value
 
 
-def _positive_float(value: Any, field: str) -> float:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        number = float("nan")
-    if not number > 0:
-        raise LipaChatValidationError(field, value, "expected a number of seconds greater than 0")
-    return number
-
-
-def _whole_number(value: Any, field: str, lowest: int, highest: int | None = None) -> int:
-    try:
-        number = int(str(value))
-    except ValueError:
-        number = lowest - 1
-    if number < lowest or (highest is not None and number > highest):
-        accepted = f"from {lowest} to {highest}" if highest is not None else f"of at least {lowest}"
-        raise LipaChatValidationError(field, value, f"expected a whole number {accepted}")
-    return number
-
-
 def _optional_id(message_id: str | None) -> dict[str, str]:
     """Pass a message id only when there is one, so a message without it gets a fresh one."""
     return {"message_id": message_id} if message_id else {}
@@ -101,7 +81,7 @@ class LipaChatHook(BaseHook):
         *,
         timeout: float | None = None,
         max_retries: int | None = None,
-        rate_limit: int | None = None,
+        rate_limit: float | None = None,
         pool_size: int = 10,
         **kwargs: Any,
     ) -> None:
@@ -123,16 +103,16 @@ class LipaChatHook(BaseHook):
         extras = conn.extra_dejson
         timeout = self._timeout if self._timeout is not None else _extra_value(extras, "timeout")
         retries = self._max_retries if self._max_retries is not None else _extra_value(extras, "max_retries")
-        rate_limit = self._rate_limit if self._rate_limit is not None else _extra_value(extras, "rate_limit")
+        limit = self._rate_limit if self._rate_limit is not None else _extra_value(extras, "rate_limit")
         from_number = _extra_value(extras, "from_number")
         if retries is not None:
-            retries = _whole_number(retries, "max_retries", 0, MAX_RETRIES_LIMIT)
+            retries = whole_number(retries, "max_retries", 0, MAX_RETRIES_LIMIT)
         return {
             "base_url": gateway_base_url(conn.host, conn.schema, conn.port),
             "api_key": conn.password,
-            "timeout": DEFAULT_TIMEOUT if timeout is None else _positive_float(timeout, "timeout"),
+            "timeout": DEFAULT_TIMEOUT if timeout is None else positive_number(timeout, "timeout", TIMEOUT_ACCEPTED),
             "max_retries": DEFAULT_MAX_RETRIES if retries is None else retries,
-            "rate_limit": None if rate_limit is None else _whole_number(rate_limit, "rate_limit", 1),
+            "rate_limit": parse_rate_limit(limit),
             "from_number": None if from_number is None else normalize_phone(str(from_number), "from_number"),
         }
 
@@ -149,6 +129,12 @@ class LipaChatHook(BaseHook):
             pool_size=self.pool_size,
         )
 
+    @property
+    def rate_limit(self) -> float | None:
+        """Messages per second this hook's client starts at most (argument, else connection extra), or None."""
+        limit: float | None = self._settings["rate_limit"]
+        return limit
+
     def get_conn(self) -> LipaChatClient:
         return self.client
 
@@ -156,7 +142,7 @@ class LipaChatHook(BaseHook):
         """The sender to use: the one given, else the connection's ``from_number``."""
         if from_number:
             return from_number
-        configured = self._settings["from_number"]
+        configured: str | None = self._settings["from_number"]
         if configured is None:
             raise LipaChatValidationError(
                 "from_number",
@@ -294,7 +280,7 @@ class LipaChatHook(BaseHook):
     @classmethod
     def get_connection_form_widgets(cls) -> dict[str, Any]:
         """Extra fields for Airflow releases that do not read ``conn-fields`` from provider info."""
-        from wtforms import IntegerField, StringField
+        from wtforms import FloatField, IntegerField, StringField
         from wtforms.validators import NumberRange, Optional
 
         return {
@@ -305,5 +291,5 @@ class LipaChatHook(BaseHook):
                 validators=[Optional(), NumberRange(min=0, max=MAX_RETRIES_LIMIT)],
                 default=DEFAULT_MAX_RETRIES,
             ),
-            "rate_limit": IntegerField("Rate limit (messages per second)", validators=[Optional(), NumberRange(min=1)]),
+            "rate_limit": FloatField("Rate limit (messages per second)", validators=[Optional(), NumberRange(min=0)]),
         }

@@ -6,39 +6,19 @@ DAG files import this module, so the hook (and ``requests``) is imported inside 
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import uuid
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_lipachat.compat import BaseNotifier
 from airflow_provider_lipachat.exceptions import LipaChatValidationError
+from airflow_provider_lipachat.message_ids import callback_message_id
 from airflow_provider_lipachat.messages import mask_phone, parse_recipients
-from airflow_provider_lipachat.operators.lipachat import MESSAGE_ID_NAMESPACE
 
 if TYPE_CHECKING:
     import jinja2
     from airflow.sdk import Context
 
     from airflow_provider_lipachat.hooks.lipachat import LipaChatHook
-
-
-def callback_message_id(context: Context, recipient: str, content: str) -> str:
-    """Stable for one callback of one task try (or one DAG run) and one recipient and content.
-
-    A callback that runs again for the same event re-sends the same id, which the gateway
-    deduplicates; a new try, a new run or different content is a new message.
-    """
-    ti = context.get("ti") or context.get("task_instance")
-    run = context.get("dag_run")
-    if ti is not None:
-        event = (ti.dag_id, ti.run_id, ti.task_id, str(ti.map_index), str(ti.try_number))
-    elif run is not None:
-        event = (run.dag_id, run.run_id, "dag", str(run.state))
-    else:
-        event = ("no-context",)
-    digest = hashlib.sha256(content.encode()).hexdigest()[:16]
-    return str(uuid.uuid5(MESSAGE_ID_NAMESPACE, "\x1f".join((*event, recipient, digest))))
 
 
 class LipaChatNotifier(BaseNotifier):

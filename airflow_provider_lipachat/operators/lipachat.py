@@ -6,11 +6,10 @@ imported inside ``execute``.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
 
+from airflow_provider_lipachat.checkpoint import Checkpoint, Sent
 from airflow_provider_lipachat.compat import AirflowFailException, BaseOperator
 from airflow_provider_lipachat.exceptions import (
     LipaChatError,
@@ -18,6 +17,9 @@ from airflow_provider_lipachat.exceptions import (
     LipaChatSessionClosedError,
     LipaChatValidationError,
 )
+from airflow_provider_lipachat.fanout import PROGRESS_INTERVAL
+from airflow_provider_lipachat.limits import MAX_CONCURRENCY_LIMIT, parse_rate_limit, positive_number, whole_number
+from airflow_provider_lipachat.message_ids import default_message_id, derived_message_id
 from airflow_provider_lipachat.messages import mask_phone, parse_recipients
 
 if TYPE_CHECKING:
@@ -25,22 +27,18 @@ if TYPE_CHECKING:
 
     from airflow_provider_lipachat.hooks.lipachat import LipaChatHook
 
-MESSAGE_ID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://gateway.lipachat.com/airflow-provider-lipachat")
-STATE_KEY = "lipachat_sent"
-FAILURES_IN_MESSAGE = 20
-MAX_CONCURRENCY_LIMIT = 64
+__all__ = [
+    "SendWhatsAppMediaOperator",
+    "SendWhatsAppTemplateOperator",
+    "SendWhatsAppTextOperator",
+    "WhatsAppSendOperator",
+    "default_message_id",
+    "derived_message_id",
+]
+
+CAUSES_IN_MESSAGE = 10
+EXAMPLES_PER_CAUSE = 3
 WHATSAPP_GREEN = "#25D366"
-
-
-def default_message_id(dag_id: str, task_id: str, run_id: str, map_index: int, recipient: str) -> str:
-    """UUID5 of the task instance and recipient: the same on every try, different per run and recipient."""
-    name = "\x1f".join((dag_id, task_id, run_id, str(map_index), recipient))
-    return str(uuid.uuid5(MESSAGE_ID_NAMESPACE, name))
-
-
-def derived_message_id(message_id: str, purpose: str) -> str:
-    """A second stable id tied to a first one, e.g. for the template sent when media could not be."""
-    return str(uuid.uuid5(MESSAGE_ID_NAMESPACE, f"{message_id}\x1f{purpose}"))
 
 
 def raise_as_task_failure(err: LipaChatError, context: str = "") -> NoReturn:
@@ -50,22 +48,16 @@ def raise_as_task_failure(err: LipaChatError, context: str = "") -> NoReturn:
     raise AirflowFailException(f"{context}: {err}" if context else str(err)) from err
 
 
-@dataclass(frozen=True)
-class Sent:
-    """One recipient's delivery: the gateway's waId and which kind of message carried it."""
-
-    wa_id: str
-    path: str
-
-
 class WhatsAppSendOperator(BaseOperator):
     """What the send operators share: recipients, message ids, exactly-once, fan-out and XCom.
 
     A subclass says how to check its message before any request (``check_message``) and how to
     send it to one recipient (``send_message``). One recipient: returns its ``waId``. Several:
     returns ``{recipient: waId}``, sending ``max_concurrency`` at a time, at most
-    ``rate_limit`` per second; every recipient is attempted, then the task fails listing those
-    that were not sent to. Permanent failures fail the task without using its retries.
+    ``rate_limit`` per second (any positive number), and checkpointing what was delivered every
+    ``checkpoint_interval`` seconds; every recipient is attempted, then the task fails
+    summarising by cause those that were not sent to. Permanent failures fail the task without
+    using its retries.
     """
 
     ui_color = WHATSAPP_GREEN
@@ -80,21 +72,22 @@ class WhatsAppSendOperator(BaseOperator):
         lipachat_conn_id: str = "lipachat_default",
         max_retries: int | None = None,
         max_concurrency: int = 8,
-        rate_limit: int | None = None,
+        rate_limit: float | None = None,
+        checkpoint_interval: float = PROGRESS_INTERVAL,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        if not 1 <= max_concurrency <= MAX_CONCURRENCY_LIMIT:
-            raise LipaChatValidationError(
-                "max_concurrency", max_concurrency, f"expected a whole number from 1 to {MAX_CONCURRENCY_LIMIT}"
-            )
         self.to = to
         self.from_number = from_number
         self.message_id = message_id
         self.lipachat_conn_id = lipachat_conn_id
         self.max_retries = max_retries
-        self.max_concurrency = max_concurrency
-        self.rate_limit = rate_limit
+        # Not templated, so checked here, when the DAG is parsed.
+        self.max_concurrency = whole_number(max_concurrency, "max_concurrency", 1, MAX_CONCURRENCY_LIMIT)
+        self.rate_limit = parse_rate_limit(rate_limit)
+        self.checkpoint_interval = positive_number(
+            checkpoint_interval, "checkpoint_interval", "expected seconds between checkpoints, a number above 0"
+        )
 
     def check_message(self, hook: LipaChatHook, recipient: str) -> None:
         """Raise ``LipaChatValidationError`` if the message is invalid; called once, before any request."""
@@ -129,30 +122,19 @@ class WhatsAppSendOperator(BaseOperator):
             return self.message_id or default_message_id(ti.dag_id, ti.task_id, ti.run_id, map_index, recipient)
 
         # Airflow >= 3.3 keeps a per-task-instance store across tries; earlier releases rely on dedup alone.
-        store = context.get("task_state_store")
-        recorded: dict[str, list[str]] = dict(store.get(STATE_KEY) or {}) if store is not None else {}
-
-        def send_one(recipient: str) -> Sent:
-            message_id = message_id_for(recipient)
-            if message_id in recorded:
-                return Sent(*recorded[message_id])
-            return self.send_message(hook, recipient, message_id)
-
-        def remember(delivered: dict[str, Sent]) -> None:
-            if store is not None:
-                fresh = {message_id_for(r): [sent.wa_id, sent.path] for r, sent in delivered.items()}
-                store.set(STATE_KEY, {**recorded, **fresh})
-
+        checkpoint = Checkpoint.load(context.get("task_state_store"))
         if many:
-            return self._send_to_many(context, recipients, send_one, message_id_for, remember)
+            return self._send_to_many(context, hook, recipients, message_id_for, checkpoint)
         recipient, message_id = recipients[0], message_id_for(recipients[0])
-        if message_id in recorded:
+        sent = checkpoint.get(message_id)
+        if sent is not None:
             self.log.info("Already delivered to %s on an earlier try; not sending again", mask_phone(recipient))
-        try:
-            sent = send_one(recipient)
-        except LipaChatError as err:
-            raise_as_task_failure(err, f"not sent to {mask_phone(recipient)}")
-        remember({recipient: sent})
+        else:
+            try:
+                sent = self.send_message(hook, recipient, message_id)
+            except LipaChatError as err:
+                raise_as_task_failure(err, f"not sent to {mask_phone(recipient)}")
+            checkpoint.save({message_id: sent})
         self._push(context, message_id, sent.path)
         self.log.info(
             "Delivered to %s: message id %s, waId %s%s",
@@ -171,45 +153,63 @@ class WhatsAppSendOperator(BaseOperator):
     def _send_to_many(
         self,
         context: Context,
+        hook: LipaChatHook,
         recipients: list[str],
-        send_one: Callable[[str], Sent],
         message_id_for: Callable[[str], str],
-        remember: Callable[[dict[str, Sent]], None],
+        checkpoint: Checkpoint,
     ) -> dict[str, str]:
-        from airflow_provider_lipachat.fanout import send_to_all
+        from airflow_provider_lipachat.fanout import failures_by_cause, send_to_all
 
+        earlier = {r: sent for r in recipients if (sent := checkpoint.get(message_id_for(r))) is not None}
+        to_send = [r for r in recipients if r not in earlier]
         self.log.info(
-            "Sending to %d recipient(s), %d at a time%s",
+            "Sending to %d of %d recipient(s) (%d already delivered on an earlier try), %d at a time%s",
+            len(to_send),
             len(recipients),
+            len(earlier),
             self.max_concurrency,
-            "" if self.rate_limit is None else f", at most {self.rate_limit}/s",
+            "" if hook.rate_limit is None else f", at most {hook.rate_limit:g}/s",
         )
+
+        def save(delivered: dict[str, Sent]) -> str:
+            added, written = checkpoint.save({message_id_for(r): sent for r, sent in delivered.items()})
+            return f"checkpoint saved {added} new ({written} bytes; {len(checkpoint.recorded)} in all)"
+
         result = send_to_all(
-            recipients,
-            len(recipients),
-            send_one,
+            to_send,
+            len(to_send),
+            lambda recipient: self.send_message(hook, recipient, message_id_for(recipient)),
             max_concurrency=self.max_concurrency,
             log=self.log,
-            on_progress=remember,
+            on_progress=save,
+            progress_interval=self.checkpoint_interval,
         )
-        remember(result.delivered)
-        wa_ids = {r: sent.wa_id for r, sent in result.delivered.items()}
+        save(result.delivered)
+        delivered = {**earlier, **result.delivered}
+        wa_ids = {r: delivered[r].wa_id for r in recipients if r in delivered}
         self._push(
-            context, {r: message_id_for(r) for r in recipients}, {r: s.path for r, s in result.delivered.items()}
+            context,
+            {r: message_id_for(r) for r in recipients},
+            {r: delivered[r].path for r in recipients if r in delivered},
         )
         if not result.failed:
             self.log.info("Delivered to all %d recipient(s)", len(wa_ids))
             return wa_ids
         context["ti"].xcom_push(key="return_value", value=wa_ids)
-        lines = [f"{mask_phone(r)}: {err}" for r, err in result.failed.items()]
-        for line in lines:
-            self.log.error("Not sent to %s", line)
-        more = len(lines) - FAILURES_IN_MESSAGE
+        causes = failures_by_cause(result.failed)
+        context["ti"].xcom_push(key="failed", value={r: cause for cause, failed in causes for r in failed})
+        lines = []
+        for cause, failed in causes:
+            examples = ", ".join(mask_phone(r) for r in failed[:EXAMPLES_PER_CAUSE])
+            more = f" and {len(failed) - EXAMPLES_PER_CAUSE} more" if len(failed) > EXAMPLES_PER_CAUSE else ""
+            lines.append(f"{len(failed)} recipient(s) ({examples}{more}): {cause}")
+            self.log.error("Not sent to %s", lines[-1])
+        hidden = len(lines) - CAUSES_IN_MESSAGE
         failure = LipaChatFanOutError(
             f"{len(result.failed)} of {len(recipients)} recipient(s) not sent to "
-            f"({len(wa_ids)} delivered, pushed to XCom):\n"
-            + "\n".join(lines[:FAILURES_IN_MESSAGE])
-            + (f"\n... and {more} more" if more > 0 else ""),
+            f"({len(wa_ids)} delivered, pushed to XCom; each failure's cause is in XCom 'failed'):\n"
+            + "\n".join(lines[:CAUSES_IN_MESSAGE])
+            + (f"\n... and {hidden} more cause(s)" if hidden > 0 else ""),
             result.failed,
         )
         raise_as_task_failure(failure)

@@ -99,9 +99,12 @@ def test_permanent_failures_fail_once_listing_each_recipient_after_pushing_the_r
     assert sorted(pushed) == sorted(set(FIFTY) - {FIFTY[5], FIFTY[6]})
     logs = capfd.readouterr()
     output = logs.out + logs.err
-    assert "2 of 50 recipient(s) not sent to (48 delivered, pushed to XCom)" in output
-    assert "2547******05: gateway rejected the message (HTTP 422)" in output
-    assert "2547******06: gateway rejected the message (HTTP 404)" in output
+    assert "2 of 50 recipient(s) not sent to (48 delivered, pushed to XCom;" in output
+    assert "1 recipient(s) (2547******05): LipaChatRequestError: gateway rejected the message (HTTP 422)" in output
+    assert "1 recipient(s) (2547******06): LipaChatRequestError: gateway rejected the message (HTTP 404)" in output
+    failed = outcome.xcom("send", key="failed")
+    assert sorted(failed) == [FIFTY[5], FIFTY[6]]
+    assert "HTTP 422" in failed[FIFTY[5]]
 
 
 def test_a_bad_number_in_the_list_fails_before_any_request(

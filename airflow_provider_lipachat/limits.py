@@ -1,0 +1,49 @@
+"""Bounds and number checks for the settings a user gives (operator arguments, connection extras).
+
+One home for each bound, shared by the operators, the hook and the connection form; no Airflow here.
+"""
+
+from __future__ import annotations
+
+import math
+
+from airflow_provider_lipachat.exceptions import LipaChatValidationError
+
+MAX_CONCURRENCY_LIMIT = 64
+MAX_RETRIES_LIMIT = 10
+RATE_LIMIT_ACCEPTED = "expected messages per second: a number greater than 0, such as 80 or 0.5"
+
+
+def positive_number(value: object, field: str, accepted: str) -> float:
+    """``value`` as a finite number greater than 0 (``20``, ``20.0``, ``"0.5"``), else a validation error."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise LipaChatValidationError(field, value, accepted)
+    try:
+        number = float(value)
+    except ValueError:
+        raise LipaChatValidationError(field, value, accepted) from None
+    if not (math.isfinite(number) and number > 0):
+        raise LipaChatValidationError(field, value, accepted)
+    return number
+
+
+def whole_number(value: object, field: str, lowest: int, highest: int | None = None) -> int:
+    """``value`` as a whole number within bounds (``3``, ``3.0``, ``"3"``), else a validation error."""
+    accepted = f"from {lowest} to {highest}" if highest is not None else f"of at least {lowest}"
+    problem = f"expected a whole number {accepted}"
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise LipaChatValidationError(field, value, problem)
+    try:
+        number = float(value)
+    except ValueError:
+        raise LipaChatValidationError(field, value, problem) from None
+    if not number.is_integer() or number < lowest or (highest is not None and number > highest):
+        raise LipaChatValidationError(field, value, problem)
+    return int(number)
+
+
+def parse_rate_limit(value: object, field: str = "rate_limit") -> float | None:
+    """A rate limit in messages per second, or None for no limit (``None`` or an empty string)."""
+    if value is None or value == "":
+        return None
+    return positive_number(value, field, RATE_LIMIT_ACCEPTED)
