@@ -113,6 +113,19 @@ class DagRunOutcome:
             )
             return None if row is None else row.value
 
+    def task_state(self, task_id: str, map_index: int = -1) -> dict[str, Any]:
+        """The task state store's keys and JSON values for one task instance (Airflow >= 3.3)."""
+        from airflow.models.task_state_store import TaskStateStoreModel
+        from airflow.utils.session import create_session
+
+        with create_session() as session:
+            rows = (
+                session.query(TaskStateStoreModel)
+                .filter_by(dag_id=self.dag_id, run_id=self.run_id, task_id=task_id, map_index=map_index)
+                .all()
+            )
+            return {row.key: json.loads(row.value) for row in rows}
+
     def rendered_fields(self, task_id: str, map_index: int = -1) -> dict[str, Any]:
         from airflow.models.renderedtifields import RenderedTaskInstanceFields
         from airflow.utils.session import create_session
