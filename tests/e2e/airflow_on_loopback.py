@@ -47,6 +47,8 @@ class AirflowOnLoopback:
         }
         self.env = {
             **{k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")},
+            # Executors that start tasks as `airflow ...` commands find this interpreter's.
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
             "AIRFLOW_HOME": str(home),
             "AIRFLOW__CORE__DAGS_FOLDER": str(home / "dags"),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",

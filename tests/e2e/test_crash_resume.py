@@ -1,0 +1,158 @@
+"""A fan-out whose task process is SIGKILLed mid-send, retried by a real scheduler, delivers each message once.
+
+The DAG sends one report to 300 recipients at 20 per second, checkpointing every second. Once
+the emulator has seen a good part of the sends (and, on Airflow >= 3.3, the task state store
+holds a checkpoint), the test kills the task process with SIGKILL, as the OOM killer or a lost
+node would. The scheduler's retry must finish the job:
+
+- Airflow >= 3.3: the retry reads the checkpoint and sends no request for a recipient it holds;
+  the few sends that were in flight, or done after the last checkpoint, are re-sent with the
+  same message id and answered by the gateway's deduplication.
+- Airflow 2.11 (no task state store): the retry re-sends to everyone with the same ids, and the
+  gateway's deduplication keeps each recipient at one message.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from airflow_provider_lipachat.emulator import Emulator
+from tests.conftest import AIRFLOW_V3, HAS_TASK_STATE_STORE
+from tests.e2e.airflow_on_loopback import AirflowOnLoopback
+
+pytestmark = pytest.mark.scheduler
+
+DAG_ID = "lipachat_crash_resume"
+COUNT = 300
+KILL_AFTER = 80  # deliveries seen by the emulator before the task process is killed
+
+DAG_SOURCE = f'''
+import os
+from datetime import timedelta
+from pathlib import Path
+
+import pendulum
+
+try:
+    from airflow.sdk import DAG
+except ImportError:  # Airflow 2.11
+    from airflow import DAG
+
+from airflow_provider_lipachat.operators.lipachat import SendWhatsAppMediaOperator
+
+PID_FILE = Path(__file__).with_name("send.pid")
+
+
+def record_pid(context):
+    """The process that runs execute(): the one a crash takes down."""
+    PID_FILE.write_text(str(os.getpid()))
+
+
+with DAG("{DAG_ID}", schedule=None, start_date=pendulum.datetime(2024, 1, 1, tz="UTC"), catchup=False) as dag:
+    SendWhatsAppMediaOperator(
+        task_id="send",
+        to=[f"2547{{n:08d}}" for n in range({COUNT})],
+        media_url="https://reports.example.com/weekly.pdf",
+        max_concurrency=4,
+        rate_limit=20,
+        checkpoint_interval=1.0,
+        retries=1,
+        retry_delay=timedelta(seconds=2),
+        pre_execute=record_pid,
+    )
+'''
+
+
+@pytest.fixture
+def airflow_on_loopback(tmp_path: Path, lipachat_emulator: Emulator) -> Iterator[AirflowOnLoopback]:
+    (tmp_path / "dags").mkdir()
+    (tmp_path / "dags" / f"{DAG_ID}.py").write_text(DAG_SOURCE)
+    airflow = AirflowOnLoopback(tmp_path, lipachat_emulator)
+    if not AIRFLOW_V3:
+        airflow.env["AIRFLOW__CORE__EXECUTOR"] = "SequentialExecutor"  # the one Airflow 2 runs on SQLite
+    airflow.cli("db", "migrate")
+    if AIRFLOW_V3:
+        airflow.start("api-server", "--host", "127.0.0.1", "--port", str(airflow.api_port))
+        airflow.start("scheduler", "--skip-serve-logs")  # the log server would listen beyond loopback
+        airflow.start("dag-processor")
+    else:
+        airflow.start("scheduler", "--skip-serve-logs")  # parses DAGs itself on Airflow 2
+    try:
+        yield airflow
+    finally:
+        airflow.stop()
+
+
+def send_state(airflow: AirflowOnLoopback) -> tuple[str | None, int] | None:
+    rows = airflow.query("SELECT state, try_number FROM task_instance WHERE dag_id = ? AND task_id = 'send'", DAG_ID)
+    return rows[0] if rows else None
+
+
+def checkpointed_message_ids(airflow: AirflowOnLoopback) -> set[str]:
+    """The message ids the task state store holds for the send task (empty before Airflow 3.3)."""
+    if not HAS_TASK_STATE_STORE:
+        return set()
+    rows = airflow.query("SELECT key, value FROM task_state_store WHERE dag_id = ? AND task_id = 'send'", DAG_ID)
+    stored = {key: json.loads(value) for key, value in rows}
+    chunks = stored.get("lipachat_sent", {}).get("chunks", 0)
+    return {message_id for n in range(chunks) for message_id in stored.get(f"lipachat_sent.{n}", {})}
+
+
+def test_a_fan_out_killed_mid_send_is_finished_by_the_retry_with_one_message_per_recipient(
+    airflow_on_loopback: AirflowOnLoopback, lipachat_emulator: Emulator
+) -> None:
+    airflow = airflow_on_loopback
+    pid_file = airflow.home / "dags" / "send.pid"
+    airflow.wait_for("the DAG to be parsed", lambda: bool(airflow.query("SELECT 1 FROM dag WHERE dag_id = ?", DAG_ID)))
+    airflow.cli("dags", "trigger", DAG_ID)
+
+    def mid_send_after_a_checkpoint() -> bool:
+        delivered = len(lipachat_emulator.deliveries())
+        assert delivered < COUNT, "the send finished before it could be killed"
+        return (
+            delivered >= KILL_AFTER
+            and pid_file.exists()
+            and (not HAS_TASK_STATE_STORE or bool(checkpointed_message_ids(airflow)))
+        )
+
+    airflow.wait_for("the fan-out to be under way, past a checkpoint", mid_send_after_a_checkpoint)
+    os.kill(int(pid_file.read_text()), signal.SIGKILL)
+    time.sleep(1)  # let the emulator finish recording what was in flight; the retry waits 2 s or more
+    checkpointed = checkpointed_message_ids(airflow)  # what try 1 saved before it died
+    requests_before_retry = len(lipachat_emulator.requests())
+    assert send_state(airflow) in (("running", 1), ("up_for_retry", 1))
+
+    def retried_to_success() -> bool:
+        state = send_state(airflow)
+        assert state is None or state[0] != "failed", f"the task failed instead of retrying:\n{airflow.output()}"
+        return state == ("success", 2)
+
+    airflow.wait_for("the scheduler's retry to succeed", retried_to_success)
+
+    deliveries = lipachat_emulator.deliveries()
+    recipients = [f"2547{n:08d}" for n in range(COUNT)]
+    assert Counter(d["to"] for d in deliveries) == Counter(recipients)  # each recipient exactly one message
+    retry_requests = lipachat_emulator.requests()[requests_before_retry:]
+    retried_ids = {r["messageId"] for r in retry_requests}
+    assert not retried_ids & checkpointed  # nothing the checkpoint holds is requested again
+    replayed = [r for r in retry_requests if r["outcome"] == "replayed"]
+    assert all(r["outcome"] in ("delivered", "replayed") for r in retry_requests)
+    if HAS_TASK_STATE_STORE:
+        assert len(checkpointed) >= KILL_AFTER / 2
+        assert len(retry_requests) == COUNT - len(checkpointed)
+        assert len(replayed) < COUNT / 4  # only what was sent after the last checkpoint
+    else:
+        assert len(retry_requests) == COUNT  # no store: everyone again, with the same ids
+        assert len(replayed) >= KILL_AFTER
+    xcom = airflow.query(
+        "SELECT value FROM xcom WHERE dag_id = ? AND task_id = 'send' AND key = 'return_value'", DAG_ID
+    )
+    assert json.loads(xcom[0][0]) == {d["to"]: d["waId"] for d in deliveries}
