@@ -25,7 +25,7 @@ class StateStore(Protocol):
     def set(self, key: str, value: Any) -> None: ...
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Sent:
     """One recipient's delivery: the gateway's waId and which kind of message carried it."""
 

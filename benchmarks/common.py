@@ -62,11 +62,14 @@ def recipients(count: int, prefix: str = "2547") -> list[str]:
     return [f"{prefix}{n:08d}" for n in range(count)]
 
 
+def arrival(request: dict[str, Any]) -> float:
+    """When the emulator received a request, in epoch seconds."""
+    return datetime.fromisoformat(request["received_at"][:26]).timestamp()
+
+
 def max_requests_in_any_second(base_url: str) -> int:
     """The most gateway requests the emulator received within any one-second window."""
-    times = sorted(
-        datetime.fromisoformat(r["received_at"][:26]).timestamp() for r in control(base_url, "/_emulator/requests")
-    )
+    times = sorted(arrival(r) for r in control(base_url, "/_emulator/requests"))
     best, left = 0, 0
     for right, moment in enumerate(times):
         while moment - times[left] >= 1.0:

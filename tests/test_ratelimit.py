@@ -92,4 +92,4 @@ def test_a_rate_below_one_spaces_starts_more_than_a_second_apart() -> None:
     for _ in range(3):
         limiter.acquire()
         starts.append(clock.now)
-    assert [round(b - a, 3) for a, b in zip(starts, starts[1:], strict=False)] == [2.04, 2.04]
+    assert [round(b - a, 3) for a, b in itertools.pairwise(starts)] == [2.04, 2.04]

@@ -160,7 +160,9 @@ class WhatsAppSendOperator(BaseOperator):
     ) -> dict[str, str]:
         from airflow_provider_lipachat.fanout import failures_by_cause, send_to_all
 
-        earlier = {r: sent for r in recipients if (sent := checkpoint.get(message_id_for(r))) is not None}
+        # One id string per recipient, shared by the checkpoint, the sends and XCom.
+        message_ids = {r: message_id_for(r) for r in recipients}
+        earlier = {r: sent for r in recipients if (sent := checkpoint.get(message_ids[r])) is not None}
         to_send = [r for r in recipients if r not in earlier]
         self.log.info(
             "Sending to %d of %d recipient(s) (%d already delivered on an earlier try), %d at a time%s",
@@ -172,26 +174,23 @@ class WhatsAppSendOperator(BaseOperator):
         )
 
         def save(delivered: dict[str, Sent]) -> str:
-            added, written = checkpoint.save({message_id_for(r): sent for r, sent in delivered.items()})
+            added, written = checkpoint.save({message_ids[r]: sent for r, sent in delivered.items()})
             return f"checkpoint saved {added} new ({written} bytes; {len(checkpoint.recorded)} in all)"
 
         result = send_to_all(
             to_send,
             len(to_send),
-            lambda recipient: self.send_message(hook, recipient, message_id_for(recipient)),
+            lambda recipient: self.send_message(hook, recipient, message_ids[recipient]),
             max_concurrency=self.max_concurrency,
             log=self.log,
             on_progress=save,
             progress_interval=self.checkpoint_interval,
         )
         save(result.delivered)
-        delivered = {**earlier, **result.delivered}
+        delivered = {**earlier, **result.delivered} if earlier else result.delivered
         wa_ids = {r: delivered[r].wa_id for r in recipients if r in delivered}
-        self._push(
-            context,
-            {r: message_id_for(r) for r in recipients},
-            {r: delivered[r].path for r in recipients if r in delivered},
-        )
+        paths = {r: delivered[r].path for r in recipients if r in delivered} if self.pushes_delivery_path else None
+        self._push(context, message_ids, paths)
         if not result.failed:
             self.log.info("Delivered to all %d recipient(s)", len(wa_ids))
             return wa_ids

@@ -59,7 +59,11 @@ def test_a_string_of_numbers_separated_by_commas_and_newlines(
 
 
 def test_a_retry_after_partial_failure_sends_only_to_the_undelivered(
-    run_dag: RunDag, lipachat_emulator: Emulator, monkeypatch: pytest.MonkeyPatch
+    run_dag: RunDag,
+    lipachat_emulator: Emulator,
+    monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     value = connection_json(lipachat_emulator.base_url, lipachat_emulator.api_key, max_retries=1, timeout=5)
     monkeypatch.setenv("AIRFLOW_CONN_LIPACHAT_DEFAULT", value)
@@ -76,8 +80,14 @@ def test_a_retry_after_partial_failure_sends_only_to_the_undelivered(
     assert sorted(r["outcome"] for r in first_try) == ["delivered"] * 47 + ["fault:status"] * 6
     new_deliveries = sorted(r["to"] for r in second_try if r["outcome"] == "delivered")
     assert new_deliveries == failing  # exactly 3 new deliveries
+    log = "".join(capfd.readouterr())
+    # Each client retry warning names the (masked) recipient it is about.
+    warnings = sorted(r.getMessage() for r in caplog.records if r.name == "airflow_provider_lipachat.client")
+    assert len(warnings) == 3 and all("attempt 1 of 2 failed (HTTP 503)" in w for w in warnings), warnings
+    assert [w.split(": attempt")[0][-12:] for w in warnings] == ["2547******10", "2547******11", "2547******12"]
     if HAS_TASK_STATE_STORE:  # and no request at all for the 47 already delivered
         assert len(second_try) == 3
+        assert "Sending to 3 of 50 recipient(s) (47 already delivered on an earlier try)" in log
     else:  # the 47 are re-sent with their ids and answered from the gateway's dedup
         assert sorted(r["outcome"] for r in second_try) == ["delivered"] * 3 + ["replayed"] * 47
     assert len(lipachat_emulator.deliveries()) == 50

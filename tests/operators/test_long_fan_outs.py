@@ -7,6 +7,7 @@ message, XCom holds every waId, and (Airflow >= 3.3) each checkpoint stored only
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Callable
 from datetime import datetime
@@ -65,9 +66,7 @@ def test_a_few_thousand_recipients_cross_many_checkpoints_and_each_gets_one_mess
         # Every delivery stored once, none rewritten: a checkpoint holds only what is new since the last.
         assert len(stored) == len(set(stored)) == count
         assert max(len(chunk) for chunk in chunks) < count / 2
-        assert sorted(wa_id for chunk in chunks for wa_id, _ in chunk.values()) == sorted(
-            d["waId"] for d in deliveries
-        )
+        assert sorted(wa_id for chunk in chunks for wa_id, _ in chunk.values()) == sorted(d["waId"] for d in deliveries)
 
 
 def test_a_fractional_rate_limit_across_the_default_checkpoint_interval(
@@ -80,7 +79,7 @@ def test_a_fractional_rate_limit_across_the_default_checkpoint_interval(
     received = sorted(datetime.fromisoformat(r["received_at"][:26]).timestamp() for r in lipachat_emulator.requests())
     assert len(received) == 30
     assert received[-1] - received[0] >= 29 / 2.5
-    assert min(b - a for a, b in zip(received, received[1:], strict=False)) > 1 / 2.5 - 0.05
+    assert min(b - a for a, b in itertools.pairwise(received)) > 1 / 2.5 - 0.05
     if HAS_TASK_STATE_STORE:
         assert outcome.task_state("send")[INDEX_KEY]["chunks"] >= 2  # mid-send and at the end
 
@@ -115,6 +114,8 @@ def test_a_rate_limit_that_is_not_a_positive_number_is_refused_when_the_dag_is_p
     from airflow_provider_lipachat.operators.lipachat import SendWhatsAppMediaOperator
 
     with pytest.raises(LipaChatValidationError, match=problem) as refused:
-        SendWhatsAppMediaOperator(task_id="send", to="254711000001", media_url="https://x.example/a.pdf", rate_limit=value)
+        SendWhatsAppMediaOperator(
+            task_id="send", to="254711000001", media_url="https://x.example/a.pdf", rate_limit=value
+        )
     assert refused.value.field == "rate_limit"
     assert "such as 80 or 0.5" in str(refused.value)

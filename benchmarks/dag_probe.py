@@ -1,0 +1,118 @@
+"""One measurement for ``run.py``: ``SendWhatsAppMediaOperator`` in a real DAG run, or its inputs alone.
+
+``dag_probe.py operator BASE_URL COUNT CONCURRENCY RATE_LIMIT`` writes a DAG that sends one report to
+COUNT recipients, runs it with ``dag.test()`` (the task state store on, Airflow >= 3.3) and prints one
+JSON line: the task's seconds, this process's peak RSS, whether XCom holds every waId, and what the
+checkpoints wrote to the store. ``dag_probe.py baseline BASE_URL COUNT`` prints the peak RSS of a process that
+holds the same input list and result mappings and runs the same DAG to one recipient.
+RATE_LIMIT is a number per second, or ``none``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import resource
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+from airflow_provider_lipachat.checkpoint import CHUNK_KEY, INDEX_KEY
+
+DAG_SOURCE = """
+import pendulum
+from airflow.sdk import DAG
+from airflow_provider_lipachat.operators.lipachat import SendWhatsAppMediaOperator
+
+with DAG("DAG_ID", schedule=None, start_date=pendulum.datetime(2024, 1, 1, tz="UTC")) as dag:
+    SendWhatsAppMediaOperator(
+        task_id="send",
+        to=[f"2548{n:08d}" for n in range(COUNT)],
+        media_url="https://reports.example.com/weekly/summary.pdf",
+        max_concurrency=CONCURRENCY,
+        rate_limit=RATE_LIMIT,
+    )
+"""
+
+
+def peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def checkpoint_writes(rows: dict[str, str]) -> dict[str, int]:
+    """What the checkpoints wrote: each save stores one new chunk and rewrites the small index."""
+    index = json.loads(rows.get(INDEX_KEY, '{"chunks": 0}'))
+    chunk_sizes = [len(rows[CHUNK_KEY.format(number=n)]) for n in range(index["chunks"])]
+    index_size = len(rows.get(INDEX_KEY, ""))
+    running, whole_rewrites = 0, 0
+    for size in chunk_sizes:  # what rewriting the whole mapping at every save would have written
+        running += size
+        whole_rewrites += running
+    return {
+        "saves": len(chunk_sizes),
+        "bytes": sum(chunk_sizes) + index_size * len(chunk_sizes),
+        "largest": max(chunk_sizes, default=0) + index_size,
+        "whole_rewrites": whole_rewrites,
+    }
+
+
+def run_operator(count: int, concurrency: int, rate_limit: str) -> dict[str, Any]:
+    from airflow.models.task_state_store import TaskStateStoreModel
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    dag_id = f"bench_fanout_{count}_{os.getpid()}_{concurrency}_{rate_limit.replace('.', '_')}"
+    path = Path(os.environ["AIRFLOW__CORE__DAGS_FOLDER"]) / f"{dag_id}.py"
+    source = DAG_SOURCE.replace("DAG_ID", dag_id).replace("COUNT", str(count))
+    limit = "None" if rate_limit == "none" else rate_limit
+    source = source.replace("CONCURRENCY", str(concurrency)).replace("RATE_LIMIT", limit)
+    path.write_text(textwrap.dedent(source))
+    spec = importlib.util.spec_from_file_location(dag_id, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    dagrun = module.dag.test()
+    with create_session() as session:
+        ti = session.query(TaskInstance).filter_by(dag_id=dag_id, run_id=dagrun.run_id, task_id="send").one()
+        assert ti.state == "success" and ti.start_date and ti.end_date, ti.state
+        seconds = (ti.end_date - ti.start_date).total_seconds()
+        xcom = (
+            session.query(XComModel)
+            .filter_by(dag_id=dag_id, run_id=dagrun.run_id, task_id="send", key="return_value")
+            .one()
+            .value
+        )
+        rows = {
+            row.key: row.value
+            for row in session.query(TaskStateStoreModel).filter_by(dag_id=dag_id, run_id=dagrun.run_id)
+        }
+    path.unlink()
+    return {
+        "seconds": seconds,
+        "peak_rss_mib": peak_rss_mib(),
+        "xcom_complete": len(json.loads(xcom) if isinstance(xcom, str) else xcom) == count,
+        "checkpoints": checkpoint_writes(rows),
+    }
+
+
+def baseline(count: int) -> dict[str, Any]:
+    """The same DAG run to one recipient, in a process that also holds the big run's inputs and result mappings."""
+    numbers = [f"2548{n:08d}" for n in range(count)]
+    wa_ids = {n: f"wamid.HBgM{n:0>32}" for n in numbers}
+    message_ids = {n: f"{n:0>36}" for n in numbers}
+    run_operator(1, 32, "none")
+    assert len(wa_ids) == len(message_ids) == count
+    return {"peak_rss_mib": peak_rss_mib()}
+
+
+if __name__ == "__main__":
+    from common import use_lipachat_connection
+
+    use_lipachat_connection(sys.argv[2])
+    if sys.argv[1] == "baseline":
+        print(json.dumps(baseline(int(sys.argv[3]))))
+    else:
+        print(json.dumps(run_operator(int(sys.argv[3]), int(sys.argv[4]), sys.argv[5])))
