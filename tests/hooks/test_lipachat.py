@@ -53,6 +53,25 @@ class TestConnection:
         client = LipaChatHook().get_conn()
         assert (client.base_url, client.timeout, client.max_retries) == ("http://127.0.0.1:9", 12.5, 5)
 
+    @pytest.mark.parametrize(("extra", "expected"), [(20, 20.0), (20.0, 20.0), ("20.0", 20.0), (0.5, 0.5), ("", None)])
+    def test_rate_limit_extra_is_any_positive_number(
+        self, monkeypatch: pytest.MonkeyPatch, extra: object, expected: float | None
+    ) -> None:
+        use_connection(monkeypatch, connection_json("http://127.0.0.1:9", "k-1", rate_limit=extra))
+        hook = LipaChatHook()
+        assert hook.rate_limit == expected
+        limiter = hook.get_conn().rate_limiter
+        assert (None if limiter is None else limiter.per_second) == expected
+
+    @pytest.mark.parametrize("extra", [0, -1, "nan", "fast", True])
+    def test_rate_limit_extra_that_is_not_a_positive_number_is_refused_naming_the_field(
+        self, monkeypatch: pytest.MonkeyPatch, extra: object
+    ) -> None:
+        use_connection(monkeypatch, connection_json("http://127.0.0.1:9", "k-1", rate_limit=extra))
+        with pytest.raises(LipaChatValidationError, match=r"such as 80 or 0\.5") as refused:
+            LipaChatHook().get_conn()
+        assert refused.value.field == "rate_limit"
+
     def test_uri_connection_with_schema_as_scheme(self, monkeypatch: pytest.MonkeyPatch) -> None:
         use_connection(monkeypatch, "lipachat://:k-1@127.0.0.1:8765/http?from_number=%2B254110090747")
         hook = LipaChatHook()

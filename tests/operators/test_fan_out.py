@@ -131,7 +131,8 @@ def test_a_bad_number_in_the_list_fails_before_any_request(
 def test_the_connection_rate_limit_holds_across_workers(
     run_dag: RunDag, lipachat_emulator: Emulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    value = connection_json(lipachat_emulator.base_url, lipachat_emulator.api_key, rate_limit=10)
+    # JSON extras often carry floats: 10.0 is simply 10 per second.
+    value = connection_json(lipachat_emulator.base_url, lipachat_emulator.api_key, rate_limit=10.0)
     monkeypatch.setenv("AIRFLOW_CONN_LIPACHAT_DEFAULT", value)
     outcome = run_dag(list_dag(repr(FIFTY[:30])))
     assert outcome.task_states == {"send": "success"}
