@@ -14,9 +14,9 @@ from itertools import islice
 from typing import Any, Generic, Protocol, TypeVar
 
 from airflow_provider_lipachat.exceptions import LipaChatAuthError
+from airflow_provider_lipachat.limits import PROGRESS_INTERVAL
 
 PROGRESS_THRESHOLD = 100
-PROGRESS_INTERVAL = 10.0
 
 T = TypeVar("T")
 

@@ -10,6 +10,8 @@ import math
 from airflow_provider_lipachat.exceptions import LipaChatValidationError
 
 MAX_CONCURRENCY_LIMIT = 64
+#: Seconds between a fan-out's progress lines and checkpoints, unless the operator says otherwise.
+PROGRESS_INTERVAL = 10.0
 MAX_RETRIES_LIMIT = 10
 RATE_LIMIT_ACCEPTED = "expected messages per second: a number greater than 0, such as 80 or 0.5"
 

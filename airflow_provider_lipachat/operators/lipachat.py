@@ -17,8 +17,13 @@ from airflow_provider_lipachat.exceptions import (
     LipaChatSessionClosedError,
     LipaChatValidationError,
 )
-from airflow_provider_lipachat.fanout import PROGRESS_INTERVAL
-from airflow_provider_lipachat.limits import MAX_CONCURRENCY_LIMIT, parse_rate_limit, positive_number, whole_number
+from airflow_provider_lipachat.limits import (
+    MAX_CONCURRENCY_LIMIT,
+    PROGRESS_INTERVAL,
+    parse_rate_limit,
+    positive_number,
+    whole_number,
+)
 from airflow_provider_lipachat.message_ids import default_message_id, derived_message_id
 from airflow_provider_lipachat.messages import mask_phone, parse_recipients
 
