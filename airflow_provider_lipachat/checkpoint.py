@@ -1,20 +1,23 @@
 """What a send task has delivered, kept across its tries in Airflow's task state store.
 
-Written incrementally: each save stores only what is new since the last one as a numbered
-chunk, then updates a small index, so a checkpoint's cost grows with what it adds, never with
-what was delivered before. A crash between the two writes leaves an unindexed chunk that the
-next save overwrites. No Airflow imports: the store is anything with ``get`` and ``set``.
+Written incrementally: each save stores only what is new since the last one as numbered
+chunks, then updates a small index, so a checkpoint's cost grows with what it adds, never with
+what was delivered before. A chunk stays under ``MAX_CHUNK_BYTES``, below Airflow's default
+``[state_store] max_value_storage_bytes`` (65535), so no write exceeds the store's policy. A crash
+between the writes leaves unindexed chunks that the next save overwrites. No Airflow imports: the
+store is anything with ``get`` and ``set``.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 INDEX_KEY = "lipachat_sent"
 CHUNK_KEY = "lipachat_sent.{number}"
+MAX_CHUNK_BYTES = 60_000
 
 
 class StateStore(Protocol):
@@ -67,17 +70,35 @@ class Checkpoint:
         return self.recorded.get(message_id)
 
     def save(self, fresh: Mapping[str, Sent]) -> tuple[int, int]:
-        """Store the deliveries in ``fresh`` not stored yet, as one chunk; returns (deliveries added, bytes written)."""
+        """Store what in ``fresh`` is not stored yet, as new chunks; returns (deliveries added, bytes written)."""
         new = {message_id: sent for message_id, sent in fresh.items() if self.recorded.get(message_id) != sent}
         self.recorded.update(new)
         if self.store is None or not new:
             return len(new), 0
-        chunk = {message_id: [sent.wa_id, sent.path] for message_id, sent in new.items()}
-        index = {"chunks": self.chunks + 1}
-        self.store.set(CHUNK_KEY.format(number=self.chunks), chunk)
+        written = 0
+        for chunk in _chunks(new):
+            self.store.set(CHUNK_KEY.format(number=self.chunks), chunk)
+            self.chunks += 1
+            written += len(json.dumps(chunk))
+        index = {"chunks": self.chunks}
         self.store.set(INDEX_KEY, index)
-        self.chunks += 1
-        written = len(json.dumps(chunk)) + len(json.dumps(index))
+        written += len(json.dumps(index))
         self.bytes_written += written
         self.saves += 1
         return len(new), written
+
+
+def _chunks(new: Mapping[str, Sent]) -> Iterator[dict[str, list[str]]]:
+    """``new`` as JSON-ready chunks, each under ``MAX_CHUNK_BYTES`` once serialised."""
+    chunk: dict[str, list[str]] = {}
+    size = 2  # the braces
+    for message_id, sent in new.items():
+        entry = len(json.dumps(message_id)) + len(json.dumps([sent.wa_id, sent.path])) + 4  # ': ' and ', '
+
+        if chunk and size + entry > MAX_CHUNK_BYTES:
+            yield chunk
+            chunk, size = {}, 2
+        chunk[message_id] = [sent.wa_id, sent.path]
+        size += entry
+    if chunk:
+        yield chunk

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -103,6 +104,15 @@ def operator_run(base_url: str, count: int, concurrency: int, rate_limit: float 
     assert done.returncode == 0, done.stderr[-3000:]
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["xcom_complete"], "XCom does not hold every waId"
+    # Each progress line says how many the store held after that save; the last save is at the end.
+    held = [int(n) for n in re.findall(r"checkpoint saved \d+ new \(\d+ bytes; (\d+) in all\)", done.stdout)]
+    checkpoints = result["checkpoints"]
+    checkpoints["saves"] = len(held) + 1
+    # Every chunk is written once; each save also rewrites the index, a few bytes.
+    index_bytes = len(json.dumps({"chunks": checkpoints["chunks"]}))
+    checkpoints["bytes"] = checkpoints["mapping"] + checkpoints["saves"] * index_bytes
+    # Saving the whole mapping every time instead would write everything held so far at each save.
+    checkpoints["whole_rewrites"] = checkpoints["mapping"] * (sum(held) + count) // count
     requests = control(base_url, "/_emulator/requests")
     assert len(requests) == count == len(control(base_url, "/_emulator/messages")), "not one request per recipient"
     times = sorted(arrival(r) for r in requests)
@@ -158,7 +168,7 @@ def fan_out(count: int, sample: int, latency: float) -> str:
                     f"{run['send_rate']:.1f}",
                     str(run["max_in_any_second"]),
                     f"{run['peak_rss_mib']:.0f}",
-                    f"{checkpoints['saves']} / {kib(checkpoints['bytes'])}",
+                    f"{checkpoints['saves']} / {checkpoints['chunks']} / {kib(checkpoints['bytes'])}",
                     "",
                 ]
             )
@@ -189,7 +199,7 @@ def fan_out(count: int, sample: int, latency: float) -> str:
             "msg/s",
             "max requests in any 1 s",
             "peak RSS MiB",
-            "checkpoints / KiB written",
+            "checkpoints / chunks / KiB written",
             "vs sequential",
         ],
         rows,
@@ -240,6 +250,7 @@ def peak_memory(counts: list[int]) -> str:
                     f"{run['peak_rss_mib'] - base:+.0f}",
                     f"{run['seconds']:.0f}",
                     str(checkpoints["saves"]),
+                    str(checkpoints["chunks"]),
                     kib(checkpoints["bytes"]),
                     kib(checkpoints["largest"]),
                     kib(checkpoints["whole_rewrites"]),
@@ -256,8 +267,9 @@ def peak_memory(counts: list[int]) -> str:
             "beyond baseline MiB",
             "task seconds",
             "checkpoints",
+            "chunks",
             "KiB written",
-            "largest checkpoint KiB",
+            "largest chunk KiB",
             "KiB if each rewrote all",
         ],
         rows,

@@ -8,13 +8,14 @@ message, XCom holds every waId, and (Airflow >= 3.3) each checkpoint stored only
 from __future__ import annotations
 
 import itertools
+import json
 import re
 from collections.abc import Callable
 from datetime import datetime
 
 import pytest
 
-from airflow_provider_lipachat.checkpoint import CHUNK_KEY, INDEX_KEY
+from airflow_provider_lipachat.checkpoint import CHUNK_KEY, INDEX_KEY, MAX_CHUNK_BYTES
 from airflow_provider_lipachat.emulator import Emulator
 from tests.conftest import HAS_TASK_STATE_STORE, DagRunOutcome, connection_json
 
@@ -66,6 +67,7 @@ def test_a_few_thousand_recipients_cross_many_checkpoints_and_each_gets_one_mess
         # Every delivery stored once, none rewritten: a checkpoint holds only what is new since the last.
         assert len(stored) == len(set(stored)) == count
         assert max(len(chunk) for chunk in chunks) < count / 2
+        assert max(len(json.dumps(chunk)) for chunk in chunks) <= MAX_CHUNK_BYTES  # the store's size policy
         assert sorted(wa_id for chunk in chunks for wa_id, _ in chunk.values()) == sorted(d["waId"] for d in deliveries)
 
 
