@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 import requests
+import requests.auth
 from requests.adapters import HTTPAdapter
 
 from airflow_provider_lipachat.answers import read_envelope, read_send_result, snippet
@@ -52,6 +53,17 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
     return min(max(seconds, 0.0), RETRY_AFTER_CAP)
 
 
+class ApiKeyAuth(requests.auth.AuthBase):
+    """The gateway's ``apiKey`` header; as the session's auth it also spares ``requests`` a ~/.netrc lookup per send."""
+
+    def __init__(self, api_key: str) -> None:
+        self._api_key = api_key
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers["apiKey"] = self._api_key
+        return request
+
+
 class LipaChatClient:
     """Talks to one LipaChat gateway with one API key over one pooled ``requests.Session``.
 
@@ -83,9 +95,8 @@ class LipaChatClient:
         adapter = HTTPAdapter(pool_connections=1, pool_maxsize=max(pool_size, 1))
         self.session.mount("https://", adapter)
         self.session.mount("http://", adapter)
-        self.session.headers.update(
-            {"apiKey": api_key, "Content-Type": "application/json", "Accept": "application/json"}
-        )
+        self.session.auth = ApiKeyAuth(api_key)
+        self.session.headers.update({"Content-Type": "application/json", "Accept": "application/json"})
 
     def __repr__(self) -> str:
         limit = None if self.rate_limiter is None else self.rate_limiter.per_second
