@@ -280,7 +280,9 @@ class LipaChatHook(BaseHook):
     @classmethod
     def get_connection_form_widgets(cls) -> dict[str, Any]:
         """Extra fields for Airflow releases that do not read ``conn-fields`` from provider info."""
-        from wtforms import FloatField, IntegerField, StringField
+        # Airflow 2.11 accepts only String, Integer, Password and Boolean fields here: numbers with
+        # a fraction are strings, checked by the hook when it reads the connection.
+        from wtforms import IntegerField, StringField
         from wtforms.validators import NumberRange, Optional
 
         return {
@@ -291,5 +293,5 @@ class LipaChatHook(BaseHook):
                 validators=[Optional(), NumberRange(min=0, max=MAX_RETRIES_LIMIT)],
                 default=DEFAULT_MAX_RETRIES,
             ),
-            "rate_limit": FloatField("Rate limit (messages per second)", validators=[Optional(), NumberRange(min=0)]),
+            "rate_limit": StringField("Rate limit (messages per second)"),
         }
