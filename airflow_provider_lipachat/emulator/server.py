@@ -178,6 +178,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _gateway_request(self, route: tuple[str, str] | None, raw: bytes | None) -> None:
         state = self.server.state
+        received_at = gateway_timestamp()  # on arrival, before any scripted delay or latency
         payload: Any = None
         if raw is not None:
             with contextlib.suppress(ValueError):  # malformed JSON is answered by _answer
@@ -187,13 +188,13 @@ class _Handler(BaseHTTPRequestHandler):
         if fault is not None and fault.action == "delay":
             self.server.stopping.wait(fault.delay)
         elif fault is not None and fault.action != "deliver_then_delay":
-            state.record_request(self.command, self.path, payload, f"fault:{fault.action}")
+            state.record_request(self.command, self.path, payload, f"fault:{fault.action}", received_at)
             self._answer_fault(fault)
             return
         if self.server.latency:
             self.server.stopping.wait(self.server.latency)
         status, answer, outcome = self._answer(route, payload)
-        state.record_request(self.command, self.path, payload, outcome)
+        state.record_request(self.command, self.path, payload, outcome, received_at)
         if fault is not None and fault.action == "deliver_then_delay":
             self.server.stopping.wait(fault.delay)
         self._send_json(status, answer)

@@ -113,8 +113,8 @@ class EmulatorState:
     answers_by_message_id: dict[str, dict[str, Any]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def record_request(self, method: str, path: str, payload: Any, outcome: str) -> None:
-        entry: dict[str, Any] = {"method": method, "path": path, "outcome": outcome, "received_at": gateway_timestamp()}
+    def record_request(self, method: str, path: str, payload: Any, outcome: str, received_at: str) -> None:
+        entry: dict[str, Any] = {"method": method, "path": path, "outcome": outcome, "received_at": received_at}
         if isinstance(payload, dict):
             entry.update(messageId=payload.get("messageId"), to=payload.get("to"))
         with self.lock:
