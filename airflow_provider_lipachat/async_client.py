@@ -79,6 +79,13 @@ class AsyncMessageList:
                 wait = backoff_delay(attempt) if retry_after is None else retry_after
             if attempt == attempts:
                 raise failure
-            log.warning("LipaChat GET %s: attempt %d of %d failed (%s); retrying in %.2f s", shown, attempt, attempts, reason, wait)
+            log.warning(
+                "LipaChat GET %s: attempt %d of %d failed (%s); retrying in %.2f s",
+                shown,
+                attempt,
+                attempts,
+                reason,
+                wait,
+            )
             await asyncio.sleep(wait)
         raise AssertionError("unreachable: the loop returns or raises")

@@ -214,7 +214,8 @@ def decide(
         if label not in failed and (wa_id not in seen or not seen[wa_id].reached(target))
     ]
     final = {
-        label: seen[wa_id].to_json() if wa_id in seen else {"wa_id": wa_id, "status": None} for label, wa_id in awaited.items()
+        label: seen[wa_id].to_json() if wa_id in seen else {"wa_id": wa_id, "status": None}
+        for label, wa_id in awaited.items()
     }
     if len(failed) > max_failed:
         return Decision(done=False, failed=failed, waiting=[], final=final)

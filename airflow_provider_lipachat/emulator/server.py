@@ -250,7 +250,6 @@ class _Handler(BaseHTTPRequestHandler):
         answer, replayed = state.deliver_once(kind, payload, status_desc)
         return 200, answer, "replayed" if replayed else "delivered"
 
-
     def _message_list(self) -> tuple[int, Any, str]:
         query = parse_qs(urlsplit(self.path).query)
         try:
