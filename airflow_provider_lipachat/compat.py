@@ -15,13 +15,13 @@ AIRFLOW_V3 = int(AIRFLOW_VERSION.split(".")[0]) >= 3
 if TYPE_CHECKING:  # types are checked against the newest Task SDK
     from airflow.sdk import BaseHook, BaseNotifier, BaseOperator, BaseSensorOperator
     from airflow.sdk.bases.sensor import PokeReturnValue
-    from airflow.sdk.exceptions import AirflowFailException, AirflowSensorTimeout
+    from airflow.sdk.exceptions import AirflowFailException, AirflowSensorTimeout, AirflowSkipException
     from airflow.sdk.log import mask_secret
     from airflow.triggers.base import BaseTrigger, TriggerEvent
 elif AIRFLOW_V3:
     from airflow.sdk import BaseNotifier, BaseOperator, BaseSensorOperator
     from airflow.sdk.bases.sensor import PokeReturnValue
-    from airflow.sdk.exceptions import AirflowSensorTimeout
+    from airflow.sdk.exceptions import AirflowSensorTimeout, AirflowSkipException
     from airflow.sdk.log import mask_secret
     from airflow.triggers.base import BaseTrigger, TriggerEvent
 
@@ -34,7 +34,7 @@ elif AIRFLOW_V3:
     except ImportError:  # Airflow 3.0
         from airflow.exceptions import AirflowFailException
 else:
-    from airflow.exceptions import AirflowFailException, AirflowSensorTimeout
+    from airflow.exceptions import AirflowFailException, AirflowSensorTimeout, AirflowSkipException
     from airflow.hooks.base import BaseHook
     from airflow.models.baseoperator import BaseOperator
     from airflow.notifications.basenotifier import BaseNotifier
@@ -57,6 +57,7 @@ __all__ = [
     "AIRFLOW_VERSION",
     "AirflowFailException",
     "AirflowSensorTimeout",
+    "AirflowSkipException",
     "BaseHook",
     "BaseNotifier",
     "BaseOperator",

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from airflow_provider_lipachat.compat import (
     AirflowFailException,
     AirflowSensorTimeout,
+    AirflowSkipException,
     BaseSensorOperator,
     PokeReturnValue,
 )
@@ -100,7 +101,12 @@ class WhatsAppDeliverySensor(BaseSensorOperator):
     def execute(self, context: Context) -> Any:
         if not self.deferrable:
             return super().execute(context)
-        first = self.poke(context)  # no deferral when everything is already there
+        try:
+            first = self.poke(context)  # no deferral when everything is already there
+        except AirflowFailException as err:
+            if self.soft_fail:
+                raise AirflowSkipException(f"soft_fail: {err}") from err
+            raise
         if first.is_done:
             return first.xcom_value
         self.defer(
@@ -123,9 +129,12 @@ class WhatsAppDeliverySensor(BaseSensorOperator):
             final = event["final"]
             self._log_done(final, sum(1 for s in final.values() if s.get("status") == "FAILED"))
             return final
+        message = str(event.get("message") or f"delivery trigger ended with {status!r}")
+        if self.soft_fail:
+            raise AirflowSkipException(f"soft_fail: {message}")
         if status == "timeout":
-            raise AirflowSensorTimeout(event.get("message", "timed out"))
-        raise AirflowFailException(event.get("message", f"delivery trigger ended with {status!r}"))
+            raise AirflowSensorTimeout(message)
+        raise AirflowFailException(message)
 
     def _log_done(self, final: dict[str, Any], failed: int) -> None:
         accepted = f" ({failed} failed, accepted by max_failed={self.max_failed})" if failed else ""
