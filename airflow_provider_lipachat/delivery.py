@@ -28,6 +28,7 @@ WHATSAPP_ERRORS = {
     130429: "over the throughput limit",
     131056: "too many messages to this recipient",
 }
+WA_IDS_ACCEPTED = "expected the waId a send returned, a {recipient: waId} mapping of a fan-out, or a list of waIds"
 PAGE_SIZE = 100
 DEFAULT_MAX_PAGES = 200
 
@@ -247,7 +248,7 @@ def parse_wa_ids(value: object, field_name: str = "wa_ids") -> dict[str, str]:
     """
     if isinstance(value, str):
         text = value.strip()
-        if text[:1] in "{[":
+        if text.startswith(("{", "[")):
             try:
                 value = json.loads(text)
             except ValueError:
@@ -255,7 +256,7 @@ def parse_wa_ids(value: object, field_name: str = "wa_ids") -> dict[str, str]:
                     value = ast.literal_eval(text)
                 except (ValueError, SyntaxError):
                     raise LipaChatValidationError(
-                        field_name, value, "looks like a mapping or list but cannot be read as one"
+                        field_name, value, f"looks like a mapping or list but cannot be read as one; {WA_IDS_ACCEPTED}"
                     ) from None
         elif text:
             value = [text]
@@ -267,11 +268,7 @@ def parse_wa_ids(value: object, field_name: str = "wa_ids") -> dict[str, str]:
         pairs = []
     ids = {label: wa_id.strip() for label, wa_id in pairs if isinstance(wa_id, str) and wa_id.strip() and label}
     if not pairs or len(ids) != len(pairs):
-        raise LipaChatValidationError(
-            field_name,
-            value,
-            "expected the waId a send returned, a {recipient: waId} mapping of a fan-out, or a list of waIds",
-        )
+        raise LipaChatValidationError(field_name, value, WA_IDS_ACCEPTED)
     return ids
 
 

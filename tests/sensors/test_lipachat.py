@@ -137,9 +137,7 @@ def test_reschedule_mode_waits_across_reschedules(
     assert outcome.xcom("wait") == {wa_id: {**outcome.xcom("wait")[wa_id], "status": "DELIVERED", "recipient": ALICE}}
 
 
-def test_out_of_order_updates_never_move_a_read_message_back(
-    lipachat_emulator: Emulator, lipachat_conn: str
-) -> None:
+def test_out_of_order_updates_never_move_a_read_message_back(lipachat_emulator: Emulator, lipachat_conn: str) -> None:
     """READ arrives first, then the older DELIVERED: once seen, READ stays (poked directly, twice)."""
     from airflow_provider_lipachat.hooks.lipachat import LipaChatHook
 
