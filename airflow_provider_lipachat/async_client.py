@@ -7,10 +7,13 @@ no Airflow imports.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
+import ssl
 from collections.abc import Iterable
 from typing import Any
 
+import certifi
 import httpx
 
 from airflow_provider_lipachat.answers import read_envelope, snippet
@@ -28,6 +31,12 @@ from airflow_provider_lipachat.exceptions import LipaChatRequestError, LipaChatT
 log = logging.getLogger(__name__)
 
 
+@functools.cache
+def tls_context() -> ssl.SSLContext:
+    """One verifying TLS context for every reader in the process: loading CA certificates is slow and blocks."""
+    return ssl.create_default_context(cafile=certifi.where())
+
+
 class AsyncMessageList:
     """Delivery status from the message list, read without blocking the event loop."""
 
@@ -36,17 +45,30 @@ class AsyncMessageList:
         self.timeout = timeout
         self.max_retries = max_retries
         self._api_key = api_key
+        self._http: httpx.AsyncClient | None = None
 
     async def statuses(
         self, wa_ids: Iterable[str], max_pages: int = DEFAULT_MAX_PAGES
     ) -> tuple[dict[str, MessageStatus], ListScan]:
         """The latest status of each waId found in one pass, and the scan (pages read, bound hit)."""
         scan = ListScan(frozenset(wa_ids), max_pages=max_pages)
-        headers = {"apiKey": self._api_key, "Accept": "application/json"}
-        async with httpx.AsyncClient(timeout=self.timeout, follow_redirects=False, headers=headers) as http:
-            while (page := scan.next_page()) is not None:
-                scan.take(await self._page(http, page))
+        http = await self._client()
+        while (page := scan.next_page()) is not None:
+            scan.take(await self._page(http, page))
         return scan.found, scan
+
+    async def _client(self) -> httpx.AsyncClient:
+        """One pooled client for every poll, built in a thread: loading TLS certificates blocks."""
+        if self._http is None:
+            headers = {"apiKey": self._api_key, "Accept": "application/json"}
+            tls = await asyncio.to_thread(tls_context)
+            self._http = httpx.AsyncClient(timeout=self.timeout, follow_redirects=False, headers=headers, verify=tls)
+        return self._http
+
+    async def aclose(self) -> None:
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
 
     async def _page(self, http: httpx.AsyncClient, page: int) -> dict[str, Any]:
         path = MESSAGE_LIST_PATH.format(page=page, size=PAGE_SIZE)

@@ -7,6 +7,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
+from airflow_provider_lipachat.async_client import AsyncMessageList
 from airflow_provider_lipachat.client import backoff_delay
 from airflow_provider_lipachat.compat import BaseTrigger, TriggerEvent, aget_connection
 from airflow_provider_lipachat.delivery import (
@@ -19,6 +20,7 @@ from airflow_provider_lipachat.delivery import (
     describe_waiting,
 )
 from airflow_provider_lipachat.exceptions import LipaChatError
+from airflow_provider_lipachat.hooks.lipachat import LipaChatHook
 
 ERROR_BACKOFF_CAP = 60.0
 
@@ -89,10 +91,7 @@ class WhatsAppDeliveryTrigger(BaseTrigger):
             event = {"status": "error", "message": f"{type(err).__name__}: {err}"}
         yield TriggerEvent(event)  # type: ignore[no-untyped-call]
 
-    async def _reader(self) -> Any:
-        from airflow_provider_lipachat.async_client import AsyncMessageList
-        from airflow_provider_lipachat.hooks.lipachat import LipaChatHook
-
+    async def _reader(self) -> AsyncMessageList:
         settings = LipaChatHook(self.lipachat_conn_id).settings_from(await aget_connection(self.lipachat_conn_id))
         return AsyncMessageList(
             settings["base_url"], settings["api_key"], timeout=settings["timeout"], max_retries=settings["max_retries"]
@@ -100,6 +99,12 @@ class WhatsAppDeliveryTrigger(BaseTrigger):
 
     async def _watch(self) -> dict[str, Any]:
         reader = await self._reader()
+        try:
+            return await self._poll(reader)
+        finally:
+            await reader.aclose()
+
+    async def _poll(self, reader: AsyncMessageList) -> dict[str, Any]:
         seen: dict[str, MessageStatus] = {}
         errors = 0
         while True:
