@@ -1,6 +1,6 @@
 """Delivery-status benchmarks: one poll for 10,000 awaited ids, and the triggerer's CPU per 100 waiting sensors.
 
-The emulator runs in its own process on loopback. Usage: python benchmarks/delivery.py [--quick]
+The emulator runs in its own process on loopback. Usage: python benchmarks/delivery_status.py [--quick]
 """
 
 from __future__ import annotations
@@ -78,7 +78,10 @@ def triggerer_cpu(sensors: int, seconds: float, poll_interval: float) -> str:
         wa_ids = send_many(base_url, sensors)
         triggers = [
             WhatsAppDeliveryTrigger(
-                wa_ids={f"r{i}": wa_id}, wait_for="delivered", deadline=time.time() + seconds, poll_interval=poll_interval
+                wa_ids={f"r{i}": wa_id},
+                wait_for="delivered",
+                deadline=time.time() + seconds,
+                poll_interval=poll_interval,
             )
             for i, wa_id in enumerate(wa_ids)
         ]
