@@ -23,6 +23,8 @@ from airflow_provider_lipachat.exceptions import LipaChatError
 from airflow_provider_lipachat.hooks.lipachat import LipaChatHook
 
 ERROR_BACKOFF_CAP = 60.0
+#: Most messages are delivered within seconds: the first polls come sooner, doubling up to poll_interval.
+FIRST_POLL_AFTER = 5.0
 
 
 def merge_seen(seen: dict[str, MessageStatus], found: dict[str, MessageStatus]) -> None:
@@ -39,7 +41,7 @@ def outcome_message(kind: str, failed: dict[str, MessageStatus], waiting: list[s
 
 
 class WhatsAppDeliveryTrigger(BaseTrigger):
-    """Polls the message list every ``poll_interval`` seconds until every awaited message reached
+    """Polls the message list (after 5 s, 10 s, ... doubling up to every ``poll_interval`` seconds) until every awaited message reached
     ``wait_for``, too many failed, or the absolute ``deadline`` (epoch seconds) passed.
 
     Never raises out of ``run()``: every outcome is a ``TriggerEvent`` whose ``status`` is
@@ -106,8 +108,9 @@ class WhatsAppDeliveryTrigger(BaseTrigger):
 
     async def _poll(self, reader: AsyncMessageList) -> dict[str, Any]:
         seen: dict[str, MessageStatus] = {}
-        errors = 0
+        errors = polls = 0
         while True:
+            polls += 1
             try:
                 found, scan = await reader.statuses(self.wa_ids.values(), max_pages=self.max_pages)
             except LipaChatError as err:
@@ -134,7 +137,7 @@ class WhatsAppDeliveryTrigger(BaseTrigger):
                         len(scan.awaited) - len(scan.found),
                     )
                 self.log.info("Waiting for %s from %s", self.wait_for, describe_waiting(decision.waiting))
-                wait = self.poll_interval
+                wait = min(self.poll_interval, FIRST_POLL_AFTER * 2 ** (polls - 1))
             remaining = self.deadline - time.time()
             if remaining <= 0:
                 decision = decide(self.wa_ids, self.wait_for, seen, self.max_failed)
