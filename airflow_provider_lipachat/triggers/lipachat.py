@@ -41,8 +41,9 @@ def outcome_message(kind: str, failed: dict[str, MessageStatus], waiting: list[s
 
 
 class WhatsAppDeliveryTrigger(BaseTrigger):
-    """Polls the message list (after 5 s, 10 s, ... doubling up to every ``poll_interval`` seconds) until every awaited message reached
-    ``wait_for``, too many failed, or the absolute ``deadline`` (epoch seconds) passed.
+    """Polls the message list (after 5 s, 10 s, ... doubling up to every ``poll_interval`` seconds)
+    until every awaited message reached ``wait_for``, too many failed, or the absolute ``deadline``
+    (epoch seconds) passed.
 
     Never raises out of ``run()``: every outcome is a ``TriggerEvent`` whose ``status`` is
     ``success``, ``failed``, ``timeout`` or ``error``.
