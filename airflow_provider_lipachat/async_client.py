@@ -24,9 +24,10 @@ from airflow_provider_lipachat.client import (
     backoff_delay,
     parse_retry_after,
     redact_key,
+    redirect_refused,
 )
 from airflow_provider_lipachat.delivery import DEFAULT_MAX_PAGES, PAGE_SIZE, ListScan, MessageStatus
-from airflow_provider_lipachat.exceptions import LipaChatRequestError, LipaChatTransientError
+from airflow_provider_lipachat.exceptions import LipaChatTransientError
 
 log = logging.getLogger(__name__)
 
@@ -84,12 +85,7 @@ class AsyncMessageList:
             else:
                 text = redact_key(response.text, self._api_key)
                 if response.is_redirect:
-                    raise LipaChatRequestError(
-                        f"gateway answered HTTP {response.status_code} redirecting to "
-                        f"{response.headers.get('Location')!r}; redirects are not followed (the API key would "
-                        "travel with them): set the connection host to the final address",
-                        http_status=response.status_code,
-                    )
+                    raise redirect_refused(response.status_code, response.headers.get("Location"))
                 if response.status_code not in RETRYABLE_STATUS:
                     return read_envelope(response.status_code, text, shown)
                 reason = f"HTTP {response.status_code}"

@@ -179,12 +179,7 @@ class LipaChatClient:
             else:
                 text = self._redact(response.text)
                 if response.is_redirect:
-                    raise LipaChatRequestError(
-                        f"gateway answered HTTP {response.status_code} redirecting to "
-                        f"{response.headers.get('Location')!r}; redirects are not followed (the API key would "
-                        "travel with them): set the connection host to the final address",
-                        http_status=response.status_code,
-                    )
+                    raise redirect_refused(response.status_code, response.headers.get("Location"))
                 if response.status_code not in RETRYABLE_STATUS:
                     return response.status_code, text
                 reason = f"HTTP {response.status_code}"
@@ -211,6 +206,15 @@ class LipaChatClient:
 
     def _redact(self, text: str) -> str:
         return redact_key(text, self._api_key)
+
+
+def redirect_refused(status_code: int, location: str | None) -> LipaChatRequestError:
+    """The error for a redirect, which is never followed since the API key would travel with it."""
+    return LipaChatRequestError(
+        f"gateway answered HTTP {status_code} redirecting to {location!r}; redirects are not followed (the API "
+        "key would travel with them): set the connection host to the final address",
+        http_status=status_code,
+    )
 
 
 def redact_key(text: str, api_key: str) -> str:
