@@ -70,7 +70,7 @@ class TestLifecycles:
     def test_delivered_messages_end_the_wait_and_their_statuses_go_to_xcom(
         self, run_dag: RunDag, lipachat_emulator: Emulator, lipachat_conn: str, deferrable: bool
     ) -> None:
-        lipachat_emulator.script_status("delivered", **FAST)
+        lipachat_emulator.script_status("delivered", delivered_after=2.0)  # well after the first poke
         outcome = run_dag(send_and_wait(deferrable=deferrable))
         assert outcome.task_states == {"send": "success", "wait": "success"}
         assert statuses_by_recipient(outcome) == {ALICE: "DELIVERED", BOB: "DELIVERED"}
