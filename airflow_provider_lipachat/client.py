@@ -9,7 +9,7 @@ import email.utils
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import requests
@@ -17,6 +17,7 @@ import requests.auth
 from requests.adapters import HTTPAdapter
 
 from airflow_provider_lipachat.answers import read_envelope, read_send_result, snippet
+from airflow_provider_lipachat.delivery import DEFAULT_MAX_PAGES, PAGE_SIZE, ListScan, MessageStatus
 from airflow_provider_lipachat.exceptions import LipaChatRequestError, LipaChatTransientError
 from airflow_provider_lipachat.messages import MediaMessage, SendResult, TemplateMessage, TextMessage, mask_phone
 from airflow_provider_lipachat.ratelimit import RateLimiter
@@ -25,6 +26,7 @@ log = logging.getLogger(__name__)
 
 API_PREFIX = "/api/v1"
 TEMPLATES_PATH = "/template/{sender}"
+MESSAGE_LIST_PATH = "/whatsapp/message?page={page}&size={size}"
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 BACKOFF_BASE = 0.5
 BACKOFF_CAP = 30.0
@@ -132,6 +134,26 @@ class LipaChatClient:
         templates = data.get("data") if isinstance(data, dict) else data
         return list(templates or [])
 
+    def message_page(self, page: int, size: int = PAGE_SIZE) -> dict[str, Any]:
+        """One page of the gateway's message list: the envelope with ``data`` and ``totalPages``."""
+        path = MESSAGE_LIST_PATH.format(page=page, size=size)
+        status, text = self._request("GET", path)
+        return read_envelope(status, text, API_PREFIX + path.split("?")[0])
+
+    def statuses(self, wa_ids: Iterable[str], max_pages: int = DEFAULT_MAX_PAGES) -> dict[str, MessageStatus]:
+        """The latest status of each waId, in one pass over the list that stops once all are found."""
+        scan = ListScan(frozenset(wa_ids), max_pages=max_pages)
+        while (page := scan.next_page()) is not None:
+            scan.take(self.message_page(page))
+        if scan.bounded:
+            log.warning(
+                "Stopped after %d page(s) of the message list (max_pages) with %d of %d message(s) not found yet",
+                scan.pages_read,
+                len(scan.awaited) - len(scan.found),
+                len(scan.awaited),
+            )
+        return scan.found
+
     def _request(
         self, method: str, path: str, *, json_body: dict[str, Any] | None = None, about: str = ""
     ) -> tuple[int, str]:
@@ -157,12 +179,7 @@ class LipaChatClient:
             else:
                 text = self._redact(response.text)
                 if response.is_redirect:
-                    raise LipaChatRequestError(
-                        f"gateway answered HTTP {response.status_code} redirecting to "
-                        f"{response.headers.get('Location')!r}; redirects are not followed (the API key would "
-                        "travel with them): set the connection host to the final address",
-                        http_status=response.status_code,
-                    )
+                    raise redirect_refused(response.status_code, response.headers.get("Location"))
                 if response.status_code not in RETRYABLE_STATUS:
                     return response.status_code, text
                 reason = f"HTTP {response.status_code}"
@@ -188,4 +205,18 @@ class LipaChatClient:
         raise AssertionError("unreachable: the loop returns or raises")
 
     def _redact(self, text: str) -> str:
-        return text.replace(self._api_key, "***") if self._api_key else text
+        return redact_key(text, self._api_key)
+
+
+def redirect_refused(status_code: int, location: str | None) -> LipaChatRequestError:
+    """The error for a redirect, which is never followed since the API key would travel with it."""
+    return LipaChatRequestError(
+        f"gateway answered HTTP {status_code} redirecting to {location!r}; redirects are not followed (the API "
+        "key would travel with them): set the connection host to the final address",
+        http_status=status_code,
+    )
+
+
+def redact_key(text: str, api_key: str) -> str:
+    """The text with every occurrence of the API key replaced, so no answer can leak it."""
+    return text.replace(api_key, "***") if api_key else text

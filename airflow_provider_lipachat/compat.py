@@ -6,19 +6,24 @@ in ``airflow.models``, ``airflow.hooks`` and friends. This is the one place that
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from airflow import __version__ as AIRFLOW_VERSION  # noqa: N812 - a constant, named as one
 
 AIRFLOW_V3 = int(AIRFLOW_VERSION.split(".")[0]) >= 3
 
 if TYPE_CHECKING:  # types are checked against the newest Task SDK
-    from airflow.sdk import BaseHook, BaseNotifier, BaseOperator
-    from airflow.sdk.exceptions import AirflowFailException
+    from airflow.sdk import BaseHook, BaseNotifier, BaseOperator, BaseSensorOperator
+    from airflow.sdk.bases.sensor import PokeReturnValue
+    from airflow.sdk.exceptions import AirflowFailException, AirflowSensorTimeout, AirflowSkipException
     from airflow.sdk.log import mask_secret
+    from airflow.triggers.base import BaseTrigger, TriggerEvent
 elif AIRFLOW_V3:
-    from airflow.sdk import BaseNotifier, BaseOperator
+    from airflow.sdk import BaseNotifier, BaseOperator, BaseSensorOperator
+    from airflow.sdk.bases.sensor import PokeReturnValue
+    from airflow.sdk.exceptions import AirflowSensorTimeout, AirflowSkipException
     from airflow.sdk.log import mask_secret
+    from airflow.triggers.base import BaseTrigger, TriggerEvent
 
     try:
         from airflow.sdk import BaseHook
@@ -29,18 +34,37 @@ elif AIRFLOW_V3:
     except ImportError:  # Airflow 3.0
         from airflow.exceptions import AirflowFailException
 else:
-    from airflow.exceptions import AirflowFailException
+    from airflow.exceptions import AirflowFailException, AirflowSensorTimeout, AirflowSkipException
     from airflow.hooks.base import BaseHook
     from airflow.models.baseoperator import BaseOperator
     from airflow.notifications.basenotifier import BaseNotifier
+    from airflow.sensors.base import BaseSensorOperator, PokeReturnValue
+    from airflow.triggers.base import BaseTrigger, TriggerEvent
     from airflow.utils.log.secrets_masker import mask_secret
+
+
+async def aget_connection(conn_id: str) -> Any:
+    """A connection read without blocking the event loop: the async API on 3, a worker thread on 2.11."""
+    if AIRFLOW_V3 and hasattr(BaseHook, "aget_connection"):
+        return await BaseHook.aget_connection(conn_id)
+    from asgiref.sync import sync_to_async
+
+    return await sync_to_async(BaseHook.get_connection)(conn_id)
+
 
 __all__ = [
     "AIRFLOW_V3",
     "AIRFLOW_VERSION",
     "AirflowFailException",
+    "AirflowSensorTimeout",
+    "AirflowSkipException",
     "BaseHook",
     "BaseNotifier",
     "BaseOperator",
+    "BaseSensorOperator",
+    "BaseTrigger",
+    "PokeReturnValue",
+    "TriggerEvent",
+    "aget_connection",
     "mask_secret",
 ]

@@ -24,6 +24,10 @@ def get_provider_info() -> dict[str, Any]:
         "operators": [
             {"integration-name": "LipaChat", "python-modules": ["airflow_provider_lipachat.operators.lipachat"]}
         ],
+        "sensors": [{"integration-name": "LipaChat", "python-modules": ["airflow_provider_lipachat.sensors.lipachat"]}],
+        "triggers": [
+            {"integration-name": "LipaChat", "python-modules": ["airflow_provider_lipachat.triggers.lipachat"]}
+        ],
         "hooks": [{"integration-name": "LipaChat", "python-modules": ["airflow_provider_lipachat.hooks.lipachat"]}],
         "notifications": ["airflow_provider_lipachat.notifications.lipachat.LipaChatNotifier"],
         "connection-types": [

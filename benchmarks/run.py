@@ -23,6 +23,7 @@ os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="lipachat-bench-")
 os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", os.path.join(os.environ["AIRFLOW_HOME"], "dags"))
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 
+import delivery_status
 import requests
 from common import (
     API_KEY,
@@ -287,6 +288,7 @@ def main() -> None:
     print(fan_out(200 if quick else 2000, 50 if quick else 400, latency=0.05))
     print(import_cost(3 if quick else 15))
     print(peak_memory([1000, 5000] if quick else [10_000, 100_000]))
+    delivery_status.main(quick)
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ def test_every_example_parses_without_errors(airflow_db: Path) -> None:
         "lipachat_report_delivery",
         "lipachat_pipeline_notifications",
         "lipachat_partition_backfill",
+        "lipachat_delivery_confirmation",
     }
 
 

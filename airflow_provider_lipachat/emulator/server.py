@@ -17,7 +17,9 @@ from email.utils import formatdate
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
+from airflow_provider_lipachat.emulator.lifecycle import StatusScript, StatusScriptError
 from airflow_provider_lipachat.emulator.state import (
     EmulatorState,
     Fault,
@@ -43,6 +45,8 @@ SEND_ROUTES = {
 }
 CONTROL_LISTS = {"/_emulator/messages": "deliveries", "/_emulator/requests": "requests", "/_emulator/faults": "faults"}
 TEMPLATE_LIST_PREFIX = "/api/v1/template/"
+MESSAGE_LIST_PATH = "/api/v1/whatsapp/message"
+MAX_PAGE_SIZE = 100
 HTML_ERROR_PAGE = "<html><head><title>{status} {phrase}</title></head><body><h1>{status} {phrase}</h1></body></html>"
 
 
@@ -136,7 +140,7 @@ class _Handler(BaseHTTPRequestHandler):
         state = self.server.state
         if self.path in CONTROL_LISTS:
             self._send_json(200, state.snapshot()[CONTROL_LISTS[self.path]])
-        elif self.path.startswith(TEMPLATE_LIST_PREFIX):
+        elif self.path.startswith(TEMPLATE_LIST_PREFIX) or urlsplit(self.path).path == MESSAGE_LIST_PATH:
             self._gateway_request(None, None)
         else:
             self._send_json(404, {"error": "Not Found", "path": self.path})
@@ -166,6 +170,17 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             state.add_fault(fault)
             self._send_json(201, fault.to_json())
+        elif self.path == "/_emulator/statuses":
+            try:
+                spec = json.loads(raw or b"{}")
+                if not isinstance(spec, dict):
+                    raise StatusScriptError("expected a JSON object describing one status script")
+                script = StatusScript.from_spec(spec)
+            except ValueError as err:
+                self._send_json(400, {"error": str(err)})
+                return
+            state.add_status_script(script)
+            self._send_json(201, script.to_json())
         elif self.path.startswith("/_emulator/sessions/"):
             number = self.path.rsplit("/", 1)[1]
             if not _is_number(number):
@@ -219,6 +234,8 @@ class _Handler(BaseHTTPRequestHandler):
         state = self.server.state
         if self.headers.get("apiKey") != state.api_key:
             return 200, {"data": None, "status": "success", "message": "Invalid credentials", "errors": None}, "auth"
+        if route is None and urlsplit(self.path).path == MESSAGE_LIST_PATH:
+            return self._message_list()
         if route is None:
             sender = self.path.removeprefix(TEMPLATE_LIST_PREFIX)
             templates = [{"name": "daily_report", "language": "en", "status": "APPROVED", "sender": sender}]
@@ -233,6 +250,17 @@ class _Handler(BaseHTTPRequestHandler):
             return 400, _error_envelope(SESSION_CLOSED_MESSAGE), "session_closed"
         answer, replayed = state.deliver_once(kind, payload, status_desc)
         return 200, answer, "replayed" if replayed else "delivered"
+
+    def _message_list(self) -> tuple[int, Any, str]:
+        query = parse_qs(urlsplit(self.path).query)
+        try:
+            page = int(query.get("page", ["0"])[0])
+            size = int(query.get("size", ["20"])[0])
+        except ValueError:
+            return 400, _framework_error(400, self.path), "malformed"
+        if page < 0 or not 1 <= size <= MAX_PAGE_SIZE:
+            return 400, _framework_error(400, self.path), "malformed"
+        return 200, self.server.state.message_page(page, size), "listed"
 
 
 class _EmulatorHTTPServer(ThreadingHTTPServer):
@@ -325,6 +353,15 @@ class Emulator:
 
     def open_session(self, number: str) -> None:
         self.state.open_session(number)
+
+    def script_status(self, lifecycle: str = "read", **options: Any) -> StatusScript:
+        """Script what happens to messages after the send, as ``POST /_emulator/statuses`` would.
+
+        Applies to messages accepted afterwards; ``to`` limits it to one recipient. See ``StatusScript``.
+        """
+        script = StatusScript.from_spec({"lifecycle": lifecycle, **options})
+        self.state.add_status_script(script)
+        return script
 
     def reset(self) -> None:
         self.state.reset()

@@ -11,6 +11,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from airflow_provider_lipachat.emulator.lifecycle import SentMessage, StatusScript
+
 FAULT_ACTIONS = ("status", "html", "reset", "delay", "deliver_then_delay", "redirect")
 MAX_FAULT_DELAY = 60.0
 
@@ -111,6 +113,8 @@ class EmulatorState:
     faults: list[Fault] = field(default_factory=list)
     open_sessions: set[str] = field(default_factory=set)
     answers_by_message_id: dict[str, dict[str, Any]] = field(default_factory=dict)
+    sent: list[SentMessage] = field(default_factory=list)
+    status_scripts: list[StatusScript] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def record_request(self, method: str, path: str, payload: Any, outcome: str, received_at: str) -> None:
@@ -141,7 +145,28 @@ class EmulatorState:
             )
             self.answers_by_message_id[message_id] = answer
             self.deliveries.append({"route": route, "waId": wa_id, "payload": payload, **_ids(payload)})
+            to = str(payload.get("to", "")).lstrip("+")
+            self.sent.append(SentMessage(len(self.sent) + 1, wa_id, to, route, self._script_for(to)))
             return answer, False
+
+    def _script_for(self, to: str) -> StatusScript:
+        """The latest script naming this recipient, else the latest for everyone, else the default."""
+        for script in reversed(self.status_scripts):
+            if script.to == to:
+                return script
+        return next((s for s in reversed(self.status_scripts) if s.to is None), StatusScript())
+
+    def add_status_script(self, script: StatusScript) -> None:
+        with self.lock:
+            self.status_scripts.append(script)
+
+    def message_page(self, page: int, size: int, now: float | None = None) -> dict[str, Any]:
+        """One page of the message list, newest first, with ``totalPages``."""
+        now = time.time() if now is None else now
+        with self.lock:
+            newest_first = self.sent[::-1][page * size : (page + 1) * size]
+            total = -(-len(self.sent) // size)
+        return {**success_envelope([m.list_item(now) for m in newest_first]), "totalPages": total}
 
     def session_open(self, number: str) -> bool:
         with self.lock:
@@ -170,6 +195,8 @@ class EmulatorState:
             self.faults.clear()
             self.open_sessions.clear()
             self.answers_by_message_id.clear()
+            self.sent.clear()
+            self.status_scripts.clear()
 
 
 def _ids(payload: dict[str, Any]) -> dict[str, Any]:

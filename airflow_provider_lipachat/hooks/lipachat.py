@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from functools import cached_property
 from typing import Any
 from urllib.parse import urlsplit
@@ -15,6 +15,7 @@ from airflow_provider_lipachat.connection_form import (
     DEFAULT_TIMEOUT,
     UI_FIELD_BEHAVIOUR,
 )
+from airflow_provider_lipachat.delivery import DEFAULT_MAX_PAGES, MessageStatus
 from airflow_provider_lipachat.exceptions import LipaChatError, LipaChatValidationError
 from airflow_provider_lipachat.limits import MAX_RETRIES_LIMIT, parse_rate_limit, positive_number, whole_number
 from airflow_provider_lipachat.messages import (
@@ -94,7 +95,10 @@ class LipaChatHook(BaseHook):
 
     @cached_property
     def _settings(self) -> dict[str, Any]:
-        conn = self.get_connection(self.lipachat_conn_id)
+        return self.settings_from(self.get_connection(self.lipachat_conn_id))
+
+    def settings_from(self, conn: Any) -> dict[str, Any]:
+        """This hook's client settings from a connection, however it was read (sync or async)."""
         if not conn.password:
             raise LipaChatValidationError(
                 "password", None, f"connection {self.lipachat_conn_id!r} has no API key; set its password"
@@ -134,6 +138,10 @@ class LipaChatHook(BaseHook):
         """Messages per second this hook's client starts at most (argument, else connection extra), or None."""
         limit: float | None = self._settings["rate_limit"]
         return limit
+
+    def statuses(self, wa_ids: Iterable[str], max_pages: int = DEFAULT_MAX_PAGES) -> dict[str, MessageStatus]:
+        """The latest delivery status of each waId found on the gateway's message list."""
+        return self.client.statuses(wa_ids, max_pages=max_pages)
 
     def get_conn(self) -> LipaChatClient:
         return self.client

@@ -1,0 +1,109 @@
+"""Async reading of the gateway's message list over httpx, for the triggerer's event loop.
+
+The same retries, backoff, ``Retry-After``, quirk handling and key redaction as ``LipaChatClient``;
+no Airflow imports.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import ssl
+from collections.abc import Iterable
+from typing import Any
+
+import certifi
+import httpx
+
+from airflow_provider_lipachat.answers import read_envelope, snippet
+from airflow_provider_lipachat.client import (
+    API_PREFIX,
+    MESSAGE_LIST_PATH,
+    RETRYABLE_STATUS,
+    backoff_delay,
+    parse_retry_after,
+    redact_key,
+    redirect_refused,
+)
+from airflow_provider_lipachat.delivery import DEFAULT_MAX_PAGES, PAGE_SIZE, ListScan, MessageStatus
+from airflow_provider_lipachat.exceptions import LipaChatTransientError
+
+log = logging.getLogger(__name__)
+
+
+@functools.cache
+def tls_context() -> ssl.SSLContext:
+    """One verifying TLS context for every reader in the process: loading CA certificates is slow and blocks."""
+    return ssl.create_default_context(cafile=certifi.where())
+
+
+class AsyncMessageList:
+    """Delivery status from the message list, read without blocking the event loop."""
+
+    def __init__(self, base_url: str, api_key: str, *, timeout: float = 30.0, max_retries: int = 3) -> None:
+        self.base_url = base_url.rstrip("/").removesuffix(API_PREFIX)
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self._api_key = api_key
+        self._http: httpx.AsyncClient | None = None
+
+    async def statuses(
+        self, wa_ids: Iterable[str], max_pages: int = DEFAULT_MAX_PAGES
+    ) -> tuple[dict[str, MessageStatus], ListScan]:
+        """The latest status of each waId found in one pass, and the scan (pages read, bound hit)."""
+        scan = ListScan(frozenset(wa_ids), max_pages=max_pages)
+        http = await self._client()
+        while (page := scan.next_page()) is not None:
+            scan.take(await self._page(http, page))
+        return scan.found, scan
+
+    async def _client(self) -> httpx.AsyncClient:
+        """One pooled client for every poll, built in a thread: loading TLS certificates blocks."""
+        if self._http is None:
+            headers = {"apiKey": self._api_key, "Accept": "application/json"}
+            tls = await asyncio.to_thread(tls_context)
+            self._http = httpx.AsyncClient(timeout=self.timeout, follow_redirects=False, headers=headers, verify=tls)
+        return self._http
+
+    async def aclose(self) -> None:
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
+
+    async def _page(self, http: httpx.AsyncClient, page: int) -> dict[str, Any]:
+        path = MESSAGE_LIST_PATH.format(page=page, size=PAGE_SIZE)
+        shown = API_PREFIX + path.split("?")[0]
+        attempts = self.max_retries + 1
+        for attempt in range(1, attempts + 1):
+            try:
+                response = await http.get(self.base_url + API_PREFIX + path)
+            except (httpx.TransportError, httpx.TimeoutException) as err:
+                reason = f"{type(err).__name__}: {err}"
+                failure = LipaChatTransientError(f"GET {shown} failed after {attempt} attempt(s): {reason}")
+                wait = backoff_delay(attempt)
+            else:
+                text = redact_key(response.text, self._api_key)
+                if response.is_redirect:
+                    raise redirect_refused(response.status_code, response.headers.get("Location"))
+                if response.status_code not in RETRYABLE_STATUS:
+                    return read_envelope(response.status_code, text, shown)
+                reason = f"HTTP {response.status_code}"
+                failure = LipaChatTransientError(
+                    f"GET {shown} failed after {attempt} attempt(s): {reason}: {snippet(text)!r}",
+                    http_status=response.status_code,
+                )
+                retry_after = parse_retry_after(response.headers.get("Retry-After"))
+                wait = backoff_delay(attempt) if retry_after is None else retry_after
+            if attempt == attempts:
+                raise failure
+            log.warning(
+                "LipaChat GET %s: attempt %d of %d failed (%s); retrying in %.2f s",
+                shown,
+                attempt,
+                attempts,
+                reason,
+                wait,
+            )
+            await asyncio.sleep(wait)
+        raise AssertionError("unreachable: the loop returns or raises")

@@ -1,0 +1,150 @@
+"""The trigger that watches many sent messages at once in the triggerer: one list scan per poll."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from airflow_provider_lipachat.async_client import AsyncMessageList
+from airflow_provider_lipachat.client import backoff_delay
+from airflow_provider_lipachat.compat import BaseTrigger, TriggerEvent, aget_connection
+from airflow_provider_lipachat.delivery import (
+    DEFAULT_MAX_PAGES,
+    TARGETS,
+    MessageStatus,
+    Target,
+    decide,
+    describe_failures,
+    describe_waiting,
+)
+from airflow_provider_lipachat.exceptions import LipaChatError
+from airflow_provider_lipachat.hooks.lipachat import LipaChatHook
+
+ERROR_BACKOFF_CAP = 60.0
+#: Most messages are delivered within seconds: the first polls come sooner, doubling up to poll_interval.
+FIRST_POLL_AFTER = 5.0
+
+
+def merge_seen(seen: dict[str, MessageStatus], found: dict[str, MessageStatus]) -> None:
+    """Fold one poll's statuses into what was seen before, never moving a message back."""
+    for wa_id, status in found.items():
+        seen[wa_id] = seen[wa_id].later(status) if wa_id in seen else status
+
+
+def outcome_message(kind: str, failed: dict[str, MessageStatus], waiting: list[str], target: str) -> str:
+    """The sentence a task failure or timeout shows: who failed and why, or who is still pending."""
+    if kind == "failed":
+        return f"not delivered: {describe_failures(failed)}"
+    return f"timed out waiting for {target} from {len(waiting)} message(s): {describe_waiting(waiting)}"
+
+
+class WhatsAppDeliveryTrigger(BaseTrigger):
+    """Polls the message list (after 5 s, 10 s, ... doubling up to every ``poll_interval`` seconds)
+    until every awaited message reached ``wait_for``, too many failed, or the absolute ``deadline``
+    (epoch seconds) passed.
+
+    Never raises out of ``run()``: every outcome is a ``TriggerEvent`` whose ``status`` is
+    ``success``, ``failed``, ``timeout`` or ``error``.
+    """
+
+    def __init__(
+        self,
+        *,
+        wa_ids: dict[str, str],
+        wait_for: Target,
+        deadline: float,
+        lipachat_conn_id: str = "lipachat_default",
+        poll_interval: float = 30.0,
+        max_failed: int = 0,
+        max_pages: int = DEFAULT_MAX_PAGES,
+    ) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]  # Airflow leaves it untyped
+        if not wa_ids or not all(isinstance(k, str) and isinstance(v, str) for k, v in wa_ids.items()):
+            raise ValueError(f"wa_ids={wa_ids!r}: expected a non-empty {{label: waId}} mapping of strings")
+        if wait_for not in TARGETS:
+            raise ValueError(f"wait_for={wait_for!r}: expected one of {', '.join(TARGETS)}")
+        self.wa_ids = dict(wa_ids)
+        self.wait_for: Target = wait_for
+        self.deadline = float(deadline)
+        self.lipachat_conn_id = lipachat_conn_id
+        self.poll_interval = float(poll_interval)
+        self.max_failed = int(max_failed)
+        self.max_pages = int(max_pages)
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                "wa_ids": self.wa_ids,
+                "wait_for": self.wait_for,
+                "deadline": self.deadline,
+                "lipachat_conn_id": self.lipachat_conn_id,
+                "poll_interval": self.poll_interval,
+                "max_failed": self.max_failed,
+                "max_pages": self.max_pages,
+            },
+        )
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        try:
+            event = await self._watch()
+        except Exception as err:  # run() never raises: the sensor turns this into a task failure
+            event = {"status": "error", "message": f"{type(err).__name__}: {err}"}
+        yield TriggerEvent(event)  # type: ignore[no-untyped-call]
+
+    async def _reader(self) -> AsyncMessageList:
+        settings = LipaChatHook(self.lipachat_conn_id).settings_from(await aget_connection(self.lipachat_conn_id))
+        return AsyncMessageList(
+            settings["base_url"], settings["api_key"], timeout=settings["timeout"], max_retries=settings["max_retries"]
+        )
+
+    async def _watch(self) -> dict[str, Any]:
+        reader = await self._reader()
+        try:
+            return await self._poll(reader)
+        finally:
+            await reader.aclose()
+
+    async def _poll(self, reader: AsyncMessageList) -> dict[str, Any]:
+        seen: dict[str, MessageStatus] = {}
+        errors = polls = 0
+        while True:
+            polls += 1
+            try:
+                found, scan = await reader.statuses(self.wa_ids.values(), max_pages=self.max_pages)
+            except LipaChatError as err:
+                if not err.retryable:
+                    return {"status": "error", "message": str(err)}
+                errors += 1
+                self.log.warning("Message list unavailable (%s); polling again after a pause", err)
+                wait = max(self.poll_interval, backoff_delay(errors, base=self.poll_interval, cap=ERROR_BACKOFF_CAP))
+            else:
+                errors = 0
+                merge_seen(seen, found)
+                decision = decide(self.wa_ids, self.wait_for, seen, self.max_failed)
+                if decision.state != "waiting":
+                    message = outcome_message(decision.state, decision.failed, decision.waiting, self.wait_for)
+                    return {
+                        "status": "success" if decision.done else "failed",
+                        "final": decision.final,
+                        "message": message,
+                    }
+                if scan.bounded:
+                    self.log.warning(
+                        "Read max_pages=%d page(s); %d message(s) not found yet",
+                        self.max_pages,
+                        len(scan.awaited) - len(scan.found),
+                    )
+                self.log.info("Waiting for %s from %s", self.wait_for, describe_waiting(decision.waiting))
+                wait = min(self.poll_interval, FIRST_POLL_AFTER * 2 ** (polls - 1))
+            remaining = self.deadline - time.time()
+            if remaining <= 0:
+                decision = decide(self.wa_ids, self.wait_for, seen, self.max_failed)
+                return {
+                    "status": "timeout",
+                    "final": decision.final,
+                    "message": outcome_message("timeout", decision.failed, decision.waiting, self.wait_for),
+                }
+            await asyncio.sleep(min(wait, remaining))

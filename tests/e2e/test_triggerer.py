@@ -1,0 +1,92 @@
+"""End to end under a real scheduler and triggerer: the delivery sensor defers, the triggerer resumes it.
+
+One DAG run whose messages are delivered succeeds; one whose message fails fails naming the
+masked recipient and WhatsApp's code. Both waits pass through the triggerer process.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from airflow_provider_lipachat.emulator import Emulator
+from tests.conftest import AIRFLOW_V3
+from tests.e2e.airflow_on_loopback import AirflowOnLoopback
+
+pytestmark = [
+    pytest.mark.scheduler,
+    pytest.mark.skipif(
+        not AIRFLOW_V3, reason="Airflow 3 only: the harness runs Airflow 3's api-server and dag-processor"
+    ),
+]
+
+DAGS = """
+import pendulum
+from airflow.sdk import DAG
+from airflow_provider_lipachat.operators.lipachat import SendWhatsAppTextOperator
+from airflow_provider_lipachat.sensors.lipachat import WhatsAppDeliverySensor
+
+for dag_id, to in (("e2e_delivered", ["254711000021", "254711000022"]), ("e2e_failed", ["254711000031"])):
+    with DAG(dag_id, schedule=None, start_date=pendulum.datetime(2024, 1, 1, tz="UTC")) as dag:
+        SendWhatsAppTextOperator(task_id="send", to=to, message="Report ready") >> WhatsAppDeliverySensor(
+            task_id="wait", wa_ids="{{ ti.xcom_pull('send') }}", deferrable=True, poke_interval=1, timeout=120
+        )
+    globals()[dag_id] = dag
+"""
+
+
+def state_of(airflow: AirflowOnLoopback, dag_id: str, task_id: str) -> str | None:
+    rows = airflow.query("SELECT state FROM task_instance WHERE dag_id = ? AND task_id = ?", dag_id, task_id)
+    return rows[0][0] if rows else None
+
+
+@pytest.fixture
+def airflow_with_triggerer(tmp_path: Path, lipachat_emulator: Emulator) -> Iterator[AirflowOnLoopback]:
+    (tmp_path / "dags").mkdir()
+    (tmp_path / "dags" / "delivery_e2e.py").write_text(DAGS)
+    airflow = AirflowOnLoopback(tmp_path, lipachat_emulator)
+    airflow.cli("db", "migrate")
+    airflow.start("api-server", "--host", "127.0.0.1", "--port", str(airflow.api_port))
+    airflow.start("scheduler", "--skip-serve-logs")
+    airflow.start("dag-processor")
+    airflow.start("triggerer", "--skip-serve-logs")
+    try:
+        yield airflow
+    finally:
+        airflow.stop()
+
+
+def test_the_sensor_defers_and_the_triggerer_resumes_it_to_success_or_failure(
+    airflow_with_triggerer: AirflowOnLoopback, lipachat_emulator: Emulator
+) -> None:
+    airflow = airflow_with_triggerer
+    # Resumes well after the deferring worker exited: a trigger that fires within a second or two of the
+    # deferral can race the executor's report of that exit under load (Airflow then fails the requeued task).
+    lipachat_emulator.script_status("delivered", delivered_after=12)
+    lipachat_emulator.script_status("failed", to="254711000031", code=131026, delivered_after=12)
+    airflow.wait_for(
+        "both DAGs to be parsed", lambda: len(airflow.query("SELECT 1 FROM dag WHERE dag_id LIKE 'e2e_%'")) == 2
+    )
+    for dag_id in ("e2e_delivered", "e2e_failed"):
+        airflow.cli("dags", "unpause", dag_id)
+        airflow.cli("dags", "trigger", dag_id)
+
+    def finished() -> bool:
+        return all(state_of(airflow, d, "wait") in ("success", "failed") for d in ("e2e_delivered", "e2e_failed"))
+
+    airflow.wait_for("both sensors to finish", finished)
+    assert state_of(airflow, "e2e_delivered", "wait") == "success"
+    assert state_of(airflow, "e2e_failed", "wait") == "failed"
+    triggerer_log = (airflow.home / "triggerer.out").read_text(errors="replace")
+    trigger_logs = [p for p in (airflow.home / "logs").rglob("*.trigger.*.log") if "task_id=wait" in str(p)]
+    assert len(trigger_logs) == 2  # each sensor deferred once and its trigger ran in the triggerer
+    assert all("Trigger fired event" in p.read_text() for p in trigger_logs)
+    task_logs = "\n".join(
+        p.read_text(errors="replace")
+        for p in (airflow.home / "logs").rglob("*")
+        if p.is_file() and "e2e_failed" in str(p)
+    )
+    assert "2547******31: FAILED, WhatsApp error 131026" in task_logs
+    assert lipachat_emulator.api_key not in task_logs + triggerer_log
