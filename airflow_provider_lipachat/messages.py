@@ -5,11 +5,18 @@ No I/O and no Airflow here, so importing this module is cheap and every rule is 
 
 from __future__ import annotations
 
+import ast
+import math
+import numbers
+import operator
 import re
+import unicodedata
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any, ClassVar
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import pendulum
 
@@ -30,6 +37,8 @@ MEDIA_TYPE_BY_EXTENSION: dict[str, str] = {
 }
 
 _PHONE_SEPARATORS = re.compile(r"[\s\-().]")
+# One '.' followed by digits at the end is how a float renders ("254711000921.0"), not a separator.
+_DECIMAL_NUMBER = re.compile(r"^\+?\d+\.\d+$")
 _GATEWAY_TIMESTAMP = re.compile(r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?$")
 
 
@@ -37,24 +46,65 @@ def _absent(value: str | None) -> bool:
     return value is None or value == ""
 
 
+PHONE_ACCEPTED = (
+    f"an international number with its country code, {MIN_PHONE_DIGITS} to {MAX_PHONE_DIGITS} digits, "
+    "such as '254711222333', '+254 711-222-333', '00254711222333' or the integer 254711222333"
+)
+
+
+def _ascii_digits(text: str) -> str:
+    """Any Unicode decimal digit (fullwidth, Arabic-Indic, ...) as its ASCII digit; other characters kept."""
+    return "".join(str(unicodedata.decimal(c)) if not c.isascii() and unicodedata.decimal(c, None) is not None else c
+                   for c in text)  # fmt: skip
+
+
+def _number_as_text(value: object, field_name: str) -> str:
+    """A phone number given as a number (int, integral float, Decimal, numpy integer) as its digits."""
+    if isinstance(value, bool):
+        raise LipaChatValidationError(field_name, value, f"is a boolean; expected {PHONE_ACCEPTED}")
+    if isinstance(value, numbers.Integral) or (hasattr(value, "__index__") and not isinstance(value, str)):
+        return str(operator.index(value))
+    if isinstance(value, float | Decimal):
+        if not (value.is_finite() if isinstance(value, Decimal) else math.isfinite(value)) or value != int(value):
+            raise LipaChatValidationError(
+                field_name, value, f"is a number with a fraction, not a phone number; expected {PHONE_ACCEPTED}"
+            )
+        return str(int(value))
+    raise LipaChatValidationError(field_name, value, f"expected {PHONE_ACCEPTED}")
+
+
 def normalize_phone(value: object, field_name: str) -> str:
-    """Return a WhatsApp number as digits only, refusing numbers without a country code."""
-    accepted = (
-        f"an international number with its country code, {MIN_PHONE_DIGITS} to "
-        f"{MAX_PHONE_DIGITS} digits, such as '254711222333' or '+254 711-222-333'"
-    )
-    if not isinstance(value, str) or not value.strip():
-        raise LipaChatValidationError(field_name, value, f"expected {accepted}")
-    compact = _PHONE_SEPARATORS.sub("", value.strip())
+    """Return a WhatsApp number as ASCII digits only, refusing numbers without a country code.
+
+    Numbers may arrive as text, or as numbers (JSON, pandas, numpy: an integral float such as
+    ``254711000921.0`` is that number); Unicode digits are read as ASCII digits, and the
+    international ``00`` prefix is dropped like ``+``.
+    """
+    if value is None:
+        raise LipaChatValidationError(field_name, value, f"is empty (None); expected {PHONE_ACCEPTED}")
+    text = value if isinstance(value, str) else _number_as_text(value, field_name)
+    text = _ascii_digits(text.strip())
+    if _DECIMAL_NUMBER.match(text):
+        whole, fraction = text.split(".")
+        if fraction.strip("0"):
+            raise LipaChatValidationError(
+                field_name, value, f"is a number with a fraction, not a phone number; expected {PHONE_ACCEPTED}"
+            )
+        text = whole
+    if not text:
+        raise LipaChatValidationError(field_name, value, f"is empty; expected {PHONE_ACCEPTED}")
+    compact = _PHONE_SEPARATORS.sub("", text)
     digits = compact.removeprefix("+")
-    if not digits.isdigit():
-        raise LipaChatValidationError(field_name, value, f"has characters other than digits; expected {accepted}")
+    if not (digits.isascii() and digits.isdigit()):
+        raise LipaChatValidationError(field_name, value, f"has characters other than digits; expected {PHONE_ACCEPTED}")
+    if digits.startswith("00") and not compact.startswith("+"):
+        digits = digits[2:]
     if digits.startswith("0"):
         raise LipaChatValidationError(
-            field_name, value, f"looks like a local number (leading 0) with no country code; expected {accepted}"
+            field_name, value, f"looks like a local number (leading 0) with no country code; expected {PHONE_ACCEPTED}"
         )
     if not MIN_PHONE_DIGITS <= len(digits) <= MAX_PHONE_DIGITS:
-        raise LipaChatValidationError(field_name, value, f"has {len(digits)} digits; expected {accepted}")
+        raise LipaChatValidationError(field_name, value, f"has {len(digits)} digits; expected {PHONE_ACCEPTED}")
     return digits
 
 
@@ -69,18 +119,25 @@ def parse_recipients(value: object, field_name: str = "to") -> tuple[list[str], 
     such as ``"['254711000001', '254711000002']"``. A piece with spaces is first read as one
     number (``+254 711 222 333``), else as numbers separated by spaces.
     """
+    if value is None:
+        raise LipaChatValidationError(
+            field_name, value, "is empty (None): no recipient was given; expected a phone number or a list of them"
+        )
+    pieces: list[object]
     if isinstance(value, str):
         pieces = [piece.strip() for piece in _RECIPIENT_SEPARATORS.split(value) if piece.strip()]
     elif isinstance(value, list | tuple | set | frozenset):
-        pieces = [str(item).strip() for item in value]
+        pieces = [item.strip() if isinstance(item, str) else item for item in value]
+    elif isinstance(value, numbers.Number | Decimal) or hasattr(value, "__index__"):
+        return [normalize_phone(value, field_name)], False
     else:
         raise LipaChatValidationError(field_name, value, "expected a phone number, a list of them, or a string of them")
     if not pieces:
         raise LipaChatValidationError(field_name, value, "names no recipient; expected at least one phone number")
-    numbers: list[str] = []
+    found: list[str] = []
     for piece in pieces:
-        numbers.extend(_numbers_in(piece, field_name))
-    return list(dict.fromkeys(numbers)), not isinstance(value, str) or len(numbers) > 1
+        found.extend(_numbers_in(piece, field_name) if isinstance(piece, str) else [normalize_phone(piece, field_name)])
+    return list(dict.fromkeys(found)), not isinstance(value, str) or len(found) > 1
 
 
 def _numbers_in(piece: str, field_name: str) -> list[str]:
@@ -101,6 +158,37 @@ def _numbers_in(piece: str, field_name: str) -> list[str]:
             ) from None
 
 
+PLACEHOLDERS_ACCEPTED = (
+    "expected the values for {{1}}, {{2}}, ... in order: a list or tuple, the text of a list "
+    "(as a template renders one), or one string for a single placeholder"
+)
+
+
+def parse_placeholders(value: object, field_name: str = "body_placeholders") -> tuple[str, ...]:
+    """Template placeholders from a list, a tuple, a rendered list (``"['a', 'b']"``) or one string (one value)."""
+    if value is None or value == "":
+        return ()
+    items: object = value
+    if isinstance(value, str):
+        text = value.strip()
+        items = [value]
+        if text[:1] + text[-1:] in ("[]", "()"):
+            try:
+                parsed = ast.literal_eval(text)
+            except (ValueError, SyntaxError, MemoryError, RecursionError):
+                parsed = None  # not a rendered list: the text is one placeholder
+            if isinstance(parsed, list | tuple):
+                items = parsed
+    if not isinstance(items, list | tuple):
+        raise LipaChatValidationError(field_name, value, PLACEHOLDERS_ACCEPTED)
+    for item in items:
+        if item is None or isinstance(item, dict | list | tuple | set):
+            raise LipaChatValidationError(
+                field_name, value, f"holds {item!r}, which is not a text or number value; {PLACEHOLDERS_ACCEPTED}"
+            )
+    return tuple(str(item) for item in items)
+
+
 def mask_phone(number: str) -> str:
     """Hide the middle of a phone number for logs: '254711222333' -> '2547******33'."""
     if len(number) <= 6:
@@ -115,6 +203,10 @@ def infer_media_type(media_url: str) -> str | None:
     return MEDIA_TYPE_BY_EXTENSION.get(extension)
 
 
+_URL_SAFE = "/?#[]@!$&'()*+,;=:%-._~"
+_STRAY_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
+
+
 def _validate_media_url(media_url: object) -> str:
     accepted = "expected an absolute https:// URL that WhatsApp's servers can fetch"
     if not isinstance(media_url, str) or not media_url.strip():
@@ -125,7 +217,17 @@ def _validate_media_url(media_url: object) -> str:
         raise LipaChatValidationError("media_url", media_url, f"is not https; {accepted}")
     if not parts.hostname:
         raise LipaChatValidationError("media_url", media_url, f"has no host; {accepted}")
-    return media_url
+    try:
+        host = parts.hostname.encode("idna").decode("ascii")
+        port = f":{parts.port}" if parts.port is not None else ""
+    except (UnicodeError, ValueError) as err:
+        raise LipaChatValidationError(
+            "media_url", media_url, f"has an invalid host or port ({err}); {accepted}"
+        ) from None
+    # Encoded as browsers do: spaces and non-ASCII characters percent-encoded, existing %XX kept.
+    path, query, fragment = (quote(_STRAY_PERCENT.sub("%25", piece), safe=_URL_SAFE) for piece in parts[2:])
+    userinfo = parts.netloc.rpartition("@")[0]
+    return urlunsplit(("https", (userinfo + "@" if userinfo else "") + host + port, path, query, fragment))
 
 
 def _resolve_media_type(media_type: str | None, media_url: str) -> str:
@@ -268,7 +370,7 @@ class TemplateMessage:
     language_code: str = "en"
     header_media_url: str | None = None
     header_media_type: str | None = None
-    body_placeholders: tuple[str, ...] = ()
+    body_placeholders: Sequence[str] = ()
     message_id: str = field(default_factory=new_message_id)
 
     path: ClassVar[str] = "/whatsapp/template"
@@ -298,14 +400,9 @@ class TemplateMessage:
             raise LipaChatValidationError(
                 "header_media_type", self.header_media_type, "was given without header_media_url"
             )
-        placeholders: object = self.body_placeholders
-        if isinstance(placeholders, str) or not isinstance(placeholders, list | tuple):
-            raise LipaChatValidationError(
-                "body_placeholders", placeholders, "expected a list of values for {{1}}, {{2}}, ... in order"
-            )
         object.__setattr__(self, "header_media_url", header_url)
         object.__setattr__(self, "header_media_type", header_type)
-        object.__setattr__(self, "body_placeholders", tuple(str(value) for value in placeholders))
+        object.__setattr__(self, "body_placeholders", parse_placeholders(self.body_placeholders))
         _normalise_addressing(self)
 
     def to_payload(self) -> dict[str, Any]:

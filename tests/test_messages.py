@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pendulum
 import pytest
 
@@ -14,6 +16,7 @@ from airflow_provider_lipachat.messages import (
     mask_phone,
     normalize_phone,
     parse_gateway_timestamp,
+    parse_placeholders,
     parse_recipients,
 )
 
@@ -44,7 +47,11 @@ class TestPhoneNumbers:
             ("254-711-abc", "other than digits"),
             ("", "country code"),
             (None, "country code"),
-            (254711222333, "country code"),
+            (254711222333.5, "with a fraction"),
+            ("254711222333.5", "with a fraction"),
+            (float("nan"), "not a phone number"),
+            (True, "boolean"),
+            ("254711222" + chr(0x0663) + "x", "other than digits"),
         ],
     )
     def test_refused_numbers_name_field_value_and_what_is_accepted(self, raw: object, problem: str) -> None:
@@ -218,7 +225,7 @@ class TestRecipients:
         with pytest.raises(LipaChatValidationError, match="neither one number nor numbers separated by spaces"):
             parse_recipients("254711222333 254 700")
 
-    @pytest.mark.parametrize("value", ["", " , ;", [], None, 254711222333])
+    @pytest.mark.parametrize("value", ["", " , ;", [], None, {"a": 1}])
     def test_nothing_usable_is_refused(self, value: object) -> None:
         with pytest.raises(LipaChatValidationError, match="to="):
             parse_recipients(value)
@@ -277,10 +284,88 @@ class TestTemplateMessage:
             ({"header_media_url": "http://x.example/a.png"}, "media_url='http://x.example/a.png': is not https"),
             ({"header_media_url": "https://x.example/a.mp3"}, "header_media_type='AUDIO': cannot be a template header"),
             ({"header_media_type": "IMAGE"}, "was given without header_media_url"),
-            ({"body_placeholders": "Alice"}, "body_placeholders='Alice': expected a list"),
+            ({"body_placeholders": {"name": "Alice"}}, "body_placeholders={'name': 'Alice'}: expected the values"),
+            ({"body_placeholders": ["Alice", None]}, "holds None, which is not a text or number value"),
         ],
     )
     def test_invalid_fields_are_named(self, fields: dict[str, object], complaint: str) -> None:
         with pytest.raises(LipaChatValidationError) as caught:
             TemplateMessage(**{"to": "254711222333", "template_name": "hello", "from_number": SENDER, **fields})  # type: ignore[arg-type]
         assert complaint in str(caught.value)
+
+
+class TestValuesAsDagsHandThemOver:
+    """Numbers and lists the way upstream tasks, pandas, JSON and Jinja produce them."""
+
+    @pytest.mark.parametrize(
+        "value",
+        [
+            254711000921,  # an int from JSON or native rendering
+            254711000921.0,  # a float64 column with a missing value elsewhere
+            "254711000921.0",  # the same float, rendered to text
+            Decimal("254711000921"),
+            "".join(chr(0xFF10 + int(d)) for d in "254711000921"),  # fullwidth digits
+            "".join(chr(0x0660 + int(d)) for d in "254711000921"),  # Arabic-Indic digits
+            "00254711000921",  # the international 00 prefix
+        ],
+    )
+    def test_a_number_in_any_of_its_shapes_is_the_same_number(self, value: object) -> None:
+        assert normalize_phone(value, "to") == "254711000921"
+
+    def test_a_numpy_style_integer_is_a_number(self) -> None:
+        class Int64:  # what numpy.int64 offers: __index__
+            def __index__(self) -> int:
+                return 254711000921
+
+        assert parse_recipients(Int64()) == (["254711000921"], False)
+
+    @pytest.mark.parametrize(
+        "value",
+        [
+            [254711000921, 254711000922.0],
+            (254711000921, "254711000922"),
+            "[254711000921, 254711000922.0]",
+            "['254711000921', '254711000922']",
+        ],
+    )
+    def test_lists_of_numbers_and_their_renderings(self, value: object) -> None:
+        assert parse_recipients(value) == (["254711000921", "254711000922"], True)
+
+    def test_a_single_int_is_one_recipient(self) -> None:
+        assert parse_recipients(254711000921) == (["254711000921"], False)
+
+    @pytest.mark.parametrize(
+        ("value", "expected"),
+        [
+            (["Alice", 42], ("Alice", "42")),
+            (("Alice",), ("Alice",)),
+            ("['Alice', 'Bob']", ("Alice", "Bob")),
+            ("('Alice', 'Bob')", ("Alice", "Bob")),
+            ("2024-01-15", ("2024-01-15",)),  # "{{ ds }}": one placeholder, not ten characters
+            ("[urgent] report", ("[urgent] report",)),
+            ("[not, a literal]", ("[not, a literal]",)),
+            ("", ()),
+            (None, ()),
+        ],
+    )
+    def test_placeholders_in_every_shape(self, value: object, expected: tuple[str, ...]) -> None:
+        assert parse_placeholders(value) == expected
+
+    @pytest.mark.parametrize(
+        ("url", "sent"),
+        [
+            ("https://cdn.example.org/weekly report.pdf", "https://cdn.example.org/weekly%20report.pdf"),
+            (
+                "https://cdn.example.org/r%C3%A9sum%C3%A9.pdf?a=1&b=2",
+                "https://cdn.example.org/r%C3%A9sum%C3%A9.pdf?a=1&b=2",
+            ),
+            (
+                "https://b\u00fccher.example/r\u00e9 sum\u00e9.pdf?q=a b",
+                "https://xn--bcher-kva.example/r%C3%A9%20sum%C3%A9.pdf?q=a%20b",
+            ),
+            ("https://x.example/a.pdf?sig=abc%2Fdef&x=100%", "https://x.example/a.pdf?sig=abc%2Fdef&x=100%25"),
+        ],
+    )
+    def test_media_urls_are_encoded_as_browsers_encode_them(self, url: str, sent: str) -> None:
+        message = MediaMessage(to="254711000921", media_url=url, from_number=SENDER, media_type="DOCUMENT")
+        assert message.media_url == sent

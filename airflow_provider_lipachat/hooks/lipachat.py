@@ -219,7 +219,7 @@ class LipaChatHook(BaseHook):
         language_code: str = "en",
         header_media_url: str | None = None,
         header_media_type: str | None = None,
-        body_placeholders: Sequence[str] = (),
+        body_placeholders: Sequence[str] | str = (),
         from_number: str | None = None,
         message_id: str | None = None,
     ) -> TemplateMessage:
@@ -230,7 +230,7 @@ class LipaChatHook(BaseHook):
             language_code=language_code,
             header_media_url=header_media_url,
             header_media_type=header_media_type,
-            body_placeholders=tuple(body_placeholders),
+            body_placeholders=body_placeholders,
             from_number=self.default_sender(from_number),
             **_optional_id(message_id),
         )
@@ -242,7 +242,7 @@ class LipaChatHook(BaseHook):
         language_code: str = "en",
         header_media_url: str | None = None,
         header_media_type: str | None = None,
-        body_placeholders: Sequence[str] = (),
+        body_placeholders: Sequence[str] | str = (),
         from_number: str | None = None,
         message_id: str | None = None,
     ) -> SendResult:

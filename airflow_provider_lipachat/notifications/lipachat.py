@@ -55,7 +55,7 @@ class LipaChatNotifier(BaseNotifier):
         caption: str | None = None,
         template_name: str | None = None,
         language_code: str = "en",
-        body_placeholders: Sequence[str] | None = None,
+        body_placeholders: Sequence[str] | str | None = None,
         from_number: str | None = None,
         lipachat_conn_id: str = "lipachat_default",
     ) -> None:
@@ -114,7 +114,7 @@ class LipaChatNotifier(BaseNotifier):
         return hook.send_template(
             template_name=str(self.template_name),
             language_code=self.language_code,
-            body_placeholders=tuple(self.body_placeholders or ()),
+            body_placeholders=self.body_placeholders or (),
             **common,
         ).wa_id
 

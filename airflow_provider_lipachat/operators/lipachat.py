@@ -252,7 +252,7 @@ class SendWhatsAppMediaOperator(WhatsAppSendOperator):
         filename: str | None = None,
         fallback_template: str | None = None,
         fallback_language_code: str = "en",
-        fallback_body_placeholders: Sequence[str] = (),
+        fallback_body_placeholders: Sequence[str] | str = (),
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -309,7 +309,7 @@ class SendWhatsAppMediaOperator(WhatsAppSendOperator):
             language_code=self.fallback_language_code,
             header_media_url=media.media_url,
             header_media_type=media.media_type,
-            body_placeholders=tuple(self.fallback_body_placeholders),
+            body_placeholders=self.fallback_body_placeholders,
             from_number=self.from_number,
             message_id=derived_message_id(message_id, "fallback_template"),
         )
@@ -364,7 +364,7 @@ class SendWhatsAppTemplateOperator(WhatsAppSendOperator):
         language_code: str = "en",
         header_media_url: str | None = None,
         header_media_type: str | None = None,
-        body_placeholders: Sequence[str] = (),
+        body_placeholders: Sequence[str] | str = (),
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
