@@ -13,7 +13,7 @@ STAMP2 := $(VENV2)/.installed
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet --constraint constraints.txt --editable '.[test]'
+	$(PY) -m pip install --quiet --constraint constraints.txt --editable '.[dev]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -22,7 +22,7 @@ install: $(STAMP)
 $(STAMP2): pyproject.toml constraints-airflow2.txt
 	$(PYTHON) -m venv $(VENV2)
 	$(PY2) -m pip install --quiet --upgrade pip
-	$(PY2) -m pip install --quiet --constraint constraints-airflow2.txt --editable '.[test]' 'apache-airflow==2.11.*'
+	$(PY2) -m pip install --quiet --constraint constraints-airflow2.txt --editable '.[dev]' 'apache-airflow==2.11.*'
 	touch $(STAMP2)
 
 install-airflow2: $(STAMP2)

@@ -65,6 +65,7 @@ class WhatsAppSendOperator(BaseOperator):
     using its retries.
     """
 
+    template_fields: Sequence[str] = ("to", "from_number", "message_id", "lipachat_conn_id")
     ui_color = WHATSAPP_GREEN
     pushes_delivery_path = False
 
