@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 try:
     import pytest
-except ImportError:  # pragma: no cover - exercised by tests/emulator/test_pytest_plugin.py
+except ImportError:  # pytest is a test-time dependency only
     pytest = None  # type: ignore[assignment]
 
 from airflow_provider_lipachat.emulator.server import Emulator
