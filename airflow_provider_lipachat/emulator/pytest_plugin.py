@@ -16,7 +16,6 @@ except ImportError:  # pytest is a test-time dependency only
 
 from airflow_provider_lipachat.emulator.server import Emulator
 
-
 if pytest is not None:
 
     @pytest.fixture
