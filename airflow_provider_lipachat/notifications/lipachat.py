@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_lipachat.compat import BaseNotifier
-from airflow_provider_lipachat.exceptions import LipaChatValidationError
+from airflow_provider_lipachat.exceptions import LipaChatError, LipaChatFanOutError, LipaChatValidationError
 from airflow_provider_lipachat.message_ids import callback_message_id
 from airflow_provider_lipachat.messages import mask_phone, parse_recipients
 
@@ -60,17 +60,6 @@ class LipaChatNotifier(BaseNotifier):
         lipachat_conn_id: str = "lipachat_default",
     ) -> None:
         super().__init__()
-        kinds = [
-            name
-            for name, value in (("message", message), ("media_url", media_url), ("template_name", template_name))
-            if value
-        ]
-        if len(kinds) != 1:
-            raise LipaChatValidationError(
-                "message/media_url/template_name",
-                kinds or None,
-                "expected exactly one of them: text, media, or an approved template",
-            )
         self.to = to
         self.message = message
         self.media_url = media_url
@@ -90,13 +79,40 @@ class LipaChatNotifier(BaseNotifier):
         return super().get_template_env(dag=dag)
 
     def notify(self, context: Context) -> None:
+        """Send to every recipient; then, if any was not notified, fail naming each (masked) with its cause."""
+        from airflow_provider_lipachat.fanout import failures_by_cause
         from airflow_provider_lipachat.hooks.lipachat import LipaChatHook
 
+        self._check_one_kind()
         recipients, _ = parse_recipients(self.to)
         hook = LipaChatHook(lipachat_conn_id=self.lipachat_conn_id)
+        failed: dict[str, Exception] = {}
         for recipient in recipients:
-            wa_id = self._send(hook, recipient, context)
+            try:
+                wa_id = self._send(hook, recipient, context)
+            except LipaChatError as err:
+                failed[recipient] = err
+                self.log.error("Not notified %s: %s: %s", mask_phone(recipient), type(err).__name__, err)
+                continue
             self.log.info("Notified %s: waId %s", mask_phone(recipient), wa_id)
+        if failed:
+            causes = "; ".join(
+                f"{', '.join(mask_phone(r) for r in who)}: {cause}" for cause, who in failures_by_cause(failed)
+            )
+            raise LipaChatFanOutError(
+                f"{len(failed)} of {len(recipients)} recipient(s) not notified ({causes})", failed
+            )
+
+    def _check_one_kind(self) -> None:
+        """Exactly one of text, media or template, judged on the rendered values (empty counts as absent)."""
+        given = {"message": self.message, "media_url": self.media_url, "template_name": self.template_name}
+        kinds = [name for name, value in given.items() if value not in (None, "")]
+        if len(kinds) != 1:
+            raise LipaChatValidationError(
+                "message/media_url/template_name",
+                kinds or None,
+                "expected exactly one of them after rendering: text, media, or an approved template",
+            )
 
     async def async_notify(self, context: Context) -> None:
         await asyncio.to_thread(self.notify, context)

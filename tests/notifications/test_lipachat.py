@@ -9,9 +9,9 @@ from types import SimpleNamespace
 import pytest
 
 from airflow_provider_lipachat.emulator import Emulator
-from airflow_provider_lipachat.exceptions import LipaChatValidationError
+from airflow_provider_lipachat.exceptions import LipaChatFanOutError, LipaChatValidationError
 from airflow_provider_lipachat.notifications.lipachat import LipaChatNotifier, send_lipachat_notification
-from tests.conftest import DagRunOutcome
+from tests.conftest import AIRFLOW_V3, DagRunOutcome
 
 RunDag = Callable[..., DagRunOutcome]
 
@@ -120,9 +120,57 @@ def test_async_notify_sends_too(lipachat_emulator: Emulator, lipachat_conn: str)
     "kinds",
     [{}, {"message": "a", "media_url": "https://x.example/a.png"}, {"message": "a", "template_name": "t"}],
 )
-def test_exactly_one_kind_of_message(kinds: dict[str, str]) -> None:
-    with pytest.raises(LipaChatValidationError, match="expected exactly one of them"):
-        LipaChatNotifier(to="254711222333", **kinds)
+def test_exactly_one_kind_of_message(kinds: dict[str, str], lipachat_emulator: Emulator, lipachat_conn: str) -> None:
+    with pytest.raises(LipaChatValidationError, match="expected exactly one of them after rendering"):
+        LipaChatNotifier(to="254711222333", **kinds).notify(fake_context())
+    assert lipachat_emulator.requests() == []
+
+
+def test_a_template_that_renders_empty_counts_as_absent(
+    run_dag: RunDag, lipachat_emulator: Emulator, lipachat_conn: str, capfd: pytest.CaptureFixture[str]
+) -> None:
+    run_dag(
+        """
+        import pendulum
+        from airflow.sdk import DAG, task
+        from airflow_provider_lipachat.notifications.lipachat import LipaChatNotifier
+
+        with DAG("DAG_ID", schedule=None, start_date=pendulum.datetime(2024, 1, 1, tz="UTC"),
+                 params={"template": ""}) as dag:
+            @task(on_success_callback=LipaChatNotifier(
+                to="254711222333", message="done {{ ds }}", template_name="{{ params.template }}"))
+            def work():
+                return 1
+
+            work()
+        """,
+        logical_date="2024-07-01T00:00:00+00:00",
+    )
+    if not AIRFLOW_V3:
+        # Airflow 2 keeps a field's unrendered source when it renders empty, so the notifier sees two
+        # kinds and refuses, sending nothing, rather than sending a template named "{{ params.template }}".
+        assert lipachat_emulator.requests() == []
+        assert "expected exactly one of them after rendering" in "".join(capfd.readouterr())
+        return
+    [delivery] = lipachat_emulator.deliveries()
+    assert delivery["route"] == "text"  # the empty template is absent, not a template named ""
+    assert delivery["payload"]["message"] == "done 2024-07-01"
+
+
+def test_every_recipient_is_attempted_and_the_failure_names_who_was_not_notified(
+    lipachat_emulator: Emulator, lipachat_conn: str, capfd: pytest.CaptureFixture[str]
+) -> None:
+    lipachat_emulator.add_fault("status", status=422, to="254711000002")
+    notifier = LipaChatNotifier(to=["254711000001", "254711000002", "254711000003"], message="load failed")
+
+    with pytest.raises(LipaChatFanOutError, match=r"1 of 3 recipient\(s\) not notified \(2547\*{6}02: ") as failed:
+        notifier.notify(fake_context())
+
+    assert sorted(d["to"] for d in lipachat_emulator.deliveries()) == ["254711000001", "254711000003"]
+    assert set(failed.value.failed) == {"254711000002"}
+    assert "254711000002" not in str(failed.value)
+    logged = "".join(capfd.readouterr())
+    assert "Not notified 2547******02: LipaChatRequestError" in logged, logged[-2000:]
 
 
 def test_every_text_field_is_templated() -> None:
