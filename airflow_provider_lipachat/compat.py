@@ -15,7 +15,12 @@ AIRFLOW_V3 = int(AIRFLOW_VERSION.split(".")[0]) >= 3
 if TYPE_CHECKING:  # types are checked against the newest Task SDK
     from airflow.sdk import BaseHook, BaseNotifier, BaseOperator, BaseSensorOperator
     from airflow.sdk.bases.sensor import PokeReturnValue
-    from airflow.sdk.exceptions import AirflowFailException, AirflowSensorTimeout, AirflowSkipException
+    from airflow.sdk.exceptions import (
+        AirflowFailException,
+        AirflowNotFoundException,
+        AirflowSensorTimeout,
+        AirflowSkipException,
+    )
     from airflow.sdk.log import mask_secret
     from airflow.triggers.base import BaseTrigger, TriggerEvent
 elif AIRFLOW_V3:
@@ -30,11 +35,16 @@ elif AIRFLOW_V3:
     except ImportError:  # Airflow 3.0 kept the hook base class in core
         from airflow.hooks.base import BaseHook
     try:
-        from airflow.sdk.exceptions import AirflowFailException
+        from airflow.sdk.exceptions import AirflowFailException, AirflowNotFoundException
     except ImportError:  # Airflow 3.0
-        from airflow.exceptions import AirflowFailException
+        from airflow.exceptions import AirflowFailException, AirflowNotFoundException
 else:
-    from airflow.exceptions import AirflowFailException, AirflowSensorTimeout, AirflowSkipException
+    from airflow.exceptions import (
+        AirflowFailException,
+        AirflowNotFoundException,
+        AirflowSensorTimeout,
+        AirflowSkipException,
+    )
     from airflow.hooks.base import BaseHook
     from airflow.models.baseoperator import BaseOperator
     from airflow.notifications.basenotifier import BaseNotifier
@@ -56,6 +66,7 @@ __all__ = [
     "AIRFLOW_V3",
     "AIRFLOW_VERSION",
     "AirflowFailException",
+    "AirflowNotFoundException",
     "AirflowSensorTimeout",
     "AirflowSkipException",
     "BaseHook",

@@ -8,7 +8,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from airflow_provider_lipachat.client import LipaChatClient
-from airflow_provider_lipachat.compat import BaseHook, mask_secret
+from airflow_provider_lipachat.compat import AirflowNotFoundException, BaseHook, mask_secret
 from airflow_provider_lipachat.connection_form import (
     DEFAULT_HOST,
     DEFAULT_MAX_RETRIES,
@@ -95,7 +95,18 @@ class LipaChatHook(BaseHook):
 
     @cached_property
     def _settings(self) -> dict[str, Any]:
-        return self.settings_from(self.get_connection(self.lipachat_conn_id))
+        try:
+            conn = self.get_connection(self.lipachat_conn_id)
+        except AirflowNotFoundException:
+            raise LipaChatValidationError(
+                "lipachat_conn_id",
+                self.lipachat_conn_id,
+                "names no connection; create it, e.g. `airflow connections add "
+                f"{self.lipachat_conn_id} --conn-type lipachat --conn-password <API key> "
+                '--conn-extra \'{"from_number": "<sender>"}\'` or an environment variable '
+                f"AIRFLOW_CONN_{self.lipachat_conn_id.upper()}",
+            ) from None
+        return self.settings_from(conn)
 
     def settings_from(self, conn: Any) -> dict[str, Any]:
         """This hook's client settings from a connection, however it was read (sync or async)."""

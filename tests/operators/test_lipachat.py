@@ -232,3 +232,26 @@ def test_default_message_id_is_stable_and_distinct_per_run_index_and_recipient()
         (*base[:4], "254711222334"),
     ]
     assert len({default_message_id(*v) for v in variants} | {default_message_id(*base)}) == 6
+
+
+def test_a_missing_connection_fails_at_once_saying_how_to_create_it(
+    run_dag: Callable[..., DagRunOutcome], lipachat_emulator: Emulator, capfd: pytest.CaptureFixture[str]
+) -> None:
+    outcome = run_dag(
+        """
+        import pendulum
+        from datetime import timedelta
+        from airflow.sdk import DAG
+        from airflow_provider_lipachat.operators.lipachat import SendWhatsAppTextOperator
+
+        with DAG("DAG_ID", schedule=None, start_date=pendulum.datetime(2024, 1, 1, tz="UTC")) as dag:
+            SendWhatsAppTextOperator(task_id="alert", to="254711000001", message="hi",
+                                     lipachat_conn_id="lipachat_reports", retries=2, retry_delay=timedelta(0))
+        """
+    )
+    assert outcome.task_states == {"alert": "failed"}
+    assert outcome.try_numbers == {"alert": 1}  # no retries spent on a connection that is not there
+    assert lipachat_emulator.requests() == []
+    log = "".join(capfd.readouterr())
+    assert "lipachat_conn_id='lipachat_reports': names no connection" in log
+    assert "AIRFLOW_CONN_LIPACHAT_REPORTS" in log
