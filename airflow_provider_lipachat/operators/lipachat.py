@@ -44,6 +44,7 @@ __all__ = [
 CAUSES_IN_MESSAGE = 10
 EXAMPLES_PER_CAUSE = 3
 WHATSAPP_GREEN = "#25D366"
+FALLBACK_PURPOSE = "fallback_template"
 
 
 def raise_as_task_failure(err: LipaChatError, context: str = "") -> NoReturn:
@@ -67,7 +68,6 @@ class WhatsAppSendOperator(BaseOperator):
 
     template_fields: Sequence[str] = ("to", "from_number", "message_id", "lipachat_conn_id")
     ui_color = WHATSAPP_GREEN
-    pushes_delivery_path = False
 
     def __init__(
         self,
@@ -102,6 +102,15 @@ class WhatsAppSendOperator(BaseOperator):
     def send_message(self, hook: LipaChatHook, recipient: str, message_id: str) -> Sent:
         """Send the message to one recipient; may be called from several threads at once."""
         raise NotImplementedError
+
+    @property
+    def pushes_delivery_path(self) -> bool:
+        """Whether XCom ``delivery_path`` says which kind of message reached each recipient."""
+        return False
+
+    def delivered_message_id(self, message_id: str, sent: Sent) -> str:
+        """The id of the message that was delivered under ``message_id`` (another one after a fallback)."""
+        return message_id
 
     def execute(self, context: Context) -> str | dict[str, str]:
         from airflow_provider_lipachat.hooks.lipachat import LipaChatHook
@@ -141,11 +150,12 @@ class WhatsAppSendOperator(BaseOperator):
             except LipaChatError as err:
                 raise_as_task_failure(err, f"not sent to {mask_phone(recipient)}")
             checkpoint.save({message_id: sent})
-        self._push(context, message_id, sent.path)
+        delivered_id = self.delivered_message_id(message_id, sent)
+        self._push(context, delivered_id, sent.path)
         self.log.info(
             "Delivered to %s: message id %s, waId %s%s",
             mask_phone(recipient),
-            message_id,
+            delivered_id,
             sent.wa_id,
             f" (as {sent.path})" if self.pushes_delivery_path else "",
         )
@@ -196,7 +206,10 @@ class WhatsAppSendOperator(BaseOperator):
         delivered = {**earlier, **result.delivered} if earlier else result.delivered
         wa_ids = {r: delivered[r].wa_id for r in recipients if r in delivered}
         paths = {r: delivered[r].path for r in recipients if r in delivered} if self.pushes_delivery_path else None
-        self._push(context, message_ids, paths)
+        delivered_ids = {
+            r: self.delivered_message_id(mid, delivered[r]) if r in delivered else mid for r, mid in message_ids.items()
+        }
+        self._push(context, delivered_ids, paths)
         if not result.failed:
             self.log.info("Delivered to all %d recipient(s)", len(wa_ids))
             return wa_ids
@@ -264,7 +277,13 @@ class SendWhatsAppMediaOperator(WhatsAppSendOperator):
         self.fallback_template = fallback_template
         self.fallback_language_code = fallback_language_code
         self.fallback_body_placeholders = fallback_body_placeholders
-        self.pushes_delivery_path = bool(fallback_template)
+
+    @property
+    def pushes_delivery_path(self) -> bool:
+        return bool(self.fallback_template)  # read at execute time, once the field is rendered
+
+    def delivered_message_id(self, message_id: str, sent: Sent) -> str:
+        return derived_message_id(message_id, FALLBACK_PURPOSE) if sent.path == "template" else message_id
 
     def check_message(self, hook: LipaChatHook, recipient: str) -> None:
         media = hook.media_message(
@@ -312,7 +331,7 @@ class SendWhatsAppMediaOperator(WhatsAppSendOperator):
             header_media_type=media.media_type,
             body_placeholders=self.fallback_body_placeholders,
             from_number=self.from_number,
-            message_id=derived_message_id(message_id, "fallback_template"),
+            message_id=derived_message_id(message_id, FALLBACK_PURPOSE),
         )
         return Sent(result.wa_id, "template")
 

@@ -8,7 +8,7 @@ import pytest
 
 from airflow_provider_lipachat.emulator import Emulator
 from airflow_provider_lipachat.operators.lipachat import default_message_id, derived_message_id
-from tests.conftest import SANDBOX_SENDER, DagRunOutcome, connection_json
+from tests.conftest import AIRFLOW_V3, SANDBOX_SENDER, DagRunOutcome, connection_json
 
 RunDag = Callable[..., DagRunOutcome]
 RECIPIENT = "254711222333"
@@ -120,6 +120,8 @@ def test_closed_window_falls_back_to_the_template_with_the_media_as_header(
     }
     assert outcome.xcom("send") == delivery["waId"]
     assert outcome.xcom("send", key="delivery_path") == "template"
+    # XCom names the message that was delivered: the template's id, not the refused media message's.
+    assert outcome.xcom("send", key="message_id") == delivery["messageId"]
 
 
 def test_inside_a_list_only_recipients_with_a_closed_window_get_the_template(
@@ -137,6 +139,18 @@ def test_inside_a_list_only_recipients_with_a_closed_window_get_the_template(
         "254700000002": "media",
         "254700000003": "template",
     }
+    assert outcome.xcom("send", key="message_id") == {d["to"]: d["messageId"] for d in windowed_emulator.deliveries()}
+
+
+def test_a_fallback_template_that_renders_empty_pushes_no_delivery_path(
+    run_dag: RunDag, windowed_emulator: Emulator
+) -> None:
+    windowed_emulator.open_session(RECIPIENT)
+    outcome = run_dag(fallback_dag(f'"{RECIPIENT}"', "fallback_template=\"{{ params.get('fb', '') }}\""))
+    assert outcome.task_states == {"send": "success"}
+    assert [d["route"] for d in windowed_emulator.deliveries()] == ["media"]
+    if AIRFLOW_V3:  # Airflow 2 keeps the unrendered text of a field that renders empty
+        assert outcome.xcom("send", key="delivery_path") is None
 
 
 def test_without_a_fallback_the_closed_window_fails_once_saying_how_to_configure_one(
