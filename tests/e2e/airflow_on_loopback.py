@@ -19,6 +19,7 @@ from airflow_provider_lipachat.emulator import Emulator
 from tests.conftest import SANDBOX_SENDER
 
 WAIT_SECONDS = 240
+CLI_ATTEMPTS = 3
 
 
 def _signal_group(process: subprocess.Popen[bytes], signum: int) -> None:
@@ -74,9 +75,14 @@ class AirflowOnLoopback:
         return f"http://127.0.0.1:{self.api_port}"
 
     def cli(self, *args: str) -> str:
-        done = subprocess.run(
-            [sys.executable, "-m", "airflow", *args], env=self.env, capture_output=True, text=True, timeout=300
-        )
+        for _ in range(CLI_ATTEMPTS):
+            done = subprocess.run(
+                [sys.executable, "-m", "airflow", *args], env=self.env, capture_output=True, text=True, timeout=300
+            )
+            # SQLite takes one writer at a time; a CLI write that meets the scheduler's is rolled back whole.
+            if done.returncode == 0 or "database is locked" not in done.stderr + done.stdout:
+                break
+            time.sleep(2)
         assert done.returncode == 0, f"airflow {' '.join(args)}:\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}"
         return done.stdout
 

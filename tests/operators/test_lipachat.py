@@ -87,7 +87,11 @@ def test_media_type_is_inferred_and_the_url_can_come_from_upstream_xcom(
     assert outcome.task_states == {"make_chart": "success", "send_chart": "success"}
     [delivery] = lipachat_emulator.deliveries()
     assert delivery["payload"]["mediaType"] == "IMAGE"
-    assert delivery["payload"]["mediaUrl"] == "https://charts.example.com/run/{{ not templated here }}/chart.PNG"
+    # Not rendered again, and encoded as a browser would send it.
+    assert (
+        delivery["payload"]["mediaUrl"]
+        == "https://charts.example.com/run/%7B%7B%20not%20templated%20here%20%7D%7D/chart.PNG"
+    )
 
 
 def test_mapped_over_recipients_sends_one_message_each_with_its_own_id(
