@@ -125,7 +125,12 @@ class WhatsAppDeliveryTrigger(BaseTrigger):
                 merge_seen(seen, found)
                 decision = decide(self.wa_ids, self.wait_for, seen, self.max_failed)
                 if decision.state != "waiting":
-                    message = outcome_message(decision.state, decision.failed, decision.waiting, self.wait_for)
+                    if not decision.done:
+                        message = outcome_message(decision.state, decision.failed, decision.waiting, self.wait_for)
+                    elif decision.failed:
+                        message = f"reached {self.wait_for}, failures accepted: {describe_failures(decision.failed)}"
+                    else:
+                        message = f"every message reached {self.wait_for}"
                     return {
                         "status": "success" if decision.done else "failed",
                         "final": decision.final,
