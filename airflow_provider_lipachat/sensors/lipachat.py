@@ -100,7 +100,10 @@ class WhatsAppDeliverySensor(BaseSensorOperator):
 
     def execute(self, context: Context) -> Any:
         if not self.deferrable:
-            return super().execute(context)
+            try:
+                return super().execute(context)
+            except AirflowSensorTimeout as err:  # the base class's timeout names no one: say who is pending
+                raise AirflowSensorTimeout(f"{err}; {self._still_waiting(context)}") from err
         try:
             first = self.poke(context)  # no deferral when everything is already there
         except AirflowFailException as err:
@@ -121,6 +124,16 @@ class WhatsAppDeliverySensor(BaseSensorOperator):
             ),
             method_name="execute_complete",
         )
+
+    def _still_waiting(self, context: Context) -> str:
+        """Who has not reached the target, from this try's polls, or one last look (a rescheduled try has none)."""
+        if not self._seen:
+            try:
+                self.poke(context)
+            except Exception as err:  # the timeout is the failure to report; a failed last look only annotates it
+                return f"pending not known: {type(err).__name__}: {err}"
+        decision = decide(self._awaited(), self.wait_for, self._seen, self.max_failed)
+        return outcome_message("timeout", decision.failed, decision.waiting, self.wait_for)
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:
         """Turn the trigger's event into the task's outcome."""

@@ -112,12 +112,20 @@ class TestLifecycles:
         assert statuses_by_recipient(outcome) == {ALICE: "DELIVERED", BOB: "FAILED"}
         assert outcome.xcom("wait")[BOB]["error_code"] == 131026
 
-    def test_never_delivered_times_out(
-        self, run_dag: RunDag, lipachat_emulator: Emulator, lipachat_conn: str, deferrable: bool
+    def test_never_delivered_times_out_naming_who_is_pending(
+        self,
+        run_dag: RunDag,
+        lipachat_emulator: Emulator,
+        lipachat_conn: str,
+        deferrable: bool,
+        capfd: pytest.CaptureFixture[str],
     ) -> None:
         lipachat_emulator.script_status("never_delivered")
         outcome = run_dag(send_and_wait(deferrable=deferrable, timeout=1.5))
         assert outcome.task_states["wait"] == "failed"
+        log = "".join(capfd.readouterr())
+        assert "timed out waiting for delivered from" in log
+        assert "2547******" in log.split("timed out waiting for delivered from", 1)[1][:200]
 
     def test_soft_fail_skips_instead_of_failing(
         self, run_dag: RunDag, lipachat_emulator: Emulator, lipachat_conn: str, deferrable: bool
@@ -186,3 +194,15 @@ def test_wa_ids_that_are_not_ids_fail_before_any_request(lipachat_emulator: Emul
 def test_wait_for_must_be_delivered_or_read() -> None:
     with pytest.raises(ValueError, match="wait_for.*'delivered', 'read'"):
         WhatsAppDeliverySensor(task_id="wait", wa_ids="wamid.A", wait_for="sent")
+
+
+def test_reschedule_mode_times_out_naming_who_is_pending(
+    run_dag: RunDag, lipachat_emulator: Emulator, lipachat_conn: str, capfd: pytest.CaptureFixture[str]
+) -> None:
+    lipachat_emulator.script_status("never_delivered")
+    outcome = run_dag(send_and_wait(to="254700000001", mode="reschedule", timeout=1.5))
+    assert outcome.task_states["wait"] == "failed"
+    log = "".join(capfd.readouterr())
+    # One recipient's send returns a bare waId, so the waId is who is pending.
+    [delivery] = lipachat_emulator.deliveries()
+    assert f"timed out waiting for delivered from 1 message(s): {delivery['waId']}" in log
