@@ -26,7 +26,6 @@ if TYPE_CHECKING:  # types are checked against the newest Task SDK
 elif AIRFLOW_V3:
     from airflow.sdk import BaseNotifier, BaseOperator, BaseSensorOperator
     from airflow.sdk.bases.sensor import PokeReturnValue
-    from airflow.sdk.exceptions import AirflowSensorTimeout, AirflowSkipException
     from airflow.sdk.log import mask_secret
     from airflow.triggers.base import BaseTrigger, TriggerEvent
 
@@ -35,9 +34,19 @@ elif AIRFLOW_V3:
     except ImportError:  # Airflow 3.0 kept the hook base class in core
         from airflow.hooks.base import BaseHook
     try:
-        from airflow.sdk.exceptions import AirflowFailException, AirflowNotFoundException
-    except ImportError:  # Airflow 3.0
-        from airflow.exceptions import AirflowFailException, AirflowNotFoundException
+        from airflow.sdk.exceptions import (
+            AirflowFailException,
+            AirflowNotFoundException,
+            AirflowSensorTimeout,
+            AirflowSkipException,
+        )
+    except ImportError:  # Airflow 3.0 and 3.1 kept the exceptions in core
+        from airflow.exceptions import (
+            AirflowFailException,
+            AirflowNotFoundException,
+            AirflowSensorTimeout,
+            AirflowSkipException,
+        )
 else:
     from airflow.exceptions import (
         AirflowFailException,

@@ -71,6 +71,27 @@ def redact(text: str) -> str:
     return str(airflow_redact(text))
 
 
+def cli_json(stdout: str) -> Any:
+    """The JSON document an ``airflow ... --output json`` command printed, past any log lines before it.
+
+    Older CLIs (3.0) print INFO lines such as ``[2026-01-01T00:00:00.000+0000] {plugins.py:37} INFO - ...``
+    to stdout ahead of the document; a line that merely starts with ``[`` is not JSON.
+    """
+    decoder = json.JSONDecoder()
+    start = 0
+    for line in stdout.splitlines(keepends=True):
+        if line.lstrip().startswith(("[", "{")):
+            try:
+                document, end = decoder.raw_decode(stdout, start + len(line) - len(line.lstrip()))
+            except json.JSONDecodeError:
+                pass
+            else:
+                if not stdout[end:].strip():
+                    return document
+        start += len(line)
+    raise AssertionError(f"no JSON document ends the CLI output:\n{stdout[-2000:]}")
+
+
 def connection_json(base_url: str, api_key: str, **extra: Any) -> str:
     """An ``AIRFLOW_CONN_*`` value for a LipaChat connection."""
     extras = {"from_number": SANDBOX_SENDER, **extra}

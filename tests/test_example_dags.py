@@ -6,7 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from airflow_provider_lipachat.emulator import Emulator
-from tests.conftest import AIRFLOW_V3, REPO_ROOT, DagRunOutcome
+from tests.conftest import REPO_ROOT, DagRunOutcome
 
 EXAMPLES = REPO_ROOT / "example_dags"
 
@@ -16,9 +16,9 @@ def example_source(name: str) -> str:
 
 
 def test_every_example_parses_without_errors(airflow_db: Path) -> None:
-    if AIRFLOW_V3:
+    try:
         from airflow.dag_processing.dagbag import DagBag
-    else:
+    except ImportError:  # before Airflow 3.2
         from airflow.models.dagbag import DagBag
 
     bag = DagBag(dag_folder=str(EXAMPLES))

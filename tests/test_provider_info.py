@@ -12,6 +12,7 @@ from pathlib import Path
 import jsonschema
 
 from airflow_provider_lipachat.get_provider_info import get_provider_info
+from tests.conftest import cli_json
 
 
 def airflow_cli(*args: str) -> str:
@@ -72,10 +73,10 @@ def test_the_wheel_ships_py_typed_and_the_entry_point(tmp_path: Path) -> None:
 
 
 def test_airflow_lists_the_provider_and_its_hook(airflow_db: Path) -> None:
-    providers = json.loads(airflow_cli("providers", "list", "--output", "json"))
+    providers = cli_json(airflow_cli("providers", "list", "--output", "json"))
     [ours] = [p for p in providers if p["package_name"] == "airflow-provider-lipachat"]
     assert ours["version"] == distribution("airflow-provider-lipachat").version
-    hooks = json.loads(airflow_cli("providers", "hooks", "--output", "json"))
+    hooks = cli_json(airflow_cli("providers", "hooks", "--output", "json"))
     [hook] = [h for h in hooks if h["connection_type"] == "lipachat"]
     assert hook["class"] == "airflow_provider_lipachat.hooks.lipachat.LipaChatHook"
     assert hook["package_name"] == "airflow-provider-lipachat"

@@ -11,6 +11,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
@@ -31,6 +32,15 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def url_answers(url: str) -> bool:
+    """True if ``url`` (on loopback) answers 200 now."""
+    try:
+        with urllib.request.urlopen(url, timeout=5) as answer:
+            return bool(answer.status == 200)
+    except OSError:
+        return False
 
 
 class AirflowOnLoopback:
@@ -97,6 +107,15 @@ class AirflowOnLoopback:
             start_new_session=True,
         )
         self.processes.append((process, log))
+        return process
+
+    def start_api_server(self) -> subprocess.Popen[bytes]:
+        """Start the api-server and wait until it answers: the scheduler and workers need it from their first call.
+
+        Airflow 3.0 starts four API workers, and a scheduler started before they listen fails its first calls.
+        """
+        process = self.start("api-server", "--host", "127.0.0.1", "--port", str(self.api_port))
+        self.wait_for("the api-server to answer", lambda: url_answers(f"{self.base_url}/api/v2/version"))
         return process
 
     def stop(self) -> None:

@@ -6,16 +6,14 @@ that executable; no browser is downloaded. A screenshot of the form is kept in `
 
 from __future__ import annotations
 
-import json
 import shutil
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from airflow_provider_lipachat.emulator import Emulator
-from tests.conftest import AIRFLOW_V3, REPO_ROOT, SANDBOX_SENDER
+from tests.conftest import AIRFLOW_V3, REPO_ROOT, SANDBOX_SENDER, cli_json
 from tests.e2e.airflow_on_loopback import AirflowOnLoopback
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -37,22 +35,13 @@ pytestmark = [
 ]
 
 
-def api_server_answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as answer:  # loopback only
-            return answer.status == 200
-    except OSError:
-        return False
-
-
 @pytest.fixture
 def api_server(tmp_path: Path, lipachat_emulator: Emulator) -> Iterator[AirflowOnLoopback]:
     (tmp_path / "dags").mkdir()
     airflow = AirflowOnLoopback(tmp_path, lipachat_emulator)
     airflow.cli("db", "migrate")
-    airflow.start("api-server", "--host", "127.0.0.1", "--port", str(airflow.api_port))
     try:
-        airflow.wait_for("the api-server", lambda: api_server_answers(f"{airflow.base_url}/api/v2/version"))
+        airflow.start_api_server()
         yield airflow
     finally:
         airflow.stop()
@@ -97,7 +86,7 @@ def test_the_form_shows_the_lipachat_fields_and_saves_a_working_connection(
         finally:
             browser.close()
 
-    [saved] = json.loads(api_server.cli("connections", "get", "lipachat_ui", "--output", "json"))
+    [saved] = cli_json(api_server.cli("connections", "get", "lipachat_ui", "--output", "json"))
     assert saved["conn_type"] == "lipachat"
     assert saved["host"] == lipachat_emulator.base_url
     assert saved["password"] == lipachat_emulator.api_key

@@ -79,13 +79,11 @@ def airflow_on_loopback(tmp_path: Path, lipachat_emulator: Emulator) -> Iterator
     if not AIRFLOW_V3:
         airflow.env["AIRFLOW__CORE__EXECUTOR"] = "SequentialExecutor"  # the one Airflow 2 runs on SQLite
     airflow.cli("db", "migrate")
-    if AIRFLOW_V3:
-        airflow.start("api-server", "--host", "127.0.0.1", "--port", str(airflow.api_port))
-        airflow.start("scheduler", "--skip-serve-logs")  # the log server would listen beyond loopback
-        airflow.start("dag-processor")
-    else:
-        airflow.start("scheduler", "--skip-serve-logs")  # parses DAGs itself on Airflow 2
     try:
+        if AIRFLOW_V3:
+            airflow.start_api_server()
+            airflow.start("dag-processor")  # the scheduler parses DAGs itself on Airflow 2
+        airflow.start("scheduler", "--skip-serve-logs")  # the log server would listen beyond loopback
         yield airflow
     finally:
         airflow.stop()

@@ -51,12 +51,12 @@ def airflow_with_triggerer(tmp_path: Path, lipachat_emulator: Emulator) -> Itera
     if not AIRFLOW_V3:
         airflow.env["AIRFLOW__CORE__EXECUTOR"] = "SequentialExecutor"
     airflow.cli("db", "migrate")
-    if AIRFLOW_V3:
-        airflow.start("api-server", "--host", "127.0.0.1", "--port", str(airflow.api_port))
-        airflow.start("dag-processor")
-    airflow.start("scheduler", "--skip-serve-logs")
-    airflow.start("triggerer", "--skip-serve-logs")
     try:
+        if AIRFLOW_V3:
+            airflow.start_api_server()
+            airflow.start("dag-processor")
+        airflow.start("scheduler", "--skip-serve-logs")
+        airflow.start("triggerer", "--skip-serve-logs")
         yield airflow
     finally:
         airflow.stop()
