@@ -11,7 +11,7 @@ import pytest
 from airflow_provider_lipachat.emulator import Emulator
 from airflow_provider_lipachat.exceptions import LipaChatFanOutError, LipaChatValidationError
 from airflow_provider_lipachat.notifications.lipachat import LipaChatNotifier, send_lipachat_notification
-from tests.conftest import AIRFLOW_V3, DagRunOutcome
+from tests.conftest import RENDERED_EMPTY_KEEPS_SOURCE, DagRunOutcome
 
 RunDag = Callable[..., DagRunOutcome]
 
@@ -146,8 +146,8 @@ def test_a_template_that_renders_empty_counts_as_absent(
         """,
         logical_date="2024-07-01T00:00:00+00:00",
     )
-    if not AIRFLOW_V3:
-        # Airflow 2 keeps a field's unrendered source when it renders empty, so the notifier sees two
+    if RENDERED_EMPTY_KEEPS_SOURCE:
+        # Before 3.3 Airflow keeps a field's unrendered source when it renders empty, so the notifier sees two
         # kinds and refuses, sending nothing, rather than sending a template named "{{ params.template }}".
         assert lipachat_emulator.requests() == []
         assert "expected exactly one of them after rendering" in "".join(capfd.readouterr())

@@ -14,7 +14,7 @@ import pytest
 
 from airflow_provider_lipachat.emulator import Emulator
 from airflow_provider_lipachat.operators.lipachat import default_message_id
-from tests.conftest import DagRunOutcome, connection_json
+from tests.conftest import DagRunOutcome, connection_json, flat
 
 RunDag = Callable[..., DagRunOutcome]
 RECIPIENT = "254711222333"
@@ -191,6 +191,6 @@ def test_bad_input_from_templates_fails_clearly_before_any_request_without_retri
     assert outcome.task_states == dict.fromkeys(EXPECTED_ERRORS, "failed")
     assert outcome.try_numbers == dict.fromkeys(EXPECTED_ERRORS, 1)
     logs = capfd.readouterr()
-    output = logs.out + logs.err
+    output = flat(logs.out + logs.err)
     for task_id, error in EXPECTED_ERRORS.items():
         assert error in output, task_id

@@ -9,7 +9,7 @@ import pytest
 
 from airflow_provider_lipachat.emulator import Emulator
 from airflow_provider_lipachat.operators.lipachat import default_message_id
-from tests.conftest import HAS_TASK_STATE_STORE, DagRunOutcome, connection_json
+from tests.conftest import HAS_TASK_STATE_STORE, DagRunOutcome, connection_json, flat
 from tests.test_ratelimit import max_in_any_window
 
 RunDag = Callable[..., DagRunOutcome]
@@ -108,7 +108,7 @@ def test_permanent_failures_fail_once_listing_each_recipient_after_pushing_the_r
     pushed = outcome.xcom("send")
     assert sorted(pushed) == sorted(set(FIFTY) - {FIFTY[5], FIFTY[6]})
     logs = capfd.readouterr()
-    output = logs.out + logs.err
+    output = flat(logs.out + logs.err)
     assert "2 of 50 recipient(s) not sent to (48 delivered, pushed to XCom;" in output
     assert "1 recipient(s) (2547******05): LipaChatRequestError: gateway rejected the message (HTTP 422)" in output
     assert "1 recipient(s) (2547******06): LipaChatRequestError: gateway rejected the message (HTTP 404)" in output

@@ -8,7 +8,7 @@ import pytest
 
 from airflow_provider_lipachat.emulator import Emulator
 from airflow_provider_lipachat.operators.lipachat import SendWhatsAppMediaOperator, default_message_id
-from tests.conftest import HAS_TASK_STATE_STORE, SANDBOX_SENDER, DagRunOutcome, connection_json
+from tests.conftest import DAG_TEST_LOGS_SECRETS, HAS_TASK_STATE_STORE, SANDBOX_SENDER, DagRunOutcome, connection_json
 
 RunDag = Callable[..., DagRunOutcome]
 
@@ -148,6 +148,12 @@ def test_invalid_credentials_quirk_fails_the_task_without_retries_or_xcom(
     assert "gateway refused the API key" in logs.out + logs.err
 
 
+@pytest.mark.xfail(
+    DAG_TEST_LOGS_SECRETS,
+    reason="Airflow 3.0 defect: dag.test() logs each MaskSecret request, the API key in it, at its default level",
+    raises=AssertionError,
+    strict=True,
+)
 def test_the_api_key_never_appears_in_task_logs_xcom_or_rendered_fields(
     run_dag: RunDag, lipachat_emulator: Emulator, lipachat_conn: str, capfd: pytest.CaptureFixture[str]
 ) -> None:

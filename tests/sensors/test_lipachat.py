@@ -9,7 +9,7 @@ import pytest
 from airflow_provider_lipachat.compat import AirflowFailException, AirflowSensorTimeout
 from airflow_provider_lipachat.emulator import Emulator
 from airflow_provider_lipachat.sensors.lipachat import WhatsAppDeliverySensor
-from tests.conftest import DagRunOutcome
+from tests.conftest import RESCHEDULE_TIMEOUT_BROKEN, DagRunOutcome, flat
 
 RunDag = Callable[..., DagRunOutcome]
 ALICE, BOB = "254700000001", "254700000002"
@@ -70,7 +70,8 @@ class TestLifecycles:
     def test_delivered_messages_end_the_wait_and_their_statuses_go_to_xcom(
         self, run_dag: RunDag, lipachat_emulator: Emulator, lipachat_conn: str, deferrable: bool
     ) -> None:
-        lipachat_emulator.script_status("delivered", delivered_after=2.0)  # well after the first poke
+        # Well after the first poke, even where a loaded machine takes seconds to start the sensor's task.
+        lipachat_emulator.script_status("delivered", delivered_after=6.0)
         outcome = run_dag(send_and_wait(deferrable=deferrable))
         assert outcome.task_states == {"send": "success", "wait": "success"}
         assert statuses_by_recipient(outcome) == {ALICE: "DELIVERED", BOB: "DELIVERED"}
@@ -123,7 +124,7 @@ class TestLifecycles:
         lipachat_emulator.script_status("never_delivered")
         outcome = run_dag(send_and_wait(deferrable=deferrable, timeout=1.5))
         assert outcome.task_states["wait"] == "failed"
-        log = "".join(capfd.readouterr())
+        log = flat("".join(capfd.readouterr()))
         assert "timed out waiting for delivered from" in log
         assert "2547******" in log.split("timed out waiting for delivered from", 1)[1][:200]
 
@@ -196,13 +197,20 @@ def test_wait_for_must_be_delivered_or_read() -> None:
         WhatsAppDeliverySensor(task_id="wait", wa_ids="wamid.A", wait_for="sent")
 
 
+@pytest.mark.xfail(
+    RESCHEDULE_TIMEOUT_BROKEN,
+    reason="Airflow 3.0 defect (seen in dag.test()): its base sensor subtracts a reschedule start date it got as "
+    "text, so the task fails with a TypeError instead of timing out",
+    raises=AssertionError,
+    strict=True,
+)
 def test_reschedule_mode_times_out_naming_who_is_pending(
     run_dag: RunDag, lipachat_emulator: Emulator, lipachat_conn: str, capfd: pytest.CaptureFixture[str]
 ) -> None:
     lipachat_emulator.script_status("never_delivered")
     outcome = run_dag(send_and_wait(to="254700000001", mode="reschedule", timeout=1.5))
     assert outcome.task_states["wait"] == "failed"
-    log = "".join(capfd.readouterr())
+    log = flat("".join(capfd.readouterr()))
     # One recipient's send returns a bare waId, so the waId is who is pending.
     [delivery] = lipachat_emulator.deliveries()
     assert f"timed out waiting for delivered from 1 message(s): {delivery['waId']}" in log
