@@ -43,6 +43,8 @@ HAS_TASK_STATE_STORE = AIRFLOW_RELEASE >= (3, 3)
 RENDERED_EMPTY_KEEPS_SOURCE = AIRFLOW_RELEASE < (3, 3)
 #: Airflow 3.0's dag.test() logs each request that registers a secret for masking, secret included.
 DAG_TEST_LOGS_SECRETS = AIRFLOW_RELEASE == (3, 0)
+#: At DEBUG, dag.test() logs those requests, secret included, on these releases too.
+DAG_TEST_AT_DEBUG_LOGS_SECRETS = AIRFLOW_V3
 #: Airflow 3.0's base sensor gets a reschedule-mode start date as text and fails subtracting it, not timing out.
 RESCHEDULE_TIMEOUT_BROKEN = AIRFLOW_RELEASE == (3, 0)
 #: Test DAG sources import the Task SDK; on Airflow 2 the same names come from their old homes.
