@@ -148,8 +148,11 @@ def run_dag(airflow_db: Path, request: pytest.FixtureRequest) -> Iterator[Callab
     """
     written: list[Path] = []
 
-    def run(source: str, logical_date: str | None = None, **test_kwargs: Any) -> DagRunOutcome:
-        dag_id = re.sub(r"\W", "_", f"{request.node.name}_{len(written)}")[:200]
+    def run(
+        source: str, logical_date: str | None = None, *, again: DagRunOutcome | None = None, **test_kwargs: Any
+    ) -> DagRunOutcome:
+        """``again``: run the DAG of that earlier outcome once more (a new run of the same DAG id)."""
+        dag_id = again.dag_id if again else re.sub(r"\W", "_", f"{request.node.name}_{len(written)}")[:200]
         path = DAGS_FOLDER / f"{dag_id}.py"
         source = textwrap.dedent(source).replace("DAG_ID", dag_id)
         if not AIRFLOW_V3:
