@@ -9,8 +9,6 @@ import zipfile
 from importlib.metadata import distribution, entry_points
 from pathlib import Path
 
-import jsonschema
-
 from airflow_provider_lipachat.get_provider_info import get_provider_info
 
 
@@ -33,13 +31,6 @@ def test_entry_point_points_at_get_provider_info() -> None:
         if e.dist and e.dist.name == "airflow-provider-lipachat"
     ]
     assert entry.load() is get_provider_info
-
-
-def test_provider_info_is_valid_for_airflow() -> None:
-    import airflow
-
-    schema_path = Path(airflow.__file__).parent / "provider_info.schema.json"
-    jsonschema.validate(get_provider_info(), json.loads(schema_path.read_text()))
 
 
 def test_the_wheel_ships_py_typed_and_the_entry_point(tmp_path: Path) -> None:
