@@ -56,6 +56,7 @@ def test_the_wheel_ships_py_typed_and_the_entry_point(tmp_path: Path) -> None:
         names = archive.namelist()
         entry_points_txt = archive.read(next(n for n in names if n.endswith(".dist-info/entry_points.txt"))).decode()
     assert "airflow_provider_lipachat/py.typed" in names
+    assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names)
     assert "airflow_provider_lipachat/emulator/server.py" in names
     assert "[apache_airflow_provider]" in entry_points_txt
     assert "airflow_provider_lipachat.get_provider_info:get_provider_info" in entry_points_txt
