@@ -17,7 +17,10 @@ from airflow_provider_lipachat.exceptions import LipaChatValidationError
 from airflow_provider_lipachat.get_provider_info import get_provider_info
 from airflow_provider_lipachat.hooks.lipachat import LipaChatHook
 from airflow_provider_lipachat.limits import MAX_RETRIES_LIMIT
-from tests.conftest import AIRFLOW_V3, SANDBOX_SENDER
+from tests.conftest import AIRFLOW_V3, AIRFLOW_VERSION, SANDBOX_SENDER
+
+#: Airflow 3.2 reads ``conn-fields`` from the provider info; earlier releases call the hook's widgets.
+READS_CONN_FIELDS = AIRFLOW_V3 and tuple(int(part) for part in AIRFLOW_VERSION.split(".")[:2]) >= (3, 2)
 
 #: (extra, what a user types, accepted?)
 TYPED = [
@@ -143,14 +146,14 @@ def test_every_widget_is_a_field_class_airflow_2_accepts() -> None:
 
 
 def test_the_installed_airflow_builds_the_form_from_the_provider() -> None:
-    """The providers manager of this Airflow imports the hook (2.11) or reads conn-fields (3.x)."""
+    """The providers manager of this Airflow reads conn-fields (3.2+) or imports the hook's widgets."""
     from airflow.providers_manager import ProvidersManager
 
     widgets = ProvidersManager().connection_form_widgets
     for field in FIELDS:
         info = widgets[f"extra__lipachat__{field.name}"]
         assert info.package_name == "airflow-provider-lipachat"
-        if AIRFLOW_V3:
+        if READS_CONN_FIELDS:
             assert info.field["schema"]["type"] == field.json_schema()["type"]
             assert info.field["schema"]["title"] == field.label
         else:
