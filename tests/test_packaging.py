@@ -6,7 +6,6 @@ tests run from the unpacked tarball); these are the parts cheap enough for every
 
 from __future__ import annotations
 
-import subprocess
 import sys
 import tarfile
 from importlib.metadata import distribution
@@ -15,6 +14,7 @@ from pathlib import Path
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 
+from scripts.check_sdist import build_sdist
 from tests.conftest import REPO_ROOT
 
 METADATA = distribution("airflow-provider-lipachat").metadata
@@ -55,20 +55,7 @@ def test_the_test_extra_holds_what_the_tests_need_and_dev_adds_the_tools() -> No
 
 
 def test_the_sdist_ships_the_license_and_every_test_and_example(tmp_path: Path) -> None:
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "import sys; from setuptools import build_meta; print(build_meta.build_sdist(sys.argv[1]))",
-            str(tmp_path),
-        ],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=300,
-    )
-    sdist = tmp_path / done.stdout.strip().splitlines()[-1]
+    sdist = build_sdist(tmp_path)
     with tarfile.open(sdist) as archive:
         root = sdist.name.removesuffix(".tar.gz")
         shipped = {name.removeprefix(f"{root}/") for name in archive.getnames()}
