@@ -23,6 +23,7 @@ from airflow_provider_lipachat.client import (
     RETRYABLE_STATUS,
     backoff_delay,
     parse_retry_after,
+    plain_http_refusal,
     redact_key,
     redirect_refused,
 )
@@ -80,6 +81,9 @@ class AsyncMessageList:
                 response = await http.get(self.base_url + API_PREFIX + path)
             except (httpx.TransportError, httpx.TimeoutException) as err:
                 reason = f"{type(err).__name__}: {err}"
+                refused = plain_http_refusal(self.base_url, f"GET {shown}", reason)
+                if refused is not None:
+                    raise refused from None
                 failure = LipaChatTransientError(f"GET {shown} failed after {attempt} attempt(s): {reason}")
                 wait = backoff_delay(attempt)
             else:

@@ -11,6 +11,7 @@ import random
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 import requests.auth
@@ -172,6 +173,9 @@ class LipaChatClient:
                 )
             except _NETWORK_ERRORS as err:
                 reason = f"{type(err).__name__}: {err}"
+                refused = plain_http_refusal(self.base_url, f"{method} {API_PREFIX}{path}", reason)
+                if refused is not None:
+                    raise refused from None
                 failure = LipaChatTransientError(
                     f"{method} {API_PREFIX}{path} failed after {attempt} attempt(s): {reason}"
                 )
@@ -206,6 +210,22 @@ class LipaChatClient:
 
     def _redact(self, text: str) -> str:
         return redact_key(text, self._api_key)
+
+
+def plain_http_refusal(base_url: str, what: str, reason: str) -> LipaChatRequestError | None:
+    """The error for an https:// request answered in plain HTTP, which retrying cannot change, else None.
+
+    A connection host without a scheme means https://, so a host aimed at a plain-HTTP server
+    (the emulator, say) meets this.
+    """
+    if "WRONG_VERSION_NUMBER" not in reason or not base_url.startswith("https://"):
+        return None
+    server = urlsplit(base_url).netloc
+    return LipaChatRequestError(
+        f"{what} failed: {server} answered plain HTTP to an https:// request ({reason}). A connection host "
+        f"without a scheme means https://; for the emulator or another loopback server set the host to "
+        f"http://{server}, otherwise check the host and port of the gateway"
+    )
 
 
 def redirect_refused(status_code: int, location: str | None) -> LipaChatRequestError:

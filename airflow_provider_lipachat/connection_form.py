@@ -1,38 +1,103 @@
-"""The ``lipachat`` connection form: extra fields and how the standard fields are shown.
+"""The ``lipachat`` connection form, defined once: its extra fields and how the standard fields are shown.
 
-Plain data, shared by ``get_provider_info`` (Airflow 3.2+ reads it without importing the hook)
-and the hook's legacy form methods (earlier Airflow 3 releases call those).
+Airflow 3.2+ reads ``CONN_FIELDS`` from ``get_provider_info`` without importing the hook; Airflow
+2.11 and earlier Airflow 3 releases call the hook's form methods, which build ``form_widgets()``
+from the same ``FIELDS``, so types, bounds and defaults cannot drift between the two.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from airflow_provider_lipachat.exceptions import LipaChatValidationError
+from airflow_provider_lipachat.limits import (
+    MAX_RETRIES_LIMIT,
+    MIN_RETRIES,
+    parse_max_retries,
+    parse_rate_limit,
+    parse_timeout,
+)
 
 DEFAULT_HOST = "https://gateway.lipachat.com"
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_MAX_RETRIES = 3
 
+
+@dataclass(frozen=True)
+class ConnField:
+    """One extra of the connection: its label, JSON type, bounds, and the check the hook applies to it."""
+
+    name: str
+    label: str
+    description: str
+    kind: Literal["string", "integer", "number"]
+    placeholder: str
+    default: float | int | None = None
+    minimum: int | None = None
+    maximum: int | None = None
+    #: The value must be greater than this (a bound JSON Schema calls ``exclusiveMinimum``).
+    above: float | None = None
+    #: The hook's own check of a value read from the connection; raises ``LipaChatValidationError``.
+    check: Callable[[object], object] | None = None
+
+    def json_schema(self) -> dict[str, Any]:
+        """The field as Airflow 3's ``conn-fields`` schema: a nullable type, its default and bounds."""
+        schema: dict[str, Any] = {"type": [self.kind, "null"]}
+        bounds = {"default": self.default, "minimum": self.minimum, "maximum": self.maximum}
+        schema.update({key: value for key, value in bounds.items() if value is not None})
+        if self.above is not None:
+            schema["exclusiveMinimum"] = self.above
+        return schema
+
+
+FIELDS: tuple[ConnField, ...] = (
+    ConnField(
+        name="from_number",
+        label="From number",
+        description="Default sender: the sandbox number 254110090747 or your own WABA number, with country code.",
+        kind="string",
+        placeholder="254110090747",
+    ),
+    ConnField(
+        name="timeout",
+        label="Timeout (seconds)",
+        description="Per-request timeout for the gateway, in seconds: a number greater than 0.",
+        kind="number",
+        placeholder=str(int(DEFAULT_TIMEOUT)),
+        default=DEFAULT_TIMEOUT,
+        above=0,
+        check=parse_timeout,
+    ),
+    ConnField(
+        name="max_retries",
+        label="Max retries",
+        description=(
+            f"Retries of network errors, timeouts, 429 and 5xx inside one task try: "
+            f"{MIN_RETRIES} to {MAX_RETRIES_LIMIT}."
+        ),
+        kind="integer",
+        placeholder=str(DEFAULT_MAX_RETRIES),
+        default=DEFAULT_MAX_RETRIES,
+        minimum=MIN_RETRIES,
+        maximum=MAX_RETRIES_LIMIT,
+        check=parse_max_retries,
+    ),
+    ConnField(
+        name="rate_limit",
+        label="Rate limit (messages per second)",
+        description="Messages per second, any number above 0 (0.5 = one every 2 s); empty for no limit.",
+        kind="number",
+        placeholder="no limit",
+        above=0,
+        check=parse_rate_limit,
+    ),
+)
+
 CONN_FIELDS: dict[str, dict[str, Any]] = {
-    "from_number": {
-        "label": "From number",
-        "schema": {"type": ["string", "null"]},
-        "description": "Default sender: the sandbox number 254110090747 or your own WABA number, with country code.",
-    },
-    "timeout": {
-        "label": "Timeout (seconds)",
-        "schema": {"type": ["number", "null"], "default": DEFAULT_TIMEOUT, "exclusiveMinimum": 0},
-        "description": "Per-request timeout for the gateway.",
-    },
-    "max_retries": {
-        "label": "Max retries",
-        "schema": {"type": ["integer", "null"], "default": DEFAULT_MAX_RETRIES, "minimum": 0},
-        "description": "Retries of network errors, timeouts, 429 and 5xx inside one task try.",
-    },
-    "rate_limit": {
-        "label": "Rate limit (messages per second)",
-        "schema": {"type": ["number", "null"], "exclusiveMinimum": 0},
-        "description": "Messages per second, any number above 0 (0.5 = one every 2 s); empty for no limit.",
-    },
+    field.name: {"label": field.label, "schema": field.json_schema(), "description": field.description}
+    for field in FIELDS
 }
 
 UI_FIELD_BEHAVIOUR: dict[str, Any] = {
@@ -41,9 +106,48 @@ UI_FIELD_BEHAVIOUR: dict[str, Any] = {
     "placeholders": {
         "host": DEFAULT_HOST,
         "password": "the apiKey from the LipaChat dashboard",
-        "from_number": "254110090747",
-        "timeout": str(int(DEFAULT_TIMEOUT)),
-        "max_retries": str(DEFAULT_MAX_RETRIES),
-        "rate_limit": "no limit",
+        **{field.name: field.placeholder for field in FIELDS},
     },
 }
+
+
+def form_widgets() -> dict[str, Any]:
+    """The extra fields as WTForms fields, for the hook's ``get_connection_form_widgets``.
+
+    Airflow 2.11 accepts only String, Integer, Password and Boolean fields (any other class drops
+    the hook from the form), so a number with a fraction is a StringField checked by the hook's rule.
+    """
+    from wtforms import IntegerField, StringField
+    from wtforms.validators import NumberRange, Optional, ValidationError
+
+    try:
+        from flask_appbuilder.fieldwidgets import BS3TextFieldWidget
+    except ImportError:  # Airflow 3 without the FAB provider: the UI reads CONN_FIELDS instead
+        text_widget = None
+    else:
+        text_widget = BS3TextFieldWidget()
+
+    def checked_by(check: Callable[[object], object]) -> Callable[[Any, Any], None]:
+        def validate(form: Any, field: Any) -> None:
+            try:
+                check(field.data)
+            except LipaChatValidationError as err:
+                raise ValidationError(err.problem) from None
+
+        return validate
+
+    widgets: dict[str, Any] = {}
+    for field in FIELDS:
+        common: dict[str, Any] = {"description": field.description, "widget": text_widget}
+        if field.kind == "integer":
+            bounds = NumberRange(min=field.minimum, max=field.maximum)
+            widgets[field.name] = IntegerField(
+                field.label, validators=[Optional(), bounds], default=field.default, **common
+            )
+            continue
+        validators: list[Any] = [Optional()]
+        if field.check is not None:
+            validators.append(checked_by(field.check))
+        default = None if field.default is None else f"{field.default:g}"
+        widgets[field.name] = StringField(field.label, validators=validators, default=default, **common)
+    return widgets

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from airflow_provider_lipachat.exceptions import LipaChatValidationError
-from airflow_provider_lipachat.messages import mask_phone
+from airflow_provider_lipachat.messages import mask_phone, normalize_phone
 
 FAILED = "FAILED"
 #: FAILED aside, a status only moves up this ladder; READ implies DELIVERED.
@@ -242,6 +242,14 @@ def describe_waiting(waiting: list[str], limit: int = 10) -> str:
     return ", ".join(label_for_people(label) for label in waiting[:limit]) + more
 
 
+def _recipient_label(key: object) -> str:
+    """A mapping key as the send operators write recipients (digits only) when it is a phone number."""
+    try:
+        return normalize_phone(key, "wa_ids")
+    except LipaChatValidationError:
+        return str(key).strip()
+
+
 def parse_wa_ids(value: object, field_name: str = "wa_ids") -> dict[str, str]:
     """``{label: waId}`` from what the send operators return: one waId, a ``{recipient: waId}`` mapping,
     a list of waIds, or the text a template renders of any of them. A lone waId labels itself.
@@ -256,19 +264,22 @@ def parse_wa_ids(value: object, field_name: str = "wa_ids") -> dict[str, str]:
                     value = ast.literal_eval(text)
                 except (ValueError, SyntaxError):
                     raise LipaChatValidationError(
-                        field_name, value, f"looks like a mapping or list but cannot be read as one; {WA_IDS_ACCEPTED}"
+                        field_name,
+                        value,
+                        f"looks like a mapping or list but cannot be read as one; {WA_IDS_ACCEPTED}",
+                        shown=mask_phone(repr(value)),
                     ) from None
         elif text:
             value = [text]
     if isinstance(value, Mapping):
-        pairs = [(str(k).strip(), v) for k, v in value.items()]
+        pairs = [(_recipient_label(k), v) for k, v in value.items()]
     elif isinstance(value, list | tuple):
         pairs = [(str(v).strip() if isinstance(v, str) else "", v) for v in value]
     else:
         pairs = []
     ids = {label: wa_id.strip() for label, wa_id in pairs if isinstance(wa_id, str) and wa_id.strip() and label}
     if not pairs or len(ids) != len(pairs):
-        raise LipaChatValidationError(field_name, value, WA_IDS_ACCEPTED)
+        raise LipaChatValidationError(field_name, value, WA_IDS_ACCEPTED, shown=mask_phone(repr(value)))
     return ids
 
 

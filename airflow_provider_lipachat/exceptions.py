@@ -15,14 +15,24 @@ class LipaChatError(Exception):
     retryable: bool = False
 
 
-class LipaChatValidationError(LipaChatError, ValueError):
-    """A value was refused before any request was sent; says which field and what is accepted."""
+MAX_SHOWN_VALUE = 200
 
-    def __init__(self, field: str, value: object, problem: str) -> None:
+
+class LipaChatValidationError(LipaChatError, ValueError):
+    """A value was refused before any request was sent; says which field and what is accepted.
+
+    ``shown`` is how the value appears in the message when its repr would expose personal data
+    (a masked phone number, a summary of placeholders); long values are cut short either way.
+    """
+
+    def __init__(self, field: str, value: object, problem: str, *, shown: str | None = None) -> None:
         self.field = field
         self.value = value
         self.problem = problem
-        super().__init__(f"{field}={value!r}: {problem}")
+        text = repr(value) if shown is None else shown
+        if len(text) > MAX_SHOWN_VALUE:
+            text = text[:MAX_SHOWN_VALUE] + "..."
+        super().__init__(f"{field}={text}: {problem}")
 
 
 class LipaChatAuthError(LipaChatError):

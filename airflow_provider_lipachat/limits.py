@@ -12,8 +12,11 @@ from airflow_provider_lipachat.exceptions import LipaChatValidationError
 MAX_CONCURRENCY_LIMIT = 64
 #: Seconds between a fan-out's progress lines and checkpoints, unless the operator says otherwise.
 PROGRESS_INTERVAL = 10.0
+#: Client retries of one request: a connection's ``max_retries`` extra, or an operator's argument.
+MIN_RETRIES = 0
 MAX_RETRIES_LIMIT = 10
 RATE_LIMIT_ACCEPTED = "expected messages per second: a number greater than 0, such as 80 or 0.5"
+TIMEOUT_ACCEPTED = "expected a number of seconds greater than 0, such as 30"
 
 
 def positive_number(value: object, field: str, accepted: str) -> float:
@@ -49,3 +52,13 @@ def parse_rate_limit(value: object, field: str = "rate_limit") -> float | None:
     if value is None or value == "":
         return None
     return positive_number(value, field, RATE_LIMIT_ACCEPTED)
+
+
+def parse_timeout(value: object, field: str = "timeout") -> float:
+    """A request timeout in seconds: any number greater than 0."""
+    return positive_number(value, field, TIMEOUT_ACCEPTED)
+
+
+def parse_max_retries(value: object, field: str = "max_retries") -> int:
+    """How often the client retries one request: a whole number from MIN_RETRIES to MAX_RETRIES_LIMIT."""
+    return whole_number(value, field, MIN_RETRIES, MAX_RETRIES_LIMIT)

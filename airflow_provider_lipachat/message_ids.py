@@ -17,9 +17,15 @@ def _uuid5(*parts: str) -> str:
     return str(uuid.uuid5(MESSAGE_ID_NAMESPACE, "\x1f".join(parts)))
 
 
-def default_message_id(dag_id: str, task_id: str, run_id: str, map_index: int, recipient: str) -> str:
-    """UUID5 of the task instance and recipient: the same on every try, different per run and recipient."""
-    return _uuid5(dag_id, task_id, run_id, str(map_index), recipient)
+def default_message_id(
+    dag_id: str, task_id: str, run_id: str, map_index: int, recipient: str, *, key: str | None = None
+) -> str:
+    """UUID5 of the task instance and recipient: the same on every try, different per run and recipient.
+
+    A user's idempotency ``key`` (such as the logical date) takes the run's place, so every run
+    with that key names the same messages; it is prefixed so no key can equal a run id.
+    """
+    return _uuid5(dag_id, task_id, run_id if key is None else f"key:{key}", str(map_index), recipient)
 
 
 def derived_message_id(message_id: str, purpose: str) -> str:

@@ -61,16 +61,16 @@ def _ascii_digits(text: str) -> str:
 def _number_as_text(value: object, field_name: str) -> str:
     """A phone number given as a number (int, integral float, Decimal, numpy integer) as its digits."""
     if isinstance(value, bool):
-        raise LipaChatValidationError(field_name, value, f"is a boolean; expected {PHONE_ACCEPTED}")
+        raise _phone_refused(field_name, value, f"is a boolean; expected {PHONE_ACCEPTED}")
     if isinstance(value, numbers.Integral) or (hasattr(value, "__index__") and not isinstance(value, str)):
         return str(operator.index(value))
     if isinstance(value, float | Decimal):
         if not (value.is_finite() if isinstance(value, Decimal) else math.isfinite(value)) or value != int(value):
-            raise LipaChatValidationError(
+            raise _phone_refused(
                 field_name, value, f"is a number with a fraction, not a phone number; expected {PHONE_ACCEPTED}"
             )
         return str(int(value))
-    raise LipaChatValidationError(field_name, value, f"expected {PHONE_ACCEPTED}")
+    raise _phone_refused(field_name, value, f"expected {PHONE_ACCEPTED}")
 
 
 def normalize_phone(value: object, field_name: str) -> str:
@@ -81,30 +81,30 @@ def normalize_phone(value: object, field_name: str) -> str:
     international ``00`` prefix is dropped like ``+``.
     """
     if value is None:
-        raise LipaChatValidationError(field_name, value, f"is empty (None); expected {PHONE_ACCEPTED}")
+        raise _phone_refused(field_name, value, f"is empty (None); expected {PHONE_ACCEPTED}")
     text = value if isinstance(value, str) else _number_as_text(value, field_name)
     text = _ascii_digits(text.strip())
     if _DECIMAL_NUMBER.match(text):
         whole, fraction = text.split(".")
         if fraction.strip("0"):
-            raise LipaChatValidationError(
+            raise _phone_refused(
                 field_name, value, f"is a number with a fraction, not a phone number; expected {PHONE_ACCEPTED}"
             )
         text = whole
     if not text:
-        raise LipaChatValidationError(field_name, value, f"is empty; expected {PHONE_ACCEPTED}")
+        raise _phone_refused(field_name, value, f"is empty; expected {PHONE_ACCEPTED}")
     compact = _PHONE_SEPARATORS.sub("", text)
     digits = compact.removeprefix("+")
     if not (digits.isascii() and digits.isdigit()):
-        raise LipaChatValidationError(field_name, value, f"has characters other than digits; expected {PHONE_ACCEPTED}")
+        raise _phone_refused(field_name, value, f"has characters other than digits; expected {PHONE_ACCEPTED}")
     if digits.startswith("00") and not compact.startswith("+"):
         digits = digits[2:]
     if digits.startswith("0"):
-        raise LipaChatValidationError(
+        raise _phone_refused(
             field_name, value, f"looks like a local number (leading 0) with no country code; expected {PHONE_ACCEPTED}"
         )
     if not MIN_PHONE_DIGITS <= len(digits) <= MAX_PHONE_DIGITS:
-        raise LipaChatValidationError(field_name, value, f"has {len(digits)} digits; expected {PHONE_ACCEPTED}")
+        raise _phone_refused(field_name, value, f"has {len(digits)} digits; expected {PHONE_ACCEPTED}")
     return digits
 
 
@@ -118,12 +118,20 @@ def parse_recipients(value: object, field_name: str = "to") -> tuple[list[str], 
     semicolons, newlines or whitespace -- including a list rendered to text by a template,
     such as ``"['254711000001', '254711000002']"``. A piece with spaces is first read as one
     number (``+254 711 222 333``), else as numbers separated by spaces.
+
+    An empty list (or its text, ``"[]"``) is no recipients, ``([], True)``: what an upstream that
+    found no one hands over. ``None`` and empty text are refused: they are more often a mistake.
     """
-    if value is None:
+    if value is None or (isinstance(value, str) and value.strip() == "None"):
         raise LipaChatValidationError(
-            field_name, value, "is empty (None): no recipient was given; expected a phone number or a list of them"
+            field_name,
+            value,
+            "is None (or its text): no recipient was given, as when an upstream task returned nothing; "
+            "expected a phone number or a list of them (an empty list skips the task)",
         )
     pieces: list[object]
+    if isinstance(value, str) and (collection := rendered_collection(value)) is not None:
+        value = collection
     if isinstance(value, str):
         pieces = [piece.strip() for piece in _RECIPIENT_SEPARATORS.split(value) if piece.strip()]
     elif isinstance(value, list | tuple | set | frozenset):
@@ -131,13 +139,29 @@ def parse_recipients(value: object, field_name: str = "to") -> tuple[list[str], 
     elif isinstance(value, numbers.Number | Decimal) or hasattr(value, "__index__"):
         return [normalize_phone(value, field_name)], False
     else:
-        raise LipaChatValidationError(field_name, value, "expected a phone number, a list of them, or a string of them")
+        raise _phone_refused(field_name, value, "expected a phone number, a list of them, or a string of them")
     if not pieces:
+        if not isinstance(value, str):
+            return [], True
         raise LipaChatValidationError(field_name, value, "names no recipient; expected at least one phone number")
     found: list[str] = []
     for piece in pieces:
         found.extend(_numbers_in(piece, field_name) if isinstance(piece, str) else [normalize_phone(piece, field_name)])
     return list(dict.fromkeys(found)), not isinstance(value, str) or len(found) > 1
+
+
+def rendered_collection(text: str) -> list[object] | None:
+    """The items of a list, tuple or set rendered to text (``"['a', 'b']"``, ``"('a',)"``, ``"set()"``), else None."""
+    text = text.strip()
+    if text == "set()":
+        return []
+    if text[:1] + text[-1:] not in ("[]", "()", "{}"):
+        return None
+    try:
+        parsed = ast.literal_eval(text)
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        return None  # not a rendered collection: the caller reads the text itself
+    return list(parsed) if isinstance(parsed, list | tuple | set) else None
 
 
 def _numbers_in(piece: str, field_name: str) -> list[str]:
@@ -150,7 +174,7 @@ def _numbers_in(piece: str, field_name: str) -> list[str]:
         try:
             return [normalize_phone(token, field_name) for token in tokens]
         except LipaChatValidationError:
-            raise LipaChatValidationError(
+            raise _phone_refused(
                 field_name,
                 piece,
                 f"is neither one number nor numbers separated by spaces ({whole.problem}); "
@@ -170,30 +194,44 @@ def parse_placeholders(value: object, field_name: str = "body_placeholders") -> 
         return ()
     items: object = value
     if isinstance(value, str):
-        text = value.strip()
-        items = [value]
-        if text[:1] + text[-1:] in ("[]", "()"):
-            try:
-                parsed = ast.literal_eval(text)
-            except (ValueError, SyntaxError, MemoryError, RecursionError):
-                parsed = None  # not a rendered list: the text is one placeholder
-            if isinstance(parsed, list | tuple):
-                items = parsed
+        found = rendered_collection(value) if value.strip()[:1] != "{" else None  # a set has no order
+        items = [value] if found is None else found
     if not isinstance(items, list | tuple):
-        raise LipaChatValidationError(field_name, value, PLACEHOLDERS_ACCEPTED)
-    for item in items:
+        raise LipaChatValidationError(field_name, value, PLACEHOLDERS_ACCEPTED, shown=f"<a {type(value).__name__}>")
+    for position, item in enumerate(items, start=1):
         if item is None or isinstance(item, dict | list | tuple | set):
             raise LipaChatValidationError(
-                field_name, value, f"holds {item!r}, which is not a text or number value; {PLACEHOLDERS_ACCEPTED}"
+                field_name,
+                value,
+                f"value {position} ({{{{{position}}}}}) is a {type(item).__name__}, not a text or number; "
+                + PLACEHOLDERS_ACCEPTED,
+                shown=f"<{len(items)} values>",
             )
     return tuple(str(item) for item in items)
 
 
 def mask_phone(number: str) -> str:
-    """Hide the middle of a phone number for logs: '254711222333' -> '2547******33'."""
-    if len(number) <= 6:
-        return "*" * len(number)
-    return number[:4] + "*" * (len(number) - 6) + number[-2:]
+    """Hide the middle digits of a phone number for logs: '254711222333' -> '2547******33'.
+
+    Only digits are hidden, so a number as written ('+254 711-222-333') keeps its shape; six digits
+    or fewer are hidden entirely.
+    """
+    total = sum(c.isdigit() for c in number)
+    seen = 0
+    masked = []
+    for c in number:
+        if c.isdigit():
+            seen += 1
+            shown = total > 6 and (seen <= 4 or seen > total - 2)
+            masked.append(c if shown else "*")
+        else:
+            masked.append(c)
+    return "".join(masked)
+
+
+def _phone_refused(field_name: str, value: object, problem: str) -> LipaChatValidationError:
+    """A refused phone value, shown masked: a number is personal even when it is wrong."""
+    return LipaChatValidationError(field_name, value, problem, shown=mask_phone(repr(value)))
 
 
 def infer_media_type(media_url: str) -> str | None:

@@ -45,6 +45,8 @@ RENDERED_EMPTY_KEEPS_SOURCE = AIRFLOW_RELEASE < (3, 3)
 DAG_TEST_LOGS_SECRETS = AIRFLOW_RELEASE == (3, 0)
 #: At DEBUG, dag.test() logs those requests, secret included, on these releases too.
 DAG_TEST_AT_DEBUG_LOGS_SECRETS = AIRFLOW_V3
+#: Airflow 3.0's supervisor fails a task whose process died abnormally, never retrying it (3.1 retries).
+KILLED_TASK_NOT_RETRIED = AIRFLOW_RELEASE == (3, 0)
 #: Airflow 3.0's base sensor gets a reschedule-mode start date as text and fails subtracting it, not timing out.
 RESCHEDULE_TIMEOUT_BROKEN = AIRFLOW_RELEASE == (3, 0)
 #: Test DAG sources import the Task SDK; on Airflow 2 the same names come from their old homes.
@@ -187,8 +189,11 @@ def run_dag(airflow_db: Path, request: pytest.FixtureRequest) -> Iterator[Callab
     """
     written: list[Path] = []
 
-    def run(source: str, logical_date: str | None = None, **test_kwargs: Any) -> DagRunOutcome:
-        dag_id = re.sub(r"\W", "_", f"{request.node.name}_{len(written)}")[:200]
+    def run(
+        source: str, logical_date: str | None = None, *, again: DagRunOutcome | None = None, **test_kwargs: Any
+    ) -> DagRunOutcome:
+        """``again``: run the DAG of that earlier outcome once more (a new run of the same DAG id)."""
+        dag_id = again.dag_id if again else re.sub(r"\W", "_", f"{request.node.name}_{len(written)}")[:200]
         path = DAGS_FOLDER / f"{dag_id}.py"
         source = textwrap.dedent(source).replace("DAG_ID", dag_id)
         if not AIRFLOW_V3:

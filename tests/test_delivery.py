@@ -112,3 +112,15 @@ def test_wa_ids_takes_what_the_send_operators_return(value: object, expected: di
 def test_anything_else_is_refused_naming_the_field(value: object) -> None:
     with pytest.raises(LipaChatValidationError, match="wa_ids.*expected the waId a send returned"):
         parse_wa_ids(value)
+
+
+def test_recipients_written_by_hand_are_labelled_as_the_send_operators_write_them() -> None:
+    found = parse_wa_ids({"+254 711-222-333": "wamid.A", 254711000002: "wamid.B", "ops team": "wamid.C"})
+    assert found == {"254711222333": "wamid.A", "254711000002": "wamid.B", "ops team": "wamid.C"}
+
+
+def test_a_refused_mapping_shows_its_numbers_masked() -> None:
+    with pytest.raises(LipaChatValidationError) as refused:
+        parse_wa_ids({"254711222333": None})
+    assert "254711222333" not in str(refused.value)
+    assert "2547******33" in str(refused.value)

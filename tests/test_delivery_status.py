@@ -12,7 +12,7 @@ from airflow_provider_lipachat.async_client import AsyncMessageList
 from airflow_provider_lipachat.client import LipaChatClient
 from airflow_provider_lipachat.delivery import poll_pages_bound
 from airflow_provider_lipachat.emulator import Emulator
-from airflow_provider_lipachat.exceptions import LipaChatAuthError, LipaChatTransientError
+from airflow_provider_lipachat.exceptions import LipaChatAuthError, LipaChatRequestError, LipaChatTransientError
 
 TEN_THOUSAND = 10_000
 
@@ -106,3 +106,18 @@ def test_the_emulator_lists_newest_first_with_total_pages_and_statuses_over_time
             "DELIVERED",
             "READ",
         ]
+
+
+@pytest.mark.parametrize("reader", ["sync", "async"])
+def test_https_to_a_plain_http_server_is_refused_at_once_with_the_fix(reader: str) -> None:
+    with Emulator() as emulator:
+        server = emulator.base_url.removeprefix("http://")
+        with pytest.raises(LipaChatRequestError, match=f"set the host to http://{server}") as refused:
+            if reader == "sync":
+                LipaChatClient(f"https://{server}", emulator.api_key, max_retries=3).statuses(["wamid.A"])
+            else:
+                asyncio.run(
+                    AsyncMessageList(f"https://{server}", emulator.api_key, max_retries=3).statuses(["wamid.A"])
+                )
+        assert not refused.value.retryable
+        assert emulator.requests() == []  # the TLS handshake failed: no request ever reached it

@@ -1,14 +1,33 @@
-"""The example DAGs parse without network, and run against the emulator."""
+"""The example DAGs parse without network, show every public class, and each runs against the emulator."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from airflow_provider_lipachat.emulator import Emulator
-from tests.conftest import REPO_ROOT, DagRunOutcome
+from airflow_provider_lipachat.notifications.lipachat import LipaChatNotifier
+from airflow_provider_lipachat.operators.lipachat import (
+    SendWhatsAppMediaOperator,
+    SendWhatsAppTemplateOperator,
+    SendWhatsAppTextOperator,
+)
+from airflow_provider_lipachat.sensors.lipachat import WhatsAppDeliverySensor
+from tests.conftest import AIRFLOW_V3, REPO_ROOT, DagRunOutcome, connection_json
+from tests.test_provider_checks import load_example
 
 EXAMPLES = REPO_ROOT / "example_dags"
+EXAMPLE_FILES = sorted(EXAMPLES.glob("*.py"))
+#: The gateway route each send operator posts to.
+ROUTES = {
+    SendWhatsAppMediaOperator.__name__: "media",
+    SendWhatsAppTextOperator.__name__: "text",
+    SendWhatsAppTemplateOperator.__name__: "template",
+}
 
 
 def example_source(name: str) -> str:
@@ -23,12 +42,50 @@ def test_every_example_parses_without_errors(airflow_db: Path) -> None:
 
     bag = DagBag(dag_folder=str(EXAMPLES))
     assert bag.import_errors == {}
-    assert set(bag.dag_ids) == {
-        "lipachat_report_delivery",
-        "lipachat_pipeline_notifications",
-        "lipachat_partition_backfill",
-        "lipachat_delivery_confirmation",
-    }
+    assert set(bag.dag_ids) == {path.stem for path in EXAMPLE_FILES}
+
+
+def callbacks(owner: Any, kind: str) -> list[Any]:
+    found = getattr(owner, kind, None) or []
+    return list(found) if isinstance(found, list | tuple) else [found]
+
+
+def test_the_examples_show_every_operator_the_sensor_and_the_notifier_as_a_failure_callback() -> None:
+    dags = [load_example(path).dag for path in EXAMPLE_FILES]
+    tasks = [task for dag in dags for task in dag.tasks]
+    used = {task.task_type for task in tasks}
+    assert {*ROUTES, WhatsAppDeliverySensor.__name__} <= used
+    failure_callbacks = [c for task in tasks for c in callbacks(task, "on_failure_callback")]
+    assert any(isinstance(c, LipaChatNotifier) for c in failure_callbacks)
+
+
+def sent_ids(outcome: DagRunOutcome, task_name: str) -> list[str]:
+    """The message ids one send task instance pushed: one id, or one per recipient."""
+    match = re.fullmatch(r"(.+)\[(\d+)\]", task_name)
+    task_id, map_index = (match[1], int(match[2])) if match else (task_name, -1)
+    ids = outcome.xcom(task_id, key="message_id", map_index=map_index)
+    return sorted(ids.values()) if isinstance(ids, dict) else [ids]
+
+
+@pytest.mark.parametrize("path", EXAMPLE_FILES, ids=lambda path: path.stem)
+def test_every_example_runs_and_the_gateway_receives_each_task_s_messages(
+    path: Path, run_dag: Callable[..., DagRunOutcome], lipachat_emulator: Emulator, lipachat_conn: str
+) -> None:
+    """Messages are delivered at once here, so a sensor's first poke already sees them."""
+    lipachat_emulator.script_status("read", delivered_after=0, read_after=0)
+    dag = load_example(path).dag
+    outcome = run_dag(example_source(path.stem), logical_date="2024-03-04T00:00:00+00:00")
+    assert outcome.state == "success"
+    assert set(outcome.task_states.values()) <= {"success", "skipped"}
+    received = {d["messageId"]: d["route"] for d in lipachat_emulator.deliveries()}
+    sends = 0
+    for name, state in outcome.task_states.items():
+        route = ROUTES.get(dag.get_task(name.split("[")[0]).task_type)
+        if route is None or state != "success":
+            continue
+        sends += 1
+        assert {received.get(message_id) for message_id in sent_ids(outcome, name)} == {route}, name
+    assert sends > 0
 
 
 def test_report_delivery_sends_the_dated_document_to_each_recipient(
@@ -57,3 +114,51 @@ def test_pipeline_notifications_send_the_chart_from_xcom_and_a_success_text(
     assert outcome.xcom("send_chart") == chart["waId"]
     assert success_text["route"] == "text"
     assert success_text["payload"]["message"] == f"{outcome.dag_id} finished for 2024-02-29: all tasks succeeded."
+
+
+@pytest.fixture
+def windowed_emulator(monkeypatch: pytest.MonkeyPatch) -> Iterator[Emulator]:
+    """An emulator enforcing the 24-hour rule, with lipachat_default pointing at it."""
+    with Emulator(enforce_session_window=True) as emulator:
+        monkeypatch.setenv("AIRFLOW_CONN_LIPACHAT_DEFAULT", connection_json(emulator.base_url, emulator.api_key))
+        yield emulator
+
+
+def test_shift_handover_texts_the_day_s_summary_to_everyone_on_call(
+    run_dag: Callable[..., DagRunOutcome], windowed_emulator: Emulator
+) -> None:
+    for number in ("254711000006", "254711000007"):
+        windowed_emulator.open_session(number)
+    outcome = run_dag(example_source("lipachat_shift_handover"), logical_date="2024-03-04T18:00:00+00:00")
+    assert outcome.task_states == {"summarise": "success", "send_handover": "success"}
+    deliveries = windowed_emulator.deliveries()
+    assert sorted(d["to"] for d in deliveries) == ["254711000006", "254711000007"]
+    for delivery in deliveries:
+        assert delivery["route"] == "text"
+        assert delivery["payload"]["message"].startswith("Handover 2024-03-04: 42 runs")
+
+
+def test_shift_handover_sends_the_team_lead_a_template_when_a_window_is_closed(
+    run_dag: Callable[..., DagRunOutcome], windowed_emulator: Emulator
+) -> None:
+    windowed_emulator.open_session("254711000006")
+    outcome = run_dag(example_source("lipachat_shift_handover"), logical_date="2024-03-04T18:00:00+00:00")
+    assert outcome.task_states["send_handover"] == "failed"
+    text, escalation = windowed_emulator.deliveries()
+    assert text["to"] == "254711000006" and text["route"] == "text"
+    assert escalation["route"] == "template" and escalation["to"] == "254711000008"
+    assert escalation["payload"]["template"]["name"] == "handover_not_sent"
+    assert escalation["payload"]["template"]["components"]["body"]["placeholders"] == ["2024-03-04"]
+
+
+def test_pipeline_notifications_text_the_on_call_engineer_when_the_load_fails(
+    run_dag: Callable[..., DagRunOutcome], lipachat_emulator: Emulator, lipachat_conn: str
+) -> None:
+    source = example_source("lipachat_pipeline_notifications").replace(
+        "return 1234", 'raise RuntimeError("warehouse unreachable")'
+    )
+    outcome = run_dag(source, logical_date="2024-02-29T00:00:00+00:00")
+    assert outcome.task_states["load_rows"] == "failed"
+    [alert] = lipachat_emulator.deliveries()
+    assert alert["route"] == "text" and alert["to"] == "254711000003"
+    assert alert["payload"]["message"] == f"load_rows failed in {outcome.dag_id} (2024-02-29), try 1."

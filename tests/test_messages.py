@@ -58,10 +58,32 @@ class TestPhoneNumbers:
         with pytest.raises(LipaChatValidationError) as caught:
             normalize_phone(raw, "to")
         text = str(caught.value)
-        assert text.startswith(f"to={raw!r}")
+        assert text.startswith(f"to={mask_phone(repr(raw))}")
         assert problem in text
         assert "254711222333" in text  # the example of what is accepted
         assert caught.value.field == "to"
+
+    @pytest.mark.parametrize(
+        ("raw", "shown"),
+        [
+            ("0711222333", "'0711****33'"),
+            ("+254 711-222-33x", "'+254 7**-***-33x'"),
+            (254711222333.5, "2547*******3.5"),
+            (["254711222333", "0711222333"], "'0711****33'"),
+            ({"who": "254711222333"}, "{'who': '2547******33'}"),
+        ],
+    )
+    def test_a_refused_number_is_shown_masked_as_it_is_personal(self, raw: object, shown: str) -> None:
+        with pytest.raises(LipaChatValidationError) as caught:
+            parse_recipients(raw)
+        text = str(caught.value)
+        assert text.startswith(f"to={shown}:")
+        assert "711222" not in text.split(":")[0]
+
+    def test_mask_phone_hides_the_middle_digits_and_keeps_the_shape(self) -> None:
+        assert mask_phone("254711222333") == "2547******33"
+        assert mask_phone("+254 711-222-333") == "+254 7**-***-*33"
+        assert mask_phone("254711") == "******"
 
     def test_validation_error_is_a_value_error_and_a_lipachat_error(self) -> None:
         with pytest.raises(ValueError):
@@ -218,17 +240,21 @@ class TestRecipients:
         assert parse_recipients(value) == (["254700000002", "254700000001"], True)
 
     def test_a_bad_number_in_a_list_is_named(self) -> None:
-        with pytest.raises(LipaChatValidationError, match="to='0712345678': looks like a local number"):
+        with pytest.raises(LipaChatValidationError, match=r"to='0712\*\*\*\*78': looks like a local number"):
             parse_recipients(["254700000001", "0712345678"])
 
     def test_ambiguous_spaces_ask_for_commas(self) -> None:
         with pytest.raises(LipaChatValidationError, match="neither one number nor numbers separated by spaces"):
             parse_recipients("254711222333 254 700")
 
-    @pytest.mark.parametrize("value", ["", " , ;", [], None, {"a": 1}])
+    @pytest.mark.parametrize("value", ["", " , ;", None, {"a": 1}])
     def test_nothing_usable_is_refused(self, value: object) -> None:
         with pytest.raises(LipaChatValidationError, match="to="):
             parse_recipients(value)
+
+    @pytest.mark.parametrize("value", [[], (), set(), "[]", " [] ", "()"])
+    def test_an_empty_list_or_its_text_is_no_recipients(self, value: object) -> None:
+        assert parse_recipients(value) == ([], True)
 
 
 class TestTextMessage:
@@ -284,8 +310,8 @@ class TestTemplateMessage:
             ({"header_media_url": "http://x.example/a.png"}, "media_url='http://x.example/a.png': is not https"),
             ({"header_media_url": "https://x.example/a.mp3"}, "header_media_type='AUDIO': cannot be a template header"),
             ({"header_media_type": "IMAGE"}, "was given without header_media_url"),
-            ({"body_placeholders": {"name": "Alice"}}, "body_placeholders={'name': 'Alice'}: expected the values"),
-            ({"body_placeholders": ["Alice", None]}, "holds None, which is not a text or number value"),
+            ({"body_placeholders": {"name": "Alice"}}, "body_placeholders=<a dict>: expected the values"),
+            ({"body_placeholders": ["Alice", None]}, "=<2 values>: value 2 ({{2}}) is a NoneType, not a text"),
         ],
     )
     def test_invalid_fields_are_named(self, fields: dict[str, object], complaint: str) -> None:

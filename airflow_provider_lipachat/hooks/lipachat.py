@@ -14,10 +14,11 @@ from airflow_provider_lipachat.connection_form import (
     DEFAULT_MAX_RETRIES,
     DEFAULT_TIMEOUT,
     UI_FIELD_BEHAVIOUR,
+    form_widgets,
 )
 from airflow_provider_lipachat.delivery import DEFAULT_MAX_PAGES, MessageStatus
 from airflow_provider_lipachat.exceptions import LipaChatError, LipaChatValidationError
-from airflow_provider_lipachat.limits import MAX_RETRIES_LIMIT, parse_rate_limit, positive_number, whole_number
+from airflow_provider_lipachat.limits import parse_max_retries, parse_rate_limit, parse_timeout
 from airflow_provider_lipachat.messages import (
     MediaMessage,
     SendResult,
@@ -29,7 +30,6 @@ from airflow_provider_lipachat.messages import (
 from airflow_provider_lipachat.net import is_loopback
 
 TEST_CONNECTION_TIMEOUT = 10.0
-TIMEOUT_ACCEPTED = "expected a number of seconds greater than 0, such as 30"
 
 
 def gateway_base_url(host: str | None, schema: str | None = None, port: int | None = None) -> str:
@@ -121,11 +121,11 @@ class LipaChatHook(BaseHook):
         limit = self._rate_limit if self._rate_limit is not None else _extra_value(extras, "rate_limit")
         from_number = _extra_value(extras, "from_number")
         if retries is not None:
-            retries = whole_number(retries, "max_retries", 0, MAX_RETRIES_LIMIT)
+            retries = parse_max_retries(retries)
         return {
             "base_url": gateway_base_url(conn.host, conn.schema, conn.port),
             "api_key": conn.password,
-            "timeout": DEFAULT_TIMEOUT if timeout is None else positive_number(timeout, "timeout", TIMEOUT_ACCEPTED),
+            "timeout": DEFAULT_TIMEOUT if timeout is None else parse_timeout(timeout),
             "max_retries": DEFAULT_MAX_RETRIES if retries is None else retries,
             "rate_limit": parse_rate_limit(limit),
             "from_number": None if from_number is None else normalize_phone(str(from_number), "from_number"),
@@ -299,18 +299,4 @@ class LipaChatHook(BaseHook):
     @classmethod
     def get_connection_form_widgets(cls) -> dict[str, Any]:
         """Extra fields for Airflow releases that do not read ``conn-fields`` from provider info."""
-        # Airflow 2.11 accepts only String, Integer, Password and Boolean fields here: numbers with
-        # a fraction are strings, checked by the hook when it reads the connection.
-        from wtforms import IntegerField, StringField
-        from wtforms.validators import NumberRange, Optional
-
-        return {
-            "from_number": StringField("From number"),
-            "timeout": StringField("Timeout (seconds)", default=str(int(DEFAULT_TIMEOUT))),
-            "max_retries": IntegerField(
-                "Max retries",
-                validators=[Optional(), NumberRange(min=0, max=MAX_RETRIES_LIMIT)],
-                default=DEFAULT_MAX_RETRIES,
-            ),
-            "rate_limit": StringField("Rate limit (messages per second)"),
-        }
+        return form_widgets()

@@ -85,6 +85,9 @@ class LipaChatNotifier(BaseNotifier):
 
         self._check_one_kind()
         recipients, _ = parse_recipients(self.to)
+        if not recipients:
+            self.log.warning("Nobody to notify: 'to' is an empty list, so nothing was sent")
+            return
         hook = LipaChatHook(lipachat_conn_id=self.lipachat_conn_id)
         failed: dict[str, Exception] = {}
         for recipient in recipients:

@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
 
 from airflow_provider_lipachat.checkpoint import Checkpoint, Sent
-from airflow_provider_lipachat.compat import AirflowFailException, BaseOperator
+from airflow_provider_lipachat.compat import AirflowFailException, AirflowSkipException, BaseOperator
 from airflow_provider_lipachat.exceptions import (
     LipaChatError,
     LipaChatFanOutError,
@@ -25,7 +25,7 @@ from airflow_provider_lipachat.limits import (
     whole_number,
 )
 from airflow_provider_lipachat.message_ids import default_message_id, derived_message_id
-from airflow_provider_lipachat.messages import mask_phone, parse_recipients
+from airflow_provider_lipachat.messages import TEMPLATE_HEADER_TYPES, mask_phone, parse_recipients
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -63,10 +63,16 @@ class WhatsAppSendOperator(BaseOperator):
     ``rate_limit`` per second (any positive number), and checkpointing what was delivered every
     ``checkpoint_interval`` seconds; every recipient is attempted, then the task fails
     summarising by cause those that were not sent to. Permanent failures fail the task without
-    using its retries.
+    using its retries. An empty list of recipients skips the task, as Airflow skips a task
+    mapped over an empty list.
+
+    Message ids are stable per task instance and recipient, so retries never send twice; a new
+    run (a manual re-run for the same date too) sends again. ``idempotency_key`` (templated, e.g.
+    ``"{{ ds }}"``) replaces the run in that id: every run with the same key sends each recipient
+    the message once, as far as the gateway deduplicates.
     """
 
-    template_fields: Sequence[str] = ("to", "from_number", "message_id", "lipachat_conn_id")
+    template_fields: Sequence[str] = ("to", "from_number", "message_id", "idempotency_key", "lipachat_conn_id")
     ui_color = WHATSAPP_GREEN
 
     def __init__(
@@ -75,6 +81,7 @@ class WhatsAppSendOperator(BaseOperator):
         to: str | list[str],
         from_number: str | None = None,
         message_id: str | None = None,
+        idempotency_key: str | None = None,
         lipachat_conn_id: str = "lipachat_default",
         max_retries: int | None = None,
         max_concurrency: int = 8,
@@ -86,6 +93,7 @@ class WhatsAppSendOperator(BaseOperator):
         self.to = to
         self.from_number = from_number
         self.message_id = message_id
+        self.idempotency_key = idempotency_key
         self.lipachat_conn_id = lipachat_conn_id
         self.max_retries = max_retries
         # Not templated, so checked here, when the DAG is parsed.
@@ -123,18 +131,27 @@ class WhatsAppSendOperator(BaseOperator):
         )
         try:
             recipients, many = parse_recipients(self.to)
+            key = self._idempotency_key()
             if many and self.message_id:
                 raise LipaChatValidationError(
-                    "message_id", self.message_id, "applies to one recipient; leave it unset for a list of recipients"
+                    "message_id",
+                    self.message_id,
+                    "applies to one recipient; for a list leave it unset, or set idempotency_key to send "
+                    "once per recipient per key (such as '{{ ds }}')",
                 )
-            self.check_message(hook, recipients[0])
+            if recipients:
+                self.check_message(hook, recipients[0])
         except LipaChatError as err:
             raise_as_task_failure(err)
+        if not recipients:
+            raise AirflowSkipException("'to' is an empty list: no recipient, so nothing was sent")
         ti = context["ti"]
         map_index = ti.map_index if ti.map_index is not None else -1
 
         def message_id_for(recipient: str) -> str:
-            return self.message_id or default_message_id(ti.dag_id, ti.task_id, ti.run_id, map_index, recipient)
+            return self.message_id or default_message_id(
+                ti.dag_id, ti.task_id, ti.run_id, map_index, recipient, key=key
+            )
 
         # Airflow >= 3.3 keeps a per-task-instance store across tries; earlier releases rely on dedup alone.
         checkpoint = Checkpoint.load(context.get("task_state_store"))
@@ -160,6 +177,28 @@ class WhatsAppSendOperator(BaseOperator):
             f" (as {sent.path})" if self.pushes_delivery_path else "",
         )
         return sent.wa_id
+
+    def _idempotency_key(self) -> str | None:
+        """The rendered key that replaces the run in message ids, or None when unset."""
+        key: object = self.idempotency_key  # rendered: native rendering may make it a number
+        if key is None:
+            return None
+        if self.message_id:
+            raise LipaChatValidationError(
+                "idempotency_key", key, "was given with message_id; give one of them (message_id names one message)"
+            )
+        if isinstance(key, bool) or not isinstance(key, str | int) or not str(key).strip():
+            raise LipaChatValidationError(
+                "idempotency_key", key, "expected non-empty text such as '{{ ds }}', or leave it unset"
+            )
+        if "{{" in str(key):  # Airflow 2 leaves a template that rendered empty as its source text
+            raise LipaChatValidationError(
+                "idempotency_key",
+                key,
+                "still holds a template after rendering (it rendered empty); expected "
+                "non-empty text such as '{{ ds }}', or leave it unset",
+            )
+        return str(key).strip()
 
     def _push(self, context: Context, message_ids: Any, paths: Any) -> None:
         context["ti"].xcom_push(key="message_id", value=message_ids)
@@ -250,6 +289,7 @@ class SendWhatsAppMediaOperator(WhatsAppSendOperator):
         "filename",
         "from_number",
         "message_id",
+        "idempotency_key",
         "lipachat_conn_id",
         "fallback_template",
         "fallback_language_code",
@@ -290,6 +330,13 @@ class SendWhatsAppMediaOperator(WhatsAppSendOperator):
             recipient, self.media_url, self.media_type, self.caption, self.filename, self.from_number
         )
         if self.fallback_template:
+            if media.media_type not in TEMPLATE_HEADER_TYPES:
+                raise LipaChatValidationError(
+                    "fallback_template",
+                    self.fallback_template,
+                    f"cannot carry this {media.media_type} media: a template's header takes only "
+                    f"{', '.join(TEMPLATE_HEADER_TYPES)}; leave fallback_template unset for {media.media_type}",
+                )
             hook.template_message(
                 recipient,
                 self.fallback_template,
@@ -343,7 +390,14 @@ class SendWhatsAppTextOperator(WhatsAppSendOperator):
     anyone else use ``SendWhatsAppTemplateOperator``.
     """
 
-    template_fields: Sequence[str] = ("to", "message", "from_number", "message_id", "lipachat_conn_id")
+    template_fields: Sequence[str] = (
+        "to",
+        "message",
+        "from_number",
+        "message_id",
+        "idempotency_key",
+        "lipachat_conn_id",
+    )
     template_fields_renderers: ClassVar[dict[str, str]] = {"message": "md"}
 
     def __init__(self, *, message: str, **kwargs: Any) -> None:
@@ -374,6 +428,7 @@ class SendWhatsAppTemplateOperator(WhatsAppSendOperator):
         "body_placeholders",
         "from_number",
         "message_id",
+        "idempotency_key",
         "lipachat_conn_id",
     )
 

@@ -101,7 +101,7 @@ class TestConnection:
             ({"timeout": 0}, "timeout=0: expected a number of seconds"),
             ({"max_retries": "-1"}, "max_retries='-1': expected a whole number from 0 to 10"),
             ({"max_retries": 50}, "max_retries=50"),
-            ({"from_number": "0712345678"}, "from_number='0712345678'"),
+            ({"from_number": "0712345678"}, "from_number='0712****78'"),
         ],
     )
     def test_bad_extras_are_named(self, monkeypatch: pytest.MonkeyPatch, extra: dict[str, Any], complaint: str) -> None:

@@ -181,3 +181,27 @@ def test_every_text_field_is_templated() -> None:
 
 def test_the_function_alias_is_the_notifier() -> None:
     assert send_lipachat_notification is LipaChatNotifier
+
+
+def test_an_empty_list_of_recipients_sends_nothing_and_says_so(
+    run_dag: RunDag, lipachat_emulator: Emulator, lipachat_conn: str, capfd: pytest.CaptureFixture[str]
+) -> None:
+    outcome = run_dag(
+        """
+        import pendulum
+        from airflow.sdk import DAG, task
+        from airflow_provider_lipachat.notifications.lipachat import LipaChatNotifier
+
+        with DAG("DAG_ID", schedule=None, start_date=pendulum.datetime(2024, 1, 1, tz="UTC"),
+                 params={"on_call": []}) as dag:
+            @task(on_success_callback=LipaChatNotifier(to="{{ params.on_call }}", message="load done"))
+            def load():
+                return "ok"
+
+            load()
+        """
+    )
+    assert outcome.task_states == {"load": "success"}
+    assert lipachat_emulator.requests() == []
+    logged = "".join(capfd.readouterr())
+    assert "Nobody to notify: 'to' is an empty list, so nothing was sent" in logged

@@ -169,8 +169,8 @@ with DAG("DAG_ID", schedule=None, start_date=pendulum.datetime(2024, 1, 1, tz="U
 """
 
 EXPECTED_ERRORS = {
-    "local_number": "to='0712345678': looks like a local number (leading 0) with no country code",
-    "letters_in_number": "to='+254-7II-222-333': has characters other than digits",
+    "local_number": "to='0712****78': looks like a local number (leading 0) with no country code",
+    "letters_in_number": "to='+254-7II-***-*33': has characters other than digits",
     "plain_http_url": "media_url='http://x.example/2024-05-01/a.png': is not https",
     "ftp_url": "media_url='ftp://x.example/a.png': is not https",
     "unknown_type": "media_type='gif': is unknown; expected one of IMAGE, VIDEO, AUDIO, DOCUMENT, STICKER",
@@ -194,3 +194,20 @@ def test_bad_input_from_templates_fails_clearly_before_any_request_without_retri
     output = flat(logs.out + logs.err)
     for task_id, error in EXPECTED_ERRORS.items():
         assert error in output, task_id
+    assert "0712345678" not in output  # a refused number is personal too: shown masked
+
+
+def test_a_host_without_scheme_aimed_at_plain_http_fails_once_saying_to_write_http(
+    run_dag: RunDag, lipachat_emulator: Emulator, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    server = lipachat_emulator.base_url.removeprefix("http://")  # a host as people type it: no scheme
+    monkeypatch.setenv("AIRFLOW_CONN_LIPACHAT_DEFAULT", connection_json(server, lipachat_emulator.api_key, timeout=5))
+    outcome = run_dag(ONE_SEND)
+
+    assert outcome.task_states == {"send": "failed"}
+    assert outcome.try_numbers == {"send": 1}  # retrying cannot make the server speak TLS
+    logs = capfd.readouterr()
+    output = logs.out + logs.err
+    assert f"{server} answered plain HTTP to an https:// request" in output
+    assert f"set the host to http://{server}" in output
+    assert output.count("retrying in") == 0

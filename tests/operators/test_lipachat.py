@@ -280,6 +280,7 @@ def test_operator_templates_every_message_argument_and_the_connection() -> None:
         "filename",
         "from_number",
         "message_id",
+        "idempotency_key",
         "lipachat_conn_id",
         "fallback_template",
         "fallback_language_code",

@@ -172,4 +172,7 @@ def test_a_fallback_for_audio_is_refused_before_any_request(
     assert outcome.task_states == {"send": "failed"}
     assert windowed_emulator.requests() == []
     logs = capfd.readouterr()
-    assert "header_media_type='AUDIO': cannot be a template header" in logs.out + logs.err
+    output = logs.out + logs.err
+    assert "fallback_template='voice_note': cannot carry this AUDIO media" in output
+    assert "leave fallback_template unset for AUDIO" in output
+    assert "header_media_type" not in output

@@ -100,3 +100,72 @@ def test_placeholders_from_jinja_are_values_not_characters(
         d["to"]: d["payload"]["template"]["components"]["body"]["placeholders"] for d in lipachat_emulator.deliveries()
     }
     assert sent == {"254711000941": ["Alice", "Q3"], "254711000942": ["2024-01-15"]}
+
+
+SHAPES_DAG = """
+import pendulum
+from airflow.sdk import DAG, task
+from airflow_provider_lipachat.operators.lipachat import SendWhatsAppTextOperator
+
+with DAG("DAG_ID", schedule=None, start_date=pendulum.datetime(2024, 1, 1, tz="UTC"),
+         render_template_as_native_obj=NATIVE) as dag:
+
+    @task
+    def found():
+        return FOUND
+
+    send = SendWhatsAppTextOperator(
+        task_id="send", to="{{ ti.xcom_pull(task_ids='found') }}", message="Your statement is ready", retries=2
+    )
+    found() >> send
+"""
+
+
+def shapes_dag(found: str, native: bool) -> str:
+    return SHAPES_DAG.replace("FOUND", found).replace("NATIVE", str(native))
+
+
+@pytest.mark.parametrize("native", [False, True])
+@pytest.mark.parametrize(
+    "found",
+    [
+        "('254711000951', '254711000952')",  # a tuple
+        "{254711000951, 254711000952}",  # a set of ints
+        "['254711000951', 254711000952.0]",  # mixed text and a float
+    ],
+)
+def test_a_tuple_a_set_or_mixed_types_from_upstream_reach_each_number(
+    run_dag: RunDag, lipachat_emulator: Emulator, lipachat_conn: str, found: str, native: bool
+) -> None:
+    outcome = run_dag(shapes_dag(found, native))
+
+    assert outcome.task_states == {"found": "success", "send": "success"}
+    assert sorted(d["to"] for d in lipachat_emulator.deliveries()) == ["254711000951", "254711000952"]
+    assert set(outcome.xcom("send")) == {"254711000951", "254711000952"}
+
+
+@pytest.mark.parametrize("native", [False, True])
+def test_an_upstream_that_found_no_one_skips_the_send(
+    run_dag: RunDag, lipachat_emulator: Emulator, lipachat_conn: str, native: bool, capfd: pytest.CaptureFixture[str]
+) -> None:
+    outcome = run_dag(shapes_dag("[]", native))
+
+    assert outcome.task_states == {"found": "success", "send": "skipped"}
+    assert lipachat_emulator.requests() == []
+    logs = capfd.readouterr()
+    assert "'to' is an empty list: no recipient, so nothing was sent" in logs.out + logs.err
+
+
+@pytest.mark.parametrize("native", [False, True])
+def test_an_upstream_that_returned_none_fails_clearly_without_retries(
+    run_dag: RunDag, lipachat_emulator: Emulator, lipachat_conn: str, native: bool, capfd: pytest.CaptureFixture[str]
+) -> None:
+    outcome = run_dag(shapes_dag("None", native))
+
+    assert outcome.task_states == {"found": "success", "send": "failed"}
+    assert outcome.try_numbers["send"] == 1
+    assert lipachat_emulator.requests() == []
+    logs = capfd.readouterr()
+    assert "is None (or its text): no recipient was given, as when an upstream task returned nothing" in (
+        logs.out + logs.err
+    )
