@@ -17,7 +17,7 @@ from airflow_provider_lipachat.operators.lipachat import (
     SendWhatsAppTextOperator,
 )
 from airflow_provider_lipachat.sensors.lipachat import WhatsAppDeliverySensor
-from tests.conftest import AIRFLOW_V3, REPO_ROOT, DagRunOutcome, connection_json
+from tests.conftest import REPO_ROOT, DagRunOutcome, connection_json
 from tests.test_provider_checks import load_example
 
 EXAMPLES = REPO_ROOT / "example_dags"
