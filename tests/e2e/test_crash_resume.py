@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 
 from airflow_provider_lipachat.emulator import Emulator
-from tests.conftest import AIRFLOW_V3, HAS_TASK_STATE_STORE, KILLED_TASK_NOT_RETRIED
+from tests.conftest import AIRFLOW_V3, HAS_TASK_STATE_STORE, KILLED_TASK_NOT_RETRIED, airflow_defect
 from tests.e2e.airflow_on_loopback import AirflowOnLoopback
 
 pytestmark = pytest.mark.scheduler
@@ -104,11 +104,9 @@ def checkpointed_message_ids(airflow: AirflowOnLoopback) -> set[str]:
     return {message_id for n in range(chunks) for message_id in stored.get(f"lipachat_sent.{n}", {})}
 
 
-@pytest.mark.xfail(
+@airflow_defect(
     KILLED_TASK_NOT_RETRIED,
-    reason="Airflow 3.0 defect: its supervisor marks a task whose process was killed failed, ignoring retries",
-    raises=AssertionError,
-    strict=True,
+    "Airflow 3.0: its supervisor marks a task whose process was killed failed, ignoring retries",
 )
 def test_a_fan_out_killed_mid_send_is_finished_by_the_retry_with_one_message_per_recipient(
     airflow_on_loopback: AirflowOnLoopback, lipachat_emulator: Emulator

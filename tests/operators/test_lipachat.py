@@ -20,6 +20,7 @@ from tests.conftest import (
     HAS_TASK_STATE_STORE,
     SANDBOX_SENDER,
     DagRunOutcome,
+    airflow_defect,
     connection_json,
 )
 
@@ -161,11 +162,9 @@ def test_invalid_credentials_quirk_fails_the_task_without_retries_or_xcom(
     assert "gateway refused the API key" in logs.out + logs.err
 
 
-@pytest.mark.xfail(
+@airflow_defect(
     DAG_TEST_LOGS_SECRETS,
-    reason="Airflow 3.0 defect: dag.test() logs each MaskSecret request, the API key in it, at its default level",
-    raises=AssertionError,
-    strict=True,
+    "Airflow 3.0: dag.test() logs each MaskSecret request, the API key in it, at its default level",
 )
 def test_the_api_key_never_appears_in_task_logs_xcom_or_rendered_fields(
     run_dag: RunDag, lipachat_emulator: Emulator, lipachat_conn: str, capfd: pytest.CaptureFixture[str]
@@ -212,11 +211,9 @@ if __name__ == "__main__":
 """
 
 
-@pytest.mark.xfail(
+@airflow_defect(
     DAG_TEST_AT_DEBUG_LOGS_SECRETS,
-    reason="Airflow defect: at DEBUG, dag.test() logs each MaskSecret request with the secret before masking it",
-    raises=AssertionError,
-    strict=True,
+    "at DEBUG, dag.test() logs each MaskSecret request with the secret before masking it",
 )
 def test_at_debug_level_the_api_key_stays_out_of_dag_test_output(
     airflow_db: Path, lipachat_emulator: Emulator, lipachat_conn: str

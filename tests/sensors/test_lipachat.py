@@ -9,7 +9,7 @@ import pytest
 from airflow_provider_lipachat.compat import AirflowFailException, AirflowSensorTimeout
 from airflow_provider_lipachat.emulator import Emulator
 from airflow_provider_lipachat.sensors.lipachat import WhatsAppDeliverySensor
-from tests.conftest import RESCHEDULE_TIMEOUT_BROKEN, DagRunOutcome, flat
+from tests.conftest import RESCHEDULE_TIMEOUT_BROKEN, DagRunOutcome, airflow_defect, flat
 
 RunDag = Callable[..., DagRunOutcome]
 ALICE, BOB = "254700000001", "254700000002"
@@ -197,12 +197,10 @@ def test_wait_for_must_be_delivered_or_read() -> None:
         WhatsAppDeliverySensor(task_id="wait", wa_ids="wamid.A", wait_for="sent")
 
 
-@pytest.mark.xfail(
+@airflow_defect(
     RESCHEDULE_TIMEOUT_BROKEN,
-    reason="Airflow 3.0 defect (seen in dag.test()): its base sensor subtracts a reschedule start date it got as "
+    "Airflow 3.0 (seen in dag.test()): its base sensor subtracts a reschedule start date it got as "
     "text, so the task fails with a TypeError instead of timing out",
-    raises=AssertionError,
-    strict=True,
 )
 def test_reschedule_mode_times_out_naming_who_is_pending(
     run_dag: RunDag, lipachat_emulator: Emulator, lipachat_conn: str, capfd: pytest.CaptureFixture[str]
