@@ -62,3 +62,15 @@ def parse_timeout(value: object, field: str = "timeout") -> float:
 def parse_max_retries(value: object, field: str = "max_retries") -> int:
     """How often the client retries one request: a whole number from MIN_RETRIES to MAX_RETRIES_LIMIT."""
     return whole_number(value, field, MIN_RETRIES, MAX_RETRIES_LIMIT)
+
+
+FLAG_ACCEPTED = "expected True or False (or the text 'true' / 'false', as a template renders them)"
+
+
+def parse_flag(value: object, field: str) -> bool:
+    """A yes/no setting given as a bool or as the text a template renders (``"True"``, ``"false"``)."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    raise LipaChatValidationError(field, value, FLAG_ACCEPTED)

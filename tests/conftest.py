@@ -10,6 +10,7 @@ import importlib.util
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 import tempfile
@@ -33,7 +34,7 @@ os.environ.update(
 
 from airflow_provider_lipachat.compat import AIRFLOW_V3, AIRFLOW_VERSION  # noqa: E402 - after AIRFLOW_HOME is set
 
-pytest_plugins = ["airflow_provider_lipachat.emulator.pytest_plugin"]
+pytest_plugins = ["airflow_provider_lipachat.emulator.pytest_plugin", "tests.media_host"]
 
 #: Airflow 3.3 added the task state store; earlier releases rely on the gateway's dedup alone.
 HAS_TASK_STATE_STORE = AIRFLOW_V3 and tuple(int(p) for p in AIRFLOW_VERSION.split(".")[:2]) >= (3, 3)
@@ -45,6 +46,26 @@ AIRFLOW2_IMPORTS = {
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SANDBOX_SENDER = "254110090747"
+
+
+@pytest.fixture(autouse=True)
+def loopback_names_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests talk to loopback only: any other host name fails to resolve at once, as offline.
+
+    Media links such as ``https://reports.example.com/...`` stay unreachable for the preflight
+    (a warning), without a DNS query leaving the machine.
+    """
+    from airflow_provider_lipachat.net import is_loopback
+
+    resolve = socket.getaddrinfo
+
+    def loopback_only(host: Any, *args: Any, **kwargs: Any) -> Any:
+        name = host.decode() if isinstance(host, bytes) else host
+        if name is not None and not is_loopback(name):
+            raise socket.gaierror(socket.EAI_NONAME, f"{name}: tests resolve loopback names only")
+        return resolve(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", loopback_only)
 
 
 @pytest.fixture(scope="session")

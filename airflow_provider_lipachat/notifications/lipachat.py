@@ -29,7 +29,8 @@ class LipaChatNotifier(BaseNotifier):
     ``body_placeholders``) says what to send. Every text field is templated from the callback
     context, e.g. ``message="{{ ti.task_id }} failed in {{ dag.dag_id }}"``. ``to`` takes one
     number or several, like the operators. Free-form text and media reach only recipients
-    who wrote in the last 24 hours; a template reaches anyone.
+    who wrote in the last 24 hours; a template reaches anyone. A media link is checked once
+    before any send (``preflight``, on by default), as the media operator does.
     """
 
     template_fields: Sequence[str] = (
@@ -43,6 +44,7 @@ class LipaChatNotifier(BaseNotifier):
         "body_placeholders",
         "from_number",
         "lipachat_conn_id",
+        "preflight",
     )
 
     def __init__(
@@ -58,8 +60,10 @@ class LipaChatNotifier(BaseNotifier):
         body_placeholders: Sequence[str] | str | None = None,
         from_number: str | None = None,
         lipachat_conn_id: str = "lipachat_default",
+        preflight: bool | str = True,
     ) -> None:
         super().__init__()
+        self.preflight = preflight
         self.to = to
         self.message = message
         self.media_url = media_url
@@ -89,6 +93,13 @@ class LipaChatNotifier(BaseNotifier):
             self.log.warning("Nobody to notify: 'to' is an empty list, so nothing was sent")
             return
         hook = LipaChatHook(lipachat_conn_id=self.lipachat_conn_id)
+        if self.media_url:
+            from airflow_provider_lipachat.preflight import preflight_if_enabled
+
+            media = hook.media_message(
+                recipients[0], self.media_url, self.media_type, self.caption, from_number=self.from_number
+            )
+            preflight_if_enabled(self.preflight, media.media_url, str(media.media_type), "media_url", self.log)
         failed: dict[str, Exception] = {}
         for recipient in recipients:
             try:

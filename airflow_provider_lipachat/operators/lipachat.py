@@ -277,6 +277,8 @@ class SendWhatsAppMediaOperator(WhatsAppSendOperator):
 
     ``to`` is one number, a list, or a string of numbers separated by commas, newlines or
     spaces; every argument is templated. ``media_type`` is inferred from the URL when absent.
+    With ``preflight`` (the default) the link is checked once, before any send, against
+    WhatsApp's media rules: a definite problem fails the task, an unreachable link is a warning.
     With ``fallback_template``, a recipient whose 24-hour window is closed gets that approved
     template instead, with the media as its header; XCom ``delivery_path`` says which was sent.
     """
@@ -294,6 +296,7 @@ class SendWhatsAppMediaOperator(WhatsAppSendOperator):
         "fallback_template",
         "fallback_language_code",
         "fallback_body_placeholders",
+        "preflight",
     )
     template_fields_renderers: ClassVar[dict[str, str]] = {"caption": "md"}
 
@@ -307,9 +310,11 @@ class SendWhatsAppMediaOperator(WhatsAppSendOperator):
         fallback_template: str | None = None,
         fallback_language_code: str = "en",
         fallback_body_placeholders: Sequence[str] | str = (),
+        preflight: bool | str = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.preflight = preflight
         self.media_url = media_url
         self.media_type = media_type
         self.caption = caption
@@ -346,6 +351,9 @@ class SendWhatsAppMediaOperator(WhatsAppSendOperator):
                 self.fallback_body_placeholders,
                 self.from_number,
             )
+        from airflow_provider_lipachat.preflight import preflight_if_enabled
+
+        preflight_if_enabled(self.preflight, media.media_url, str(media.media_type), "media_url", self.log)
 
     def send_message(self, hook: LipaChatHook, recipient: str, message_id: str) -> Sent:
         try:
@@ -416,7 +424,8 @@ class SendWhatsAppTemplateOperator(WhatsAppSendOperator):
     """Send an approved template message to one WhatsApp number or many, inside or outside the 24-hour window.
 
     ``body_placeholders`` fill the template's {{1}}, {{2}}, ... in order; an optional media
-    header (IMAGE, VIDEO or DOCUMENT) comes from ``header_media_url``.
+    header (IMAGE, VIDEO or DOCUMENT) comes from ``header_media_url``, checked once before any
+    send unless ``preflight`` is False.
     """
 
     template_fields: Sequence[str] = (
@@ -430,6 +439,7 @@ class SendWhatsAppTemplateOperator(WhatsAppSendOperator):
         "message_id",
         "idempotency_key",
         "lipachat_conn_id",
+        "preflight",
     )
 
     def __init__(
@@ -440,9 +450,11 @@ class SendWhatsAppTemplateOperator(WhatsAppSendOperator):
         header_media_url: str | None = None,
         header_media_type: str | None = None,
         body_placeholders: Sequence[str] | str = (),
+        preflight: bool | str = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.preflight = preflight
         self.template_name = template_name
         self.language_code = language_code
         self.header_media_url = header_media_url
@@ -450,7 +462,7 @@ class SendWhatsAppTemplateOperator(WhatsAppSendOperator):
         self.body_placeholders = body_placeholders
 
     def check_message(self, hook: LipaChatHook, recipient: str) -> None:
-        hook.template_message(
+        message = hook.template_message(
             recipient,
             self.template_name,
             self.language_code,
@@ -459,6 +471,12 @@ class SendWhatsAppTemplateOperator(WhatsAppSendOperator):
             self.body_placeholders,
             self.from_number,
         )
+        if message.header_media_url is not None:
+            from airflow_provider_lipachat.preflight import preflight_if_enabled
+
+            preflight_if_enabled(
+                self.preflight, message.header_media_url, str(message.header_media_type), "header_media_url", self.log
+            )
 
     def send_message(self, hook: LipaChatHook, recipient: str, message_id: str) -> Sent:
         result = hook.send_template(
