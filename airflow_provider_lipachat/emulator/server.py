@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from airflow_provider_lipachat.emulator.lifecycle import StatusScript, StatusScriptError
+from airflow_provider_lipachat.emulator.media import MediaFetch, fetch_media, fetchable, media_link
 from airflow_provider_lipachat.emulator.state import (
     EmulatorState,
     Fault,
@@ -249,7 +250,19 @@ class _Handler(BaseHTTPRequestHandler):
         if kind != "template" and not state.session_open(str(payload["to"]).lstrip("+")):
             return 400, _error_envelope(SESSION_CLOSED_MESSAGE), "session_closed"
         answer, replayed = state.deliver_once(kind, payload, status_desc)
+        link = media_link(kind, payload)
+        if not replayed and link is not None and fetchable(link[0]):
+            self._fetch_media_later(answer["data"]["waId"], *link)
         return 200, answer, "replayed" if replayed else "delivered"
+
+    def _fetch_media_later(self, wa_id: str, url: str, media_type: str) -> None:
+        """Fetch the media after answering, as WhatsApp does once the gateway has accepted a send."""
+        state = self.server.state
+        threading.Thread(
+            target=lambda: state.record_media_fetch(fetch_media(wa_id, url, media_type)),
+            name="lipachat-emulator-media-fetch",
+            daemon=True,
+        ).start()
 
     def _message_list(self) -> tuple[int, Any, str]:
         query = parse_qs(urlsplit(self.path).query)
@@ -353,6 +366,11 @@ class Emulator:
 
     def open_session(self, number: str) -> None:
         self.state.open_session(number)
+
+    def media_fetches(self) -> list[MediaFetch]:
+        """Media links fetched after sends (loopback links only), in the order the fetches ended."""
+        with self.state.lock:
+            return list(self.state.media_fetches)
 
     def script_status(self, lifecycle: str = "read", **options: Any) -> StatusScript:
         """Script what happens to messages after the send, as ``POST /_emulator/statuses`` would.

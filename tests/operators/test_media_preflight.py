@@ -135,3 +135,40 @@ def test_the_template_header_is_checked_and_named_as_its_own_field(
     assert outcome.try_numbers == {"send": 1}
     assert lipachat_emulator.requests() == []
     assert "header_media_url='" + bad + "': answered Content-Type text/html" in "".join(capfd.readouterr())
+
+
+STORY_DAG = """
+import pendulum
+from airflow.sdk import DAG
+from airflow_provider_lipachat.operators.lipachat import SendWhatsAppMediaOperator
+from airflow_provider_lipachat.sensors.lipachat import WhatsAppDeliverySensor
+
+with DAG("DAG_ID", schedule=None, start_date=pendulum.datetime(2024, 1, 1, tz="UTC")) as dag:
+    send = SendWhatsAppMediaOperator(task_id="send", to="254711000001", media_url={url!r}, preflight={preflight})
+    wait = WhatsAppDeliverySensor(task_id="wait", wa_ids="{{{{ ti.xcom_pull('send') }}}}", poke_interval=0.2,
+                                  timeout=20)
+    send >> wait
+"""
+
+
+def test_the_whole_story_of_an_expired_link_caught_by_preflight_or_reported_later_by_the_sensor(
+    run_dag: RunDag,
+    lipachat_emulator: Emulator,
+    lipachat_conn: str,
+    media_host: MediaHost,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    lipachat_emulator.script_status("delivered", delivered_after=1.0)
+    url = media_host.put("/expired.png", PNG, "image/png", status=403)
+
+    caught = run_dag(STORY_DAG.format(url=url, preflight=True))
+    assert caught.task_states == {"send": "failed", "wait": "upstream_failed"}
+    assert lipachat_emulator.requests() == []
+
+    reported = run_dag(STORY_DAG.format(url=url, preflight=False))
+    assert reported.task_states == {"send": "success", "wait": "failed"}
+    [delivery] = lipachat_emulator.deliveries()
+    assert reported.xcom("send") == delivery["waId"]  # the gateway answered SENT
+    [fetch] = lipachat_emulator.media_fetches()
+    assert fetch.wa_id == delivery["waId"] and fetch.failure is not None and "HTTP 403" in fetch.failure
+    assert "2547******01: FAILED, WhatsApp error 131053" in "".join(capfd.readouterr())
