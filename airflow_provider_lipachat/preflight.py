@@ -71,6 +71,30 @@ MEDIA_RULES: dict[str, MediaRule] = {
     "STICKER": MediaRule(("image/webp",), 500 * KB),
 }
 STATIC_STICKER_MAX_BYTES = 100 * KB
+#: The MIME type a store should declare for a file, by extension (each one WhatsApp accepts).
+MIME_TYPE_BY_EXTENSION: dict[str, str] = {
+    "jpg": "image/jpeg",
+    "jpeg": "image/jpeg",
+    "png": "image/png",
+    "mp4": "video/mp4",
+    "3gp": "video/3gpp",
+    "mp3": "audio/mpeg",
+    "m4a": "audio/mp4",
+    "aac": "audio/aac",
+    "amr": "audio/amr",
+    "ogg": "audio/ogg",
+    "opus": "audio/ogg",
+    "pdf": "application/pdf",
+    "txt": "text/plain",
+    "csv": "text/plain",  # WhatsApp has no text/csv; its document rule takes text/plain
+    "doc": "application/msword",
+    "xls": "application/vnd.ms-excel",
+    "ppt": "application/vnd.ms-powerpoint",
+    "docx": f"{OOXML}.wordprocessingml.document",
+    "xlsx": f"{OOXML}.spreadsheetml.sheet",
+    "pptx": f"{OOXML}.presentationml.presentation",
+    "webp": "image/webp",
+}
 
 
 def _is_webp(head: bytes) -> bool:

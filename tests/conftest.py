@@ -34,7 +34,7 @@ os.environ.update(
 
 from airflow_provider_lipachat.compat import AIRFLOW_V3, AIRFLOW_VERSION  # noqa: E402 - after AIRFLOW_HOME is set
 
-pytest_plugins = ["airflow_provider_lipachat.emulator.pytest_plugin", "tests.media_host"]
+pytest_plugins = ["airflow_provider_lipachat.emulator.pytest_plugin", "tests.media_host", "tests.s3_server"]
 
 #: Airflow 3.3 added the task state store; earlier releases rely on the gateway's dedup alone.
 HAS_TASK_STATE_STORE = AIRFLOW_V3 and tuple(int(p) for p in AIRFLOW_VERSION.split(".")[:2]) >= (3, 3)
