@@ -70,6 +70,10 @@ def media_link(
         path.stat()
     except FileNotFoundError:
         raise LipaChatValidationError(field, shown, "names an object that does not exist in the store") from None
+    except PermissionError as err:
+        raise LipaChatValidationError(
+            field, shown, f"cannot be read with its connection's credentials ({err}); check them, or the path"
+        ) from None
     url = _sign(path, field, shown, expiry)
     return MediaLink(url, media_type, filename, shown, expiry)
 

@@ -58,7 +58,7 @@ def s3_server(trust_test_ca: TLSFiles, monkeypatch: pytest.MonkeyPatch) -> Itera
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     endpoint_url = f"https://127.0.0.1:{server.server_address[1]}"
-    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}.items():
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE"):
         monkeypatch.delenv(name, raising=False)
     extra = {"endpoint_url": endpoint_url, "region_name": "us-east-1", "config_kwargs": {"signature_version": "s3v4"}}
     monkeypatch.setenv(
