@@ -93,6 +93,10 @@ class MediaHost:
     def requests_for(self, path: str) -> list[tuple[str, str, str | None]]:
         return [r for r in self.requests if r[1].split("?")[0] == path]
 
+    def ranged_requests_for(self, path: str) -> list[tuple[str, str, str | None]]:
+        """The preflight's requests (it always asks for a byte range; WhatsApp's fetch does not)."""
+        return [r for r in self.requests_for(path) if r[2] is not None]
+
 
 class _Handler(BaseHTTPRequestHandler):
     server: _Server

@@ -36,7 +36,7 @@ def test_a_good_link_is_asked_once_and_every_recipient_gets_the_media(
 
     assert outcome.task_states == {"chart": "success"}
     assert sorted(d["to"] for d in lipachat_emulator.deliveries()) == ["254711000001", "254711000002"]
-    assert len(media_host.requests_for("/chart.png")) == 1
+    assert len(media_host.ranged_requests_for("/chart.png")) == 1
 
 
 def test_a_bad_link_sends_to_nobody_and_the_log_says_why(

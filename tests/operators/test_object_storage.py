@@ -80,7 +80,7 @@ from fsspec.implementations.memory import MemoryFileSystem
 try:
     from airflow.sdk.io import attach
 except ImportError:  # Airflow 2.11
-    from airflow.io import attach
+    from airflow.io.store import attach
 
 attach("memory", fs=MemoryFileSystem())  # a store that cannot sign links
 
