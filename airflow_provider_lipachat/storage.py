@@ -101,7 +101,9 @@ def _object_storage_path(value: Any, field: str) -> Any:
 def _sign(path: Any, field: str, shown: str, expiry: int) -> str:
     scheme = str(path.protocol).lower()
     mime = MIME_TYPE_BY_EXTENSION.get(path.suffix.lstrip(".").lower())
-    options = {CONTENT_TYPE_ARGUMENT[scheme]: mime} if mime and scheme in CONTENT_TYPE_ARGUMENT else {}
+    options: dict[str, str] = {"version": "v4"} if scheme in ("gs", "gcs") else {}  # GCS signs V2 by default
+    if mime and scheme in CONTENT_TYPE_ARGUMENT:
+        options[CONTENT_TYPE_ARGUMENT[scheme]] = mime
     try:
         url = str(path.sign(expiration=expiry, **options))
     except NotImplementedError:
