@@ -13,6 +13,7 @@ import json
 import socket
 import struct
 import threading
+import time
 from email.utils import formatdate
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -367,10 +368,18 @@ class Emulator:
     def open_session(self, number: str) -> None:
         self.state.open_session(number)
 
-    def media_fetches(self) -> list[MediaFetch]:
-        """Media links fetched after sends (loopback links only), in the order the fetches ended."""
-        with self.state.lock:
-            return list(self.state.media_fetches)
+    def media_fetches(self, wait_for: int = 0, timeout: float = 10.0) -> list[MediaFetch]:
+        """Media links fetched after sends (loopback links only), in the order the fetches ended.
+
+        Fetches run after the send's answer; ``wait_for`` waits (up to ``timeout`` s) until that many ended.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            with self.state.lock:
+                fetches = list(self.state.media_fetches)
+            if len(fetches) >= wait_for or time.monotonic() >= deadline:
+                return fetches
+            time.sleep(0.02)
 
     def script_status(self, lifecycle: str = "read", **options: Any) -> StatusScript:
         """Script what happens to messages after the send, as ``POST /_emulator/statuses`` would.

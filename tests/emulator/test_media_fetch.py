@@ -20,10 +20,7 @@ def send_media(emulator: Emulator, url: str, media_type: str, to: str = "2547110
 
 
 def fetched(emulator: Emulator, count: int) -> list[MediaFetch]:
-    deadline = time.monotonic() + 10
-    while len(emulator.media_fetches()) < count and time.monotonic() < deadline:
-        time.sleep(0.02)
-    return emulator.media_fetches()
+    return emulator.media_fetches(wait_for=count)
 
 
 def status_of(emulator: Emulator, wa_id: str) -> tuple[str, str]:

@@ -172,6 +172,6 @@ def test_the_whole_story_of_an_expired_link_caught_by_preflight_or_reported_late
     assert reported.task_states == {"send": "success", "wait": "failed"}
     [delivery] = lipachat_emulator.deliveries()
     assert reported.xcom("send") == delivery["waId"]  # the gateway answered SENT
-    [fetch] = lipachat_emulator.media_fetches()
+    [fetch] = lipachat_emulator.media_fetches(wait_for=1)
     assert fetch.wa_id == delivery["waId"] and fetch.failure is not None and "HTTP 403" in fetch.failure
     assert "2547******01: FAILED, WhatsApp error 131053" in "".join(capfd.readouterr())

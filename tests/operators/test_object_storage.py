@@ -58,7 +58,7 @@ def test_a_report_written_to_s3_is_sent_as_a_signed_link_and_whatsapp_gets_its_b
     expires = int(signed.split("X-Amz-Expires=")[1].split("&")[0])
     assert expires == 24 * 60 * 60
 
-    fetches = lipachat_emulator.media_fetches()
+    fetches = lipachat_emulator.media_fetches(wait_for=2)
     assert len(fetches) == 2 and {f.body for f in fetches} == {REPORT} and {f.failure for f in fetches} == {None}
 
     rendered = outcome.rendered_fields("send")
@@ -177,7 +177,7 @@ def test_a_template_header_can_be_an_object_storage_path_and_the_expiry_is_cappe
     header = delivery["payload"]["template"]["components"]["header"]
     assert header["type"] == "IMAGE"
     assert "X-Amz-Expires=604800&" in header["mediaUrl"] and "response-content-type=image%2Fpng" in header["mediaUrl"]
-    [fetch] = lipachat_emulator.media_fetches()
+    [fetch] = lipachat_emulator.media_fetches(wait_for=1)
     assert fetch.body == PNG and fetch.failure is None
     rendered = outcome.rendered_fields("send")
     assert "s3://aws_moto@reports/charts/today.png" in str(
