@@ -6,6 +6,7 @@ import socket
 
 import pytest
 
+from airflow_provider_lipachat import preflight
 from airflow_provider_lipachat.exceptions import LipaChatValidationError
 from airflow_provider_lipachat.preflight import (
     MAX_REDIRECTS,
@@ -122,3 +123,21 @@ def test_a_server_error_is_a_warning_too(media_host: MediaHost) -> None:
     url = media_host.put("/busy.png", PNG, "image/png", status=503)
     warning = preflight_media(url, "IMAGE", "media_url")
     assert warning is not None and "answered HTTP 503, a temporary failure" in warning
+
+
+def test_a_link_whose_certificate_the_worker_does_not_trust_is_a_warning(
+    media_host: MediaHost, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = media_host.put("/a.png", PNG, "image/png")
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE")  # the worker's usual CAs do not know the test certificate
+    warning = preflight_media(url, "IMAGE", "media_url")
+    assert warning is not None and "could not be reached (SSLError)" in warning
+
+
+def test_a_link_that_never_answers_is_a_warning_after_the_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(preflight, "TIMEOUT", (0.5, 0.5))
+    with socket.socket() as silent:  # accepts connections, never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        warning = preflight_media(f"https://127.0.0.1:{silent.getsockname()[1]}/a.png", "IMAGE", "media_url")
+    assert warning is not None and "could not be reached (ReadTimeout)" in warning

@@ -58,6 +58,8 @@ def test_a_report_written_to_s3_is_sent_as_a_signed_link_and_whatsapp_gets_its_b
     expires = int(signed.split("X-Amz-Expires=")[1].split("&")[0])
     assert expires == 24 * 60 * 60
 
+    stored_type = s3_server.client.head_object(Bucket=BUCKET, Key="daily/2024-03-05.pdf")["ContentType"]
+    assert stored_type != "application/pdf"  # stored untyped; the signed link declares the type
     fetches = lipachat_emulator.media_fetches(wait_for=2)
     assert len(fetches) == 2 and {f.body for f in fetches} == {REPORT} and {f.failure for f in fetches} == {None}
 
