@@ -158,11 +158,11 @@ def ssl_context(tls_files: TLSFiles) -> ssl.SSLContext:
     return context
 
 
-@pytest.fixture
-def media_host(trust_test_ca: TLSFiles) -> Iterator[MediaHost]:
-    """An HTTPS media host on a free loopback port, stopped after the test."""
+@contextlib.contextmanager
+def serve_media(tls_files: TLSFiles) -> Iterator[MediaHost]:
+    """An HTTPS media host on a free loopback port, in a thread, stopped on exit."""
     server = _Server(("127.0.0.1", 0), _Handler)
-    server.socket = ssl_context(trust_test_ca).wrap_socket(server.socket, server_side=True)
+    server.socket = ssl_context(tls_files).wrap_socket(server.socket, server_side=True)
     server.host = MediaHost(base_url=f"https://127.0.0.1:{server.server_address[1]}")
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
@@ -172,3 +172,10 @@ def media_host(trust_test_ca: TLSFiles) -> Iterator[MediaHost]:
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+
+
+@pytest.fixture
+def media_host(trust_test_ca: TLSFiles) -> Iterator[MediaHost]:
+    """An HTTPS media host on a free loopback port, stopped after the test."""
+    with serve_media(trust_test_ca) as host:
+        yield host
