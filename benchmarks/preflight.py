@@ -7,12 +7,10 @@ Usage: python benchmarks/preflight.py [--quick]
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 import statistics
 import sys
 import tempfile
-import textwrap
 import time
 from pathlib import Path
 
@@ -23,6 +21,7 @@ os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", os.path.join(os.environ["AIR
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 
 from common import control, emulator_process, table, use_lipachat_connection
+from dag_probe import run_send_dag
 
 from airflow_provider_lipachat.preflight import preflight_media
 from tests.media_host import PDF, MediaHost, make_tls_files, serve_media
@@ -40,24 +39,8 @@ with DAG("DAG_ID", schedule=None, start_date=pendulum.datetime(2024, 1, 1, tz="U
 
 def task_seconds(count: int, url: str, preflight: bool) -> float:
     """The media task's duration in one ``dag.test()`` run to ``count`` recipients."""
-    from airflow.models.taskinstance import TaskInstance
-    from airflow.utils.session import create_session
-
-    dag_id = f"bench_preflight_{count}_{preflight}_{time.monotonic_ns()}"
-    path = Path(os.environ["AIRFLOW__CORE__DAGS_FOLDER"]) / f"{dag_id}.py"
-    source = DAG_SOURCE.replace("DAG_ID", dag_id).replace("COUNT", str(count)).replace("URL", repr(url))
-    path.write_text(textwrap.dedent(source.replace("PREFLIGHT", str(preflight))))
-    spec = importlib.util.spec_from_file_location(dag_id, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    dagrun = module.dag.test()
-    with create_session() as session:
-        ti = session.query(TaskInstance).filter_by(dag_id=dag_id, run_id=dagrun.run_id, task_id="send").one()
-        assert ti.state == "success" and ti.start_date and ti.end_date, ti.state
-        seconds = (ti.end_date - ti.start_date).total_seconds()
-    path.unlink()
-    return seconds
+    source = DAG_SOURCE.replace("COUNT", str(count)).replace("URL", repr(url)).replace("PREFLIGHT", str(preflight))
+    return run_send_dag(f"bench_preflight_{count}_{preflight}_{time.monotonic_ns()}", source)[1]
 
 
 def one_check_ms(url: str, runs: int) -> float:
