@@ -58,9 +58,9 @@ def media_link(
     value: Any, field: str, media_type: str | None, filename: str | None, expiry: int = DEFAULT_MEDIA_URL_EXPIRY
 ) -> MediaLink:
     """``value`` as a sendable link: an https URL as it is, a storage path signed for ``expiry`` seconds."""
-    if not is_storage_path(value):
+    path = _object_storage_path(value, field) if is_storage_path(value) else None
+    if path is None:  # a URL (or an unknown scheme), judged as one by the message's own checks
         return MediaLink(value, media_type, filename, mask_url(value) if isinstance(value, str) else repr(value))
-    path = _object_storage_path(value, field)
     shown = str(value).strip() if isinstance(value, str) else str(path)
     name = path.name
     media_type = media_type or infer_media_type("/" + name)
@@ -79,6 +79,7 @@ def media_link(
 
 
 def _object_storage_path(value: Any, field: str) -> Any:
+    """The store's path for ``value``; None for text whose scheme no installed filesystem or extra knows."""
     scheme = (urlsplit(value.strip()).scheme if isinstance(value, str) else str(value.protocol)).lower()
     if scheme in LOCAL_SCHEMES:
         raise LipaChatValidationError(field, str(value), LOCAL_FILE_PROBLEM)
@@ -92,6 +93,8 @@ def _object_storage_path(value: Any, field: str) -> Any:
         path = object_storage_path_class()(value.strip()) if isinstance(value, str) else value
         path.fs  # noqa: B018 - resolving the filesystem is what fails when its provider is missing
     except (ImportError, ValueError) as err:
+        if extra is None and isinstance(value, str):
+            return None
         raise LipaChatValidationError(
             field, str(value), f"needs a {scheme}:// filesystem that is not available ({err}); {install}"
         ) from None

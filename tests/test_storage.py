@@ -119,3 +119,8 @@ def test_an_expiry_that_is_not_a_positive_duration_is_refused_naming_the_field(v
     with pytest.raises(LipaChatValidationError) as caught:
         parse_expiry(value)
     assert caught.value.field == "media_url_expiry"
+
+
+def test_a_scheme_no_store_knows_is_left_to_the_url_check_which_asks_for_https() -> None:
+    link = media_link("ftp://x.example/a.png", "media_url", None, None)
+    assert (link.url, link.expiry) == ("ftp://x.example/a.png", None)
