@@ -138,6 +138,9 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     host: MediaHost
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that refuses the test certificate (as an untrusting worker does) is not an error here."""
+
 
 @pytest.fixture(scope="session")
 def tls_files(tmp_path_factory: pytest.TempPathFactory) -> TLSFiles:
@@ -162,7 +165,8 @@ def ssl_context(tls_files: TLSFiles) -> ssl.SSLContext:
 def serve_media(tls_files: TLSFiles) -> Iterator[MediaHost]:
     """An HTTPS media host on a free loopback port, in a thread, stopped on exit."""
     server = _Server(("127.0.0.1", 0), _Handler)
-    server.socket = ssl_context(tls_files).wrap_socket(server.socket, server_side=True)
+    # The handshake runs in each request's thread, so a slow or failing client never blocks accepting others.
+    server.socket = ssl_context(tls_files).wrap_socket(server.socket, server_side=True, do_handshake_on_connect=False)
     server.host = MediaHost(base_url=f"https://127.0.0.1:{server.server_address[1]}")
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
