@@ -50,20 +50,8 @@ SANDBOX_SENDER = "254110090747"
 
 @pytest.fixture(autouse=True)
 def loopback_names_only(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Tests talk to loopback only: any other host name fails to resolve at once, as offline.
-
-    Media links such as ``https://reports.example.com/...`` stay unreachable for the preflight
-    (a warning), without a DNS query leaving the machine.
-    """
-    from airflow_provider_lipachat.net import is_loopback
-
-    resolve = socket.getaddrinfo
-
-    def loopback_only(host: Any, *args: Any, **kwargs: Any) -> Any:
-        name = host.decode() if isinstance(host, bytes) else host
-        if name is not None and not is_loopback(name):
-            raise socket.gaierror(socket.EAI_NONAME, f"{name}: tests resolve loopback names only")
-        return resolve(host, *args, **kwargs)
+    """Tests talk to loopback only: any other host name fails to resolve at once, as offline."""
+    from tests.loopback_resolver import loopback_only
 
     monkeypatch.setattr(socket, "getaddrinfo", loopback_only)
 
