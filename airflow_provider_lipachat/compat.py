@@ -13,7 +13,7 @@ from airflow import __version__ as AIRFLOW_VERSION  # noqa: N812 - a constant, n
 AIRFLOW_V3 = int(AIRFLOW_VERSION.split(".")[0]) >= 3
 
 if TYPE_CHECKING:  # types are checked against the newest Task SDK
-    from airflow.sdk import BaseHook, BaseNotifier, BaseOperator, BaseSensorOperator
+    from airflow.sdk import BaseHook, BaseNotifier, BaseOperator, BaseSensorOperator, ObjectStoragePath
     from airflow.sdk.bases.sensor import PokeReturnValue
     from airflow.sdk.exceptions import (
         AirflowFailException,
@@ -62,6 +62,15 @@ else:
     from airflow.utils.log.secrets_masker import mask_secret
 
 
+def object_storage_path_class() -> type[ObjectStoragePath]:
+    """Airflow's object-storage path type, imported only when a media link needs it (fsspec is not cheap)."""
+    if AIRFLOW_V3:
+        from airflow.sdk import ObjectStoragePath
+    else:
+        from airflow.io.path import ObjectStoragePath  # type: ignore[import-not-found,no-redef]
+    return ObjectStoragePath
+
+
 async def aget_connection(conn_id: str) -> Any:
     """A connection read without blocking the event loop: the async API on 3, a worker thread on 2.11."""
     if AIRFLOW_V3 and hasattr(BaseHook, "aget_connection"):
@@ -87,4 +96,5 @@ __all__ = [
     "TriggerEvent",
     "aget_connection",
     "mask_secret",
+    "object_storage_path_class",
 ]

@@ -5,6 +5,7 @@ One home for each bound, shared by the operators, the hook and the connection fo
 
 from __future__ import annotations
 
+import datetime
 import math
 
 from airflow_provider_lipachat.exceptions import LipaChatValidationError
@@ -15,6 +16,11 @@ PROGRESS_INTERVAL = 10.0
 #: Client retries of one request: a connection's ``max_retries`` extra, or an operator's argument.
 MIN_RETRIES = 0
 MAX_RETRIES_LIMIT = 10
+#: How long a signed media link stays valid unless the operator says otherwise: WhatsApp may fetch late.
+DEFAULT_MEDIA_URL_EXPIRY = 24 * 60 * 60
+#: The longest a SigV4 (S3) or V4 (GCS) signed URL can live.
+MAX_MEDIA_URL_EXPIRY = 7 * 24 * 60 * 60
+EXPIRY_ACCEPTED = f"expected seconds (or a timedelta) above 0; links are capped at {MAX_MEDIA_URL_EXPIRY} s (7 days)"
 RATE_LIMIT_ACCEPTED = "expected messages per second: a number greater than 0, such as 80 or 0.5"
 TIMEOUT_ACCEPTED = "expected a number of seconds greater than 0, such as 30"
 
@@ -62,3 +68,22 @@ def parse_timeout(value: object, field: str = "timeout") -> float:
 def parse_max_retries(value: object, field: str = "max_retries") -> int:
     """How often the client retries one request: a whole number from MIN_RETRIES to MAX_RETRIES_LIMIT."""
     return whole_number(value, field, MIN_RETRIES, MAX_RETRIES_LIMIT)
+
+
+FLAG_ACCEPTED = "expected True or False (or the text 'true' / 'false', as a template renders them)"
+
+
+def parse_flag(value: object, field: str) -> bool:
+    """A yes/no setting given as a bool or as the text a template renders (``"True"``, ``"false"``)."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    raise LipaChatValidationError(field, value, FLAG_ACCEPTED)
+
+
+def parse_expiry(value: object, field: str = "media_url_expiry") -> int:
+    """Seconds a signed media link should live: a number or timedelta above 0, capped at seven days."""
+    if isinstance(value, datetime.timedelta):
+        value = value.total_seconds()
+    return min(int(positive_number(value, field, EXPIRY_ACCEPTED)), MAX_MEDIA_URL_EXPIRY)

@@ -234,6 +234,13 @@ def _phone_refused(field_name: str, value: object, problem: str) -> LipaChatVali
     return LipaChatValidationError(field_name, value, problem, shown=mask_phone(repr(value)))
 
 
+def mask_url(url: str) -> str:
+    """A URL for logs and errors: no user info, and the query string (a signature) hidden."""
+    parts = urlsplit(str(url))
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit((parts.scheme, host, parts.path, "***" if parts.query else "", ""))
+
+
 def infer_media_type(media_url: str) -> str | None:
     """Guess the media type from the URL path's extension, or None when it says nothing."""
     path = urlsplit(media_url).path

@@ -24,6 +24,7 @@ os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", os.path.join(os.environ["AIR
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 
 import delivery_status
+import preflight
 import requests
 from common import (
     API_KEY,
@@ -289,6 +290,7 @@ def main() -> None:
     print(import_cost(3 if quick else 15))
     print(peak_memory([1000, 5000] if quick else [10_000, 100_000]))
     delivery_status.main(quick)
+    preflight.main(quick)
 
 
 if __name__ == "__main__":

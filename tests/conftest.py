@@ -10,6 +10,7 @@ import importlib.util
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 import tempfile
@@ -33,7 +34,7 @@ os.environ.update(
 
 from airflow_provider_lipachat.compat import AIRFLOW_V3, AIRFLOW_VERSION  # noqa: E402 - after AIRFLOW_HOME is set
 
-pytest_plugins = ["airflow_provider_lipachat.emulator.pytest_plugin"]
+pytest_plugins = ["airflow_provider_lipachat.emulator.pytest_plugin", "tests.media_host", "tests.s3_server"]
 
 #: The installed Airflow's (major, minor): each leg of the suite runs one release.
 AIRFLOW_RELEASE = tuple(int(part) for part in AIRFLOW_VERSION.split(".")[:2])
@@ -57,6 +58,14 @@ AIRFLOW2_IMPORTS = {
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SANDBOX_SENDER = "254110090747"
+
+
+@pytest.fixture(autouse=True)
+def loopback_names_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests talk to loopback only: any other host name fails to resolve at once, as offline."""
+    from tests.loopback_resolver import loopback_only
+
+    monkeypatch.setattr(socket, "getaddrinfo", loopback_only)
 
 
 @pytest.fixture(scope="session")

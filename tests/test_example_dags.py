@@ -18,6 +18,7 @@ from airflow_provider_lipachat.operators.lipachat import (
 )
 from airflow_provider_lipachat.sensors.lipachat import WhatsAppDeliverySensor
 from tests.conftest import REPO_ROOT, DagRunOutcome, connection_json
+from tests.s3_server import S3Server
 from tests.test_provider_checks import load_example
 
 EXAMPLES = REPO_ROOT / "example_dags"
@@ -69,12 +70,17 @@ def sent_ids(outcome: DagRunOutcome, task_name: str) -> list[str]:
 
 @pytest.mark.parametrize("path", EXAMPLE_FILES, ids=lambda path: path.stem)
 def test_every_example_runs_and_the_gateway_receives_each_task_s_messages(
-    path: Path, run_dag: Callable[..., DagRunOutcome], lipachat_emulator: Emulator, lipachat_conn: str
+    path: Path,
+    run_dag: Callable[..., DagRunOutcome],
+    lipachat_emulator: Emulator,
+    lipachat_conn: str,
+    s3_server: S3Server,
 ) -> None:
-    """Messages are delivered at once here, so a sensor's first poke already sees them."""
+    """Messages are delivered at once here, so a sensor's first poke already sees them; S3 is moto on loopback."""
     lipachat_emulator.script_status("read", delivered_after=0, read_after=0)
     dag = load_example(path).dag
-    outcome = run_dag(example_source(path.stem), logical_date="2024-03-04T00:00:00+00:00")
+    source = example_source(path.stem).replace("s3://aws_default@", f"s3://{s3_server.conn_id}@")
+    outcome = run_dag(source, logical_date="2024-03-04T00:00:00+00:00")
     assert outcome.state == "success"
     assert set(outcome.task_states.values()) <= {"success", "skipped"}
     received = {d["messageId"]: d["route"] for d in lipachat_emulator.deliveries()}

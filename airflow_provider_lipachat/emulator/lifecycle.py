@@ -93,6 +93,10 @@ class SentMessage:
     sent_at: float = field(default_factory=time.time)
     created_at: str = ""
 
+    def fail(self, code: int, now: float) -> None:
+        """Fail the message from ``now`` on with WhatsApp error ``code``, whatever it was scripted to do."""
+        self.script = StatusScript("failed", self.to, delivered_after=max(0.0, now - self.sent_at), code=code)
+
     def status_now(self, now: float) -> tuple[str, float]:
         """The status the gateway shows now, and when it was set."""
         status, at = "SENT", self.sent_at

@@ -13,6 +13,7 @@ import json
 import socket
 import struct
 import threading
+import time
 from email.utils import formatdate
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -20,6 +21,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from airflow_provider_lipachat.emulator.lifecycle import StatusScript, StatusScriptError
+from airflow_provider_lipachat.emulator.media import MediaFetch, fetch_media, fetchable, media_link
 from airflow_provider_lipachat.emulator.state import (
     EmulatorState,
     Fault,
@@ -249,7 +251,19 @@ class _Handler(BaseHTTPRequestHandler):
         if kind != "template" and not state.session_open(str(payload["to"]).lstrip("+")):
             return 400, _error_envelope(SESSION_CLOSED_MESSAGE), "session_closed"
         answer, replayed = state.deliver_once(kind, payload, status_desc)
+        link = media_link(kind, payload)
+        if not replayed and link is not None and fetchable(link[0]):
+            self._fetch_media_later(answer["data"]["waId"], *link)
         return 200, answer, "replayed" if replayed else "delivered"
+
+    def _fetch_media_later(self, wa_id: str, url: str, media_type: str) -> None:
+        """Fetch the media after answering, as WhatsApp does once the gateway has accepted a send."""
+        state = self.server.state
+        threading.Thread(
+            target=lambda: state.record_media_fetch(fetch_media(wa_id, url, media_type)),
+            name="lipachat-emulator-media-fetch",
+            daemon=True,
+        ).start()
 
     def _message_list(self) -> tuple[int, Any, str]:
         query = parse_qs(urlsplit(self.path).query)
@@ -353,6 +367,19 @@ class Emulator:
 
     def open_session(self, number: str) -> None:
         self.state.open_session(number)
+
+    def media_fetches(self, wait_for: int = 0, timeout: float = 10.0) -> list[MediaFetch]:
+        """Media links fetched after sends (loopback links only), in the order the fetches ended.
+
+        Fetches run after the send's answer; ``wait_for`` waits (up to ``timeout`` s) until that many ended.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            with self.state.lock:
+                fetches = list(self.state.media_fetches)
+            if len(fetches) >= wait_for or time.monotonic() >= deadline:
+                return fetches
+            time.sleep(0.02)
 
     def script_status(self, lifecycle: str = "read", **options: Any) -> StatusScript:
         """Script what happens to messages after the send, as ``POST /_emulator/statuses`` would.

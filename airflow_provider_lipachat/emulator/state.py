@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from airflow_provider_lipachat.emulator.lifecycle import SentMessage, StatusScript
+from airflow_provider_lipachat.emulator.media import MEDIA_FETCH_FAILED, MediaFetch
 
 FAULT_ACTIONS = ("status", "html", "reset", "delay", "deliver_then_delay", "redirect")
 MAX_FAULT_DELAY = 60.0
@@ -115,6 +116,7 @@ class EmulatorState:
     answers_by_message_id: dict[str, dict[str, Any]] = field(default_factory=dict)
     sent: list[SentMessage] = field(default_factory=list)
     status_scripts: list[StatusScript] = field(default_factory=list)
+    media_fetches: list[MediaFetch] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def record_request(self, method: str, path: str, payload: Any, outcome: str, received_at: str) -> None:
@@ -155,6 +157,15 @@ class EmulatorState:
             if script.to == to:
                 return script
         return next((s for s in reversed(self.status_scripts) if s.to is None), StatusScript())
+
+    def record_media_fetch(self, fetch: MediaFetch) -> None:
+        """Keep a media fetch; a failed one fails its message with WhatsApp's 131053."""
+        with self.lock:
+            self.media_fetches.append(fetch)
+            if fetch.failure is not None:
+                for message in self.sent:
+                    if message.wa_id == fetch.wa_id:
+                        message.fail(MEDIA_FETCH_FAILED, time.time())
 
     def add_status_script(self, script: StatusScript) -> None:
         with self.lock:
@@ -197,6 +208,7 @@ class EmulatorState:
             self.answers_by_message_id.clear()
             self.sent.clear()
             self.status_scripts.clear()
+            self.media_fetches.clear()
 
 
 def _ids(payload: dict[str, Any]) -> dict[str, Any]:

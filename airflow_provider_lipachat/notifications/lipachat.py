@@ -6,19 +6,22 @@ DAG files import this module, so the hook (and ``requests``) is imported inside 
 from __future__ import annotations
 
 import asyncio
+import datetime
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_lipachat.compat import BaseNotifier
 from airflow_provider_lipachat.exceptions import LipaChatError, LipaChatFanOutError, LipaChatValidationError
+from airflow_provider_lipachat.limits import DEFAULT_MEDIA_URL_EXPIRY, parse_expiry
 from airflow_provider_lipachat.message_ids import callback_message_id
 from airflow_provider_lipachat.messages import mask_phone, parse_recipients
 
 if TYPE_CHECKING:
     import jinja2
-    from airflow.sdk import Context
+    from airflow.sdk import Context, ObjectStoragePath
 
     from airflow_provider_lipachat.hooks.lipachat import LipaChatHook
+    from airflow_provider_lipachat.storage import MediaLink
 
 
 class LipaChatNotifier(BaseNotifier):
@@ -29,7 +32,9 @@ class LipaChatNotifier(BaseNotifier):
     ``body_placeholders``) says what to send. Every text field is templated from the callback
     context, e.g. ``message="{{ ti.task_id }} failed in {{ dag.dag_id }}"``. ``to`` takes one
     number or several, like the operators. Free-form text and media reach only recipients
-    who wrote in the last 24 hours; a template reaches anyone.
+    who wrote in the last 24 hours; a template reaches anyone. A media link is checked once
+    before any send (``preflight``, on by default), as the media operator does; ``media_url`` may
+    be an object-storage path, signed for ``media_url_expiry`` seconds as the media operator does.
     """
 
     template_fields: Sequence[str] = (
@@ -43,6 +48,7 @@ class LipaChatNotifier(BaseNotifier):
         "body_placeholders",
         "from_number",
         "lipachat_conn_id",
+        "preflight",
     )
 
     def __init__(
@@ -50,7 +56,7 @@ class LipaChatNotifier(BaseNotifier):
         *,
         to: str | list[str],
         message: str | None = None,
-        media_url: str | None = None,
+        media_url: str | ObjectStoragePath | None = None,
         media_type: str | None = None,
         caption: str | None = None,
         template_name: str | None = None,
@@ -58,8 +64,13 @@ class LipaChatNotifier(BaseNotifier):
         body_placeholders: Sequence[str] | str | None = None,
         from_number: str | None = None,
         lipachat_conn_id: str = "lipachat_default",
+        preflight: bool | str = True,
+        media_url_expiry: float | datetime.timedelta = DEFAULT_MEDIA_URL_EXPIRY,
     ) -> None:
         super().__init__()
+        self.preflight = preflight
+        self.media_url_expiry = parse_expiry(media_url_expiry)
+        self._link: MediaLink | None = None
         self.to = to
         self.message = message
         self.media_url = media_url
@@ -89,6 +100,15 @@ class LipaChatNotifier(BaseNotifier):
             self.log.warning("Nobody to notify: 'to' is an empty list, so nothing was sent")
             return
         hook = LipaChatHook(lipachat_conn_id=self.lipachat_conn_id)
+        if self.media_url:
+            from airflow_provider_lipachat.preflight import preflight_if_enabled
+            from airflow_provider_lipachat.storage import media_link
+
+            self._link = media_link(self.media_url, "media_url", self.media_type, None, self.media_url_expiry)
+            media = hook.media_message(
+                recipients[0], self._link.url, self._link.media_type, self.caption, from_number=self.from_number
+            )
+            preflight_if_enabled(self.preflight, media.media_url, str(media.media_type), "media_url", self.log)
         failed: dict[str, Exception] = {}
         for recipient in recipients:
             try:
@@ -126,9 +146,9 @@ class LipaChatNotifier(BaseNotifier):
         common: dict[str, Any] = {"to": recipient, "from_number": self.from_number, "message_id": message_id}
         if self.message:
             return hook.send_text(message=self.message, **common).wa_id
-        if self.media_url:
+        if self._link is not None:
             return hook.send_media(
-                media_url=self.media_url, media_type=self.media_type, caption=self.caption, **common
+                media_url=self._link.url, media_type=self._link.media_type, caption=self.caption, **common
             ).wa_id
         return hook.send_template(
             template_name=str(self.template_name),

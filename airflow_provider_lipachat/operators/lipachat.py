@@ -6,6 +6,7 @@ imported inside ``execute``.
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
 
@@ -18,8 +19,10 @@ from airflow_provider_lipachat.exceptions import (
     LipaChatValidationError,
 )
 from airflow_provider_lipachat.limits import (
+    DEFAULT_MEDIA_URL_EXPIRY,
     MAX_CONCURRENCY_LIMIT,
     PROGRESS_INTERVAL,
+    parse_expiry,
     parse_rate_limit,
     positive_number,
     whole_number,
@@ -28,9 +31,10 @@ from airflow_provider_lipachat.message_ids import default_message_id, derived_me
 from airflow_provider_lipachat.messages import TEMPLATE_HEADER_TYPES, mask_phone, parse_recipients
 
 if TYPE_CHECKING:
-    from airflow.sdk import Context
+    from airflow.sdk import Context, ObjectStoragePath
 
     from airflow_provider_lipachat.hooks.lipachat import LipaChatHook
+    from airflow_provider_lipachat.storage import MediaLink
 
 __all__ = [
     "SendWhatsAppMediaOperator",
@@ -277,6 +281,12 @@ class SendWhatsAppMediaOperator(WhatsAppSendOperator):
 
     ``to`` is one number, a list, or a string of numbers separated by commas, newlines or
     spaces; every argument is templated. ``media_type`` is inferred from the URL when absent.
+    ``media_url`` may also be an object-storage path (an ``ObjectStoragePath`` or text such as
+    ``s3://aws_default@bucket/reports/{{ ds }}.pdf``): it is signed at execute into a temporary
+    https link valid ``media_url_expiry`` seconds (default one day, at most seven), which is
+    never shown; media type and document filename come from the path when not given.
+    With ``preflight`` (the default) the link is checked once, before any send, against
+    WhatsApp's media rules: a definite problem fails the task, an unreachable link is a warning.
     With ``fallback_template``, a recipient whose 24-hour window is closed gets that approved
     template instead, with the media as its header; XCom ``delivery_path`` says which was sent.
     """
@@ -294,22 +304,28 @@ class SendWhatsAppMediaOperator(WhatsAppSendOperator):
         "fallback_template",
         "fallback_language_code",
         "fallback_body_placeholders",
+        "preflight",
     )
     template_fields_renderers: ClassVar[dict[str, str]] = {"caption": "md"}
 
     def __init__(
         self,
         *,
-        media_url: str,
+        media_url: str | ObjectStoragePath,
         media_type: str | None = None,
         caption: str | None = None,
         filename: str | None = None,
         fallback_template: str | None = None,
         fallback_language_code: str = "en",
         fallback_body_placeholders: Sequence[str] | str = (),
+        preflight: bool | str = True,
+        media_url_expiry: float | datetime.timedelta = DEFAULT_MEDIA_URL_EXPIRY,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.preflight = preflight
+        self.media_url_expiry = parse_expiry(media_url_expiry)  # not templated: checked at parse time
+        self._link: MediaLink | None = None
         self.media_url = media_url
         self.media_type = media_type
         self.caption = caption
@@ -325,10 +341,21 @@ class SendWhatsAppMediaOperator(WhatsAppSendOperator):
     def delivered_message_id(self, message_id: str, sent: Sent) -> str:
         return derived_message_id(message_id, FALLBACK_PURPOSE) if sent.path == "template" else message_id
 
+    @property
+    def link(self) -> MediaLink:
+        """The media link resolved (and signed, for a storage path) once, before any send."""
+        if self._link is None:
+            from airflow_provider_lipachat.storage import media_link
+
+            self._link = media_link(self.media_url, "media_url", self.media_type, self.filename, self.media_url_expiry)
+            if self._link.expiry is not None:
+                self.log.info("Signed a link to %s, valid %d s", self._link.shown, self._link.expiry)
+        return self._link
+
     def check_message(self, hook: LipaChatHook, recipient: str) -> None:
-        media = hook.media_message(
-            recipient, self.media_url, self.media_type, self.caption, self.filename, self.from_number
-        )
+        self._link = None  # resolved afresh for each try: a signed link must not outlive its expiry
+        link = self.link
+        media = hook.media_message(recipient, link.url, link.media_type, self.caption, link.filename, self.from_number)
         if self.fallback_template:
             if media.media_type not in TEMPLATE_HEADER_TYPES:
                 raise LipaChatValidationError(
@@ -346,15 +373,18 @@ class SendWhatsAppMediaOperator(WhatsAppSendOperator):
                 self.fallback_body_placeholders,
                 self.from_number,
             )
+        from airflow_provider_lipachat.preflight import preflight_if_enabled
+
+        preflight_if_enabled(self.preflight, media.media_url, str(media.media_type), "media_url", self.log)
 
     def send_message(self, hook: LipaChatHook, recipient: str, message_id: str) -> Sent:
         try:
             result = hook.send_media(
                 to=recipient,
-                media_url=self.media_url,
-                media_type=self.media_type,
+                media_url=self.link.url,
+                media_type=self.link.media_type,
                 caption=self.caption,
-                filename=self.filename,
+                filename=self.link.filename,
                 from_number=self.from_number,
                 message_id=message_id,
             )
@@ -369,7 +399,7 @@ class SendWhatsAppMediaOperator(WhatsAppSendOperator):
         self.log.info(
             "24-hour window closed for %s; sending template %r", mask_phone(recipient), self.fallback_template
         )
-        media = hook.media_message(recipient, self.media_url, self.media_type, from_number=self.from_number)
+        media = hook.media_message(recipient, self.link.url, self.link.media_type, from_number=self.from_number)
         result = hook.send_template(
             to=recipient,
             template_name=str(self.fallback_template),
@@ -416,7 +446,8 @@ class SendWhatsAppTemplateOperator(WhatsAppSendOperator):
     """Send an approved template message to one WhatsApp number or many, inside or outside the 24-hour window.
 
     ``body_placeholders`` fill the template's {{1}}, {{2}}, ... in order; an optional media
-    header (IMAGE, VIDEO or DOCUMENT) comes from ``header_media_url``.
+    header (IMAGE, VIDEO or DOCUMENT) comes from ``header_media_url`` (a URL or an object-storage
+    path, signed as the media operator does), checked once before any send unless ``preflight`` is False.
     """
 
     template_fields: Sequence[str] = (
@@ -430,6 +461,7 @@ class SendWhatsAppTemplateOperator(WhatsAppSendOperator):
         "message_id",
         "idempotency_key",
         "lipachat_conn_id",
+        "preflight",
     )
 
     def __init__(
@@ -437,12 +469,17 @@ class SendWhatsAppTemplateOperator(WhatsAppSendOperator):
         *,
         template_name: str,
         language_code: str = "en",
-        header_media_url: str | None = None,
+        header_media_url: str | ObjectStoragePath | None = None,
         header_media_type: str | None = None,
         body_placeholders: Sequence[str] | str = (),
+        preflight: bool | str = True,
+        media_url_expiry: float | datetime.timedelta = DEFAULT_MEDIA_URL_EXPIRY,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.preflight = preflight
+        self.media_url_expiry = parse_expiry(media_url_expiry)  # not templated: checked at parse time
+        self._header: MediaLink | None = None
         self.template_name = template_name
         self.language_code = language_code
         self.header_media_url = header_media_url
@@ -450,25 +487,33 @@ class SendWhatsAppTemplateOperator(WhatsAppSendOperator):
         self.body_placeholders = body_placeholders
 
     def check_message(self, hook: LipaChatHook, recipient: str) -> None:
-        hook.template_message(
-            recipient,
-            self.template_name,
-            self.language_code,
-            self.header_media_url,
-            self.header_media_type,
-            self.body_placeholders,
-            self.from_number,
-        )
+        self._header = None
+        if self.header_media_url not in (None, ""):
+            from airflow_provider_lipachat.storage import media_link
+
+            self._header = media_link(
+                self.header_media_url, "header_media_url", self.header_media_type, None, self.media_url_expiry
+            )
+        message = hook.template_message(recipient, **self._template_arguments())
+        if message.header_media_url is not None:
+            from airflow_provider_lipachat.preflight import preflight_if_enabled
+
+            preflight_if_enabled(
+                self.preflight, message.header_media_url, str(message.header_media_type), "header_media_url", self.log
+            )
 
     def send_message(self, hook: LipaChatHook, recipient: str, message_id: str) -> Sent:
-        result = hook.send_template(
-            recipient,
-            self.template_name,
-            self.language_code,
-            self.header_media_url,
-            self.header_media_type,
-            self.body_placeholders,
-            self.from_number,
-            message_id,
-        )
+        result = hook.send_template(recipient, message_id=message_id, **self._template_arguments())
         return Sent(result.wa_id, "template")
+
+    def _template_arguments(self) -> dict[str, Any]:
+        """The message's arguments, with the header link signed when it came from storage."""
+        header = self._header
+        return {
+            "template_name": self.template_name,
+            "language_code": self.language_code,
+            "header_media_url": None if header is None else header.url,
+            "header_media_type": self.header_media_type if header is None else header.media_type,
+            "body_placeholders": self.body_placeholders,
+            "from_number": self.from_number,
+        }

@@ -20,6 +20,7 @@ from airflow_provider_lipachat.emulator import Emulator
 from tests.conftest import SANDBOX_SENDER
 
 WAIT_SECONDS = 240
+LOOPBACK_SITE = Path(__file__).resolve().parents[1] / "loopback_site"
 CLI_ATTEMPTS = 3
 
 
@@ -60,6 +61,8 @@ class AirflowOnLoopback:
             **{k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")},
             # Executors that start tasks as `airflow ...` commands find this interpreter's.
             "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+            # Every Airflow process resolves loopback names only (tests/loopback_site/sitecustomize.py).
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(LOOPBACK_SITE), os.environ.get("PYTHONPATH")])),
             "AIRFLOW_HOME": str(home),
             "AIRFLOW__CORE__DAGS_FOLDER": str(home / "dags"),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",

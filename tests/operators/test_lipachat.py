@@ -282,6 +282,7 @@ def test_operator_templates_every_message_argument_and_the_connection() -> None:
         "fallback_template",
         "fallback_language_code",
         "fallback_body_placeholders",
+        "preflight",
     )
 
 
