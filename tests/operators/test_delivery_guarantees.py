@@ -207,7 +207,7 @@ def test_a_host_without_scheme_aimed_at_plain_http_fails_once_saying_to_write_ht
     assert outcome.task_states == {"send": "failed"}
     assert outcome.try_numbers == {"send": 1}  # retrying cannot make the server speak TLS
     logs = capfd.readouterr()
-    output = logs.out + logs.err
+    output = flat(logs.out + logs.err)
     assert f"{server} answered plain HTTP to an https:// request" in output
     assert f"set the host to http://{server}" in output
     assert output.count("retrying in") == 0

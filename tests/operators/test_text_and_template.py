@@ -8,7 +8,7 @@ import pytest
 
 from airflow_provider_lipachat.emulator import Emulator
 from airflow_provider_lipachat.operators.lipachat import default_message_id, derived_message_id
-from tests.conftest import AIRFLOW_V3, SANDBOX_SENDER, DagRunOutcome, connection_json
+from tests.conftest import AIRFLOW_V3, SANDBOX_SENDER, DagRunOutcome, connection_json, flat
 
 RunDag = Callable[..., DagRunOutcome]
 RECIPIENT = "254711222333"
@@ -172,7 +172,7 @@ def test_a_fallback_for_audio_is_refused_before_any_request(
     assert outcome.task_states == {"send": "failed"}
     assert windowed_emulator.requests() == []
     logs = capfd.readouterr()
-    output = logs.out + logs.err
+    output = flat(logs.out + logs.err)
     assert "fallback_template='voice_note': cannot carry this AUDIO media" in output
     assert "leave fallback_template unset for AUDIO" in output
     assert "header_media_type" not in output

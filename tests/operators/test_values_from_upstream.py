@@ -7,7 +7,7 @@ from collections.abc import Callable
 import pytest
 
 from airflow_provider_lipachat.emulator import Emulator
-from tests.conftest import DagRunOutcome
+from tests.conftest import DagRunOutcome, flat
 
 RunDag = Callable[..., DagRunOutcome]
 
@@ -153,7 +153,7 @@ def test_an_upstream_that_found_no_one_skips_the_send(
     assert outcome.task_states == {"found": "success", "send": "skipped"}
     assert lipachat_emulator.requests() == []
     logs = capfd.readouterr()
-    assert "'to' is an empty list: no recipient, so nothing was sent" in logs.out + logs.err
+    assert "'to' is an empty list: no recipient, so nothing was sent" in flat(logs.out + logs.err)
 
 
 @pytest.mark.parametrize("native", [False, True])
@@ -166,6 +166,6 @@ def test_an_upstream_that_returned_none_fails_clearly_without_retries(
     assert outcome.try_numbers["send"] == 1
     assert lipachat_emulator.requests() == []
     logs = capfd.readouterr()
-    assert "is None (or its text): no recipient was given, as when an upstream task returned nothing" in (
+    assert "is None (or its text): no recipient was given, as when an upstream task returned nothing" in flat(
         logs.out + logs.err
     )
