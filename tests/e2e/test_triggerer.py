@@ -68,8 +68,11 @@ def test_the_sensor_defers_and_the_triggerer_resumes_it_to_success_or_failure(
     airflow = airflow_with_triggerer
     # Resumes well after the deferring worker exited: a trigger that fires within a second or two of the
     # deferral can race the executor's report of that exit under load (Airflow then fails the requeued task).
-    lipachat_emulator.script_status("delivered", delivered_after=12)
-    lipachat_emulator.script_status("failed", to="254711000031", code=131026, delivered_after=12)
+    # And settles well after both sensors have started: Airflow 2.11's SequentialExecutor runs one task at a time,
+    # so under load the second sensor can start many seconds after its send; a status already settled at its
+    # first look would succeed or fail without deferring.
+    lipachat_emulator.script_status("delivered", delivered_after=30)
+    lipachat_emulator.script_status("failed", to="254711000031", code=131026, delivered_after=30)
     airflow.wait_for(
         "both DAGs to be parsed", lambda: len(airflow.query("SELECT 1 FROM dag WHERE dag_id LIKE 'e2e_%'")) == 2
     )
