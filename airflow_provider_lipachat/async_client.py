@@ -16,19 +16,17 @@ from typing import Any
 import certifi
 import httpx
 
-from airflow_provider_lipachat.answers import read_envelope, snippet
+from airflow_provider_lipachat.answers import read_envelope
 from airflow_provider_lipachat.client import (
     API_PREFIX,
     MESSAGE_LIST_PATH,
     RETRYABLE_STATUS,
-    backoff_delay,
-    parse_retry_after,
-    plain_http_refusal,
     redact_key,
     redirect_refused,
+    status_retry,
+    transport_retry,
 )
 from airflow_provider_lipachat.delivery import DEFAULT_MAX_PAGES, PAGE_SIZE, ListScan, MessageStatus
-from airflow_provider_lipachat.exceptions import LipaChatTransientError
 
 log = logging.getLogger(__name__)
 
@@ -75,39 +73,29 @@ class AsyncMessageList:
     async def _page(self, http: httpx.AsyncClient, page: int) -> dict[str, Any]:
         path = MESSAGE_LIST_PATH.format(page=page, size=PAGE_SIZE)
         shown = API_PREFIX + path.split("?")[0]
+        what = f"GET {shown}"
         attempts = self.max_retries + 1
         for attempt in range(1, attempts + 1):
             try:
                 response = await http.get(self.base_url + API_PREFIX + path)
             except (httpx.TransportError, httpx.TimeoutException) as err:
-                reason = f"{type(err).__name__}: {err}"
-                refused = plain_http_refusal(self.base_url, f"GET {shown}", reason)
-                if refused is not None:
-                    raise refused from None
-                failure = LipaChatTransientError(f"GET {shown} failed after {attempt} attempt(s): {reason}")
-                wait = backoff_delay(attempt)
+                retry = transport_retry(self.base_url, what, attempt, err)
             else:
                 text = redact_key(response.text, self._api_key)
                 if response.is_redirect:
                     raise redirect_refused(response.status_code, response.headers.get("Location"))
                 if response.status_code not in RETRYABLE_STATUS:
                     return read_envelope(response.status_code, text, shown)
-                reason = f"HTTP {response.status_code}"
-                failure = LipaChatTransientError(
-                    f"GET {shown} failed after {attempt} attempt(s): {reason}: {snippet(text)!r}",
-                    http_status=response.status_code,
-                )
-                retry_after = parse_retry_after(response.headers.get("Retry-After"))
-                wait = backoff_delay(attempt) if retry_after is None else retry_after
+                retry = status_retry(what, attempt, response.status_code, text, response.headers.get("Retry-After"))
             if attempt == attempts:
-                raise failure
+                raise retry.failure
             log.warning(
-                "LipaChat GET %s: attempt %d of %d failed (%s); retrying in %.2f s",
-                shown,
+                "LipaChat %s: attempt %d of %d failed (%s); retrying in %.2f s",
+                what,
                 attempt,
                 attempts,
-                reason,
-                wait,
+                retry.reason,
+                retry.wait,
             )
-            await asyncio.sleep(wait)
+            await asyncio.sleep(retry.wait)
         raise AssertionError("unreachable: the loop returns or raises")

@@ -10,6 +10,7 @@ import logging
 import random
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -163,6 +164,7 @@ class LipaChatClient:
         ``about`` names what the request is for in retry warnings, e.g. the masked recipient.
         """
         url = self.base_url + API_PREFIX + path
+        what = f"{method} {API_PREFIX}{path}"
         attempts = self.max_retries + 1
         for attempt in range(1, attempts + 1):
             if self.rate_limiter is not None:
@@ -172,44 +174,59 @@ class LipaChatClient:
                     method, url, json=json_body, timeout=self.timeout, allow_redirects=False
                 )
             except _NETWORK_ERRORS as err:
-                reason = f"{type(err).__name__}: {err}"
-                refused = plain_http_refusal(self.base_url, f"{method} {API_PREFIX}{path}", reason)
-                if refused is not None:
-                    raise refused from None
-                failure = LipaChatTransientError(
-                    f"{method} {API_PREFIX}{path} failed after {attempt} attempt(s): {reason}"
-                )
-                wait = backoff_delay(attempt)
+                retry = transport_retry(self.base_url, what, attempt, err)
             else:
                 text = self._redact(response.text)
                 if response.is_redirect:
                     raise redirect_refused(response.status_code, response.headers.get("Location"))
                 if response.status_code not in RETRYABLE_STATUS:
                     return response.status_code, text
-                reason = f"HTTP {response.status_code}"
-                failure = LipaChatTransientError(
-                    f"{method} {API_PREFIX}{path} failed after {attempt} attempt(s): {reason}: {snippet(text)!r}",
-                    http_status=response.status_code,
-                )
-                retry_after = parse_retry_after(response.headers.get("Retry-After"))
-                wait = backoff_delay(attempt) if retry_after is None else retry_after
+                retry = status_retry(what, attempt, response.status_code, text, response.headers.get("Retry-After"))
             if attempt == attempts:
-                raise failure
+                raise retry.failure
             log.warning(
-                "LipaChat %s %s%s: attempt %d of %d failed (%s); retrying in %.2f s",
-                method,
-                API_PREFIX + path,
+                "LipaChat %s%s: attempt %d of %d failed (%s); retrying in %.2f s",
+                what,
                 about,
                 attempt,
                 attempts,
-                reason,
-                wait,
+                retry.reason,
+                retry.wait,
             )
-            self._sleep(wait)
+            self._sleep(retry.wait)
         raise AssertionError("unreachable: the loop returns or raises")
 
     def _redact(self, text: str) -> str:
         return redact_key(text, self._api_key)
+
+
+@dataclass(frozen=True)
+class Retry:
+    """One attempt's transient failure: why, the error to raise if it was the last, and the wait before the next."""
+
+    reason: str
+    failure: LipaChatTransientError
+    wait: float
+
+
+def transport_retry(base_url: str, what: str, attempt: int, err: Exception) -> Retry:
+    """The retry after a connection failed or timed out; raises at once when retrying cannot help."""
+    reason = f"{type(err).__name__}: {err}"
+    refused = plain_http_refusal(base_url, what, reason)
+    if refused is not None:
+        raise refused from None
+    failure = LipaChatTransientError(f"{what} failed after {attempt} attempt(s): {reason}")
+    return Retry(reason, failure, backoff_delay(attempt))
+
+
+def status_retry(what: str, attempt: int, status: int, text: str, retry_after: str | None) -> Retry:
+    """The retry after a retryable HTTP status: the server's ``Retry-After`` if it gave one, else backoff."""
+    reason = f"HTTP {status}"
+    failure = LipaChatTransientError(
+        f"{what} failed after {attempt} attempt(s): {reason}: {snippet(text)!r}", http_status=status
+    )
+    wait = parse_retry_after(retry_after)
+    return Retry(reason, failure, backoff_delay(attempt) if wait is None else wait)
 
 
 def plain_http_refusal(base_url: str, what: str, reason: str) -> LipaChatRequestError | None:

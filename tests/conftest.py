@@ -142,6 +142,16 @@ def lipachat_conn(lipachat_emulator: Any, monkeypatch: pytest.MonkeyPatch) -> st
     return "lipachat_default"
 
 
+@pytest.fixture
+def windowed_emulator(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """An emulator enforcing the 24-hour rule, with ``lipachat_default`` pointing at it."""
+    from airflow_provider_lipachat.emulator import Emulator
+
+    with Emulator(enforce_session_window=True) as emulator:
+        monkeypatch.setenv("AIRFLOW_CONN_LIPACHAT_DEFAULT", connection_json(emulator.base_url, emulator.api_key))
+        yield emulator
+
+
 @dataclass
 class DagRunOutcome:
     """What one ``dag.test()`` run left behind in the metadata database."""

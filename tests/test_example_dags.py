@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,7 @@ from airflow_provider_lipachat.operators.lipachat import (
     SendWhatsAppTextOperator,
 )
 from airflow_provider_lipachat.sensors.lipachat import WhatsAppDeliverySensor
-from tests.conftest import REPO_ROOT, DagRunOutcome, connection_json
+from tests.conftest import REPO_ROOT, DagRunOutcome
 from tests.s3_server import S3Server
 from tests.test_provider_checks import load_example
 
@@ -120,14 +120,6 @@ def test_pipeline_notifications_send_the_chart_from_xcom_and_a_success_text(
     assert outcome.xcom("send_chart") == chart["waId"]
     assert success_text["route"] == "text"
     assert success_text["payload"]["message"] == f"{outcome.dag_id} finished for 2024-02-29: all tasks succeeded."
-
-
-@pytest.fixture
-def windowed_emulator(monkeypatch: pytest.MonkeyPatch) -> Iterator[Emulator]:
-    """An emulator enforcing the 24-hour rule, with lipachat_default pointing at it."""
-    with Emulator(enforce_session_window=True) as emulator:
-        monkeypatch.setenv("AIRFLOW_CONN_LIPACHAT_DEFAULT", connection_json(emulator.base_url, emulator.api_key))
-        yield emulator
 
 
 def test_shift_handover_texts_the_day_s_summary_to_everyone_on_call(

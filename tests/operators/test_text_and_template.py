@@ -2,24 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 
 from airflow_provider_lipachat.emulator import Emulator
 from airflow_provider_lipachat.operators.lipachat import default_message_id, derived_message_id
-from tests.conftest import AIRFLOW_V3, SANDBOX_SENDER, DagRunOutcome, connection_json, flat
+from tests.conftest import AIRFLOW_V3, SANDBOX_SENDER, DagRunOutcome, flat
 
 RunDag = Callable[..., DagRunOutcome]
 RECIPIENT = "254711222333"
-
-
-@pytest.fixture
-def windowed_emulator(monkeypatch: pytest.MonkeyPatch) -> Iterator[Emulator]:
-    """An emulator enforcing the 24-hour rule, with lipachat_default pointing at it."""
-    with Emulator(enforce_session_window=True) as emulator:
-        monkeypatch.setenv("AIRFLOW_CONN_LIPACHAT_DEFAULT", connection_json(emulator.base_url, emulator.api_key))
-        yield emulator
 
 
 def test_text_operator_sends_templated_text(run_dag: RunDag, lipachat_emulator: Emulator, lipachat_conn: str) -> None:
