@@ -55,9 +55,9 @@ def test_the_form_shows_the_lipachat_fields_and_saves_a_working_connection(
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1300})
+        page.set_default_timeout(30_000)
         try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1300})
-            page.set_default_timeout(30_000)
             page.goto(f"{api_server.base_url}/connections", wait_until="networkidle")
             page.get_by_role("button", name="Add Connection").click()
             page.get_by_label("Connection ID").fill("lipachat_ui")
@@ -83,6 +83,9 @@ def test_the_form_shows_the_lipachat_fields_and_saves_a_working_connection(
             page.screenshot(path=ARTIFACTS / "connection-form-extras.png", full_page=True)
             page.get_by_role("button", name="Save").click()
             expect(page.get_by_role("dialog")).to_have_count(0)
+        except Exception:
+            page.screenshot(path=ARTIFACTS / "connection-form-failure.png", full_page=True)
+            raise
         finally:
             browser.close()
 
