@@ -11,7 +11,7 @@ import pytest
 from airflow_provider_lipachat.emulator import Emulator
 from airflow_provider_lipachat.exceptions import LipaChatFanOutError, LipaChatValidationError
 from airflow_provider_lipachat.notifications.lipachat import LipaChatNotifier, send_lipachat_notification
-from tests.conftest import RENDERED_EMPTY_KEEPS_SOURCE, DagRunOutcome
+from tests.conftest import RENDERED_EMPTY_KEEPS_SOURCE, DagRunOutcome, printed
 
 RunDag = Callable[..., DagRunOutcome]
 
@@ -150,7 +150,7 @@ def test_a_template_that_renders_empty_counts_as_absent(
         # Before 3.3 Airflow keeps a field's unrendered source when it renders empty, so the notifier sees two
         # kinds and refuses, sending nothing, rather than sending a template named "{{ params.template }}".
         assert lipachat_emulator.requests() == []
-        assert "expected exactly one of them after rendering" in "".join(capfd.readouterr())
+        assert "expected exactly one of them after rendering" in printed(capfd)
         return
     [delivery] = lipachat_emulator.deliveries()
     assert delivery["route"] == "text"  # the empty template is absent, not a template named ""
@@ -169,7 +169,7 @@ def test_every_recipient_is_attempted_and_the_failure_names_who_was_not_notified
     assert sorted(d["to"] for d in lipachat_emulator.deliveries()) == ["254711000001", "254711000003"]
     assert set(failed.value.failed) == {"254711000002"}
     assert "254711000002" not in str(failed.value)
-    logged = "".join(capfd.readouterr())
+    logged = printed(capfd)
     assert "Not notified 2547******02: LipaChatRequestError" in logged, logged[-2000:]
 
 
@@ -203,5 +203,5 @@ def test_an_empty_list_of_recipients_sends_nothing_and_says_so(
     )
     assert outcome.task_states == {"load": "success"}
     assert lipachat_emulator.requests() == []
-    logged = "".join(capfd.readouterr())
+    logged = printed(capfd)
     assert "Nobody to notify: 'to' is an empty list, so nothing was sent" in logged

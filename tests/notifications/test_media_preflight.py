@@ -7,7 +7,7 @@ from collections.abc import Callable
 import pytest
 
 from airflow_provider_lipachat.emulator import Emulator
-from tests.conftest import DagRunOutcome
+from tests.conftest import DagRunOutcome, printed
 from tests.media_host import PNG, MediaHost
 from tests.s3_server import S3Server
 
@@ -53,7 +53,7 @@ def test_a_bad_link_sends_to_nobody_and_the_log_says_why(
 
     assert outcome.task_states == {"chart": "success"}  # a callback's failure does not fail the task
     assert lipachat_emulator.requests() == []
-    logs = "".join(capfd.readouterr())
+    logs = printed(capfd)
     assert f"media_url='{url}?***': answered HTTP 403" in logs
     assert "s3cr3t" not in logs
 

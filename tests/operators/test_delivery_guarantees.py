@@ -14,7 +14,7 @@ import pytest
 
 from airflow_provider_lipachat.emulator import Emulator
 from airflow_provider_lipachat.operators.lipachat import default_message_id
-from tests.conftest import DagRunOutcome, connection_json, flat
+from tests.conftest import DagRunOutcome, connection_json, printed
 
 RunDag = Callable[..., DagRunOutcome]
 RECIPIENT = "254711222333"
@@ -139,8 +139,8 @@ def test_permanent_errors_make_one_request_and_spend_no_retries(
     assert len(emulator.requests()) == 1
     assert emulator.deliveries() == []
     assert outcome.xcom("send") is None
-    logs = capfd.readouterr()
-    assert reason in logs.out + logs.err
+    output = printed(capfd)
+    assert reason in output
 
 
 BAD_INPUTS = """
@@ -190,8 +190,7 @@ def test_bad_input_from_templates_fails_clearly_before_any_request_without_retri
     assert lipachat_emulator.requests() == []
     assert outcome.task_states == dict.fromkeys(EXPECTED_ERRORS, "failed")
     assert outcome.try_numbers == dict.fromkeys(EXPECTED_ERRORS, 1)
-    logs = capfd.readouterr()
-    output = flat(logs.out + logs.err)
+    output = printed(capfd)
     for task_id, error in EXPECTED_ERRORS.items():
         assert error in output, task_id
     assert "0712345678" not in output  # a refused number is personal too: shown masked
@@ -206,8 +205,7 @@ def test_a_host_without_scheme_aimed_at_plain_http_fails_once_saying_to_write_ht
 
     assert outcome.task_states == {"send": "failed"}
     assert outcome.try_numbers == {"send": 1}  # retrying cannot make the server speak TLS
-    logs = capfd.readouterr()
-    output = flat(logs.out + logs.err)
+    output = printed(capfd)
     assert f"{server} answered plain HTTP to an https:// request" in output
     assert f"set the host to http://{server}" in output
     assert output.count("retrying in") == 0

@@ -9,7 +9,7 @@ import pytest
 
 from airflow_provider_lipachat.emulator import Emulator
 from airflow_provider_lipachat.operators.lipachat import default_message_id
-from tests.conftest import HAS_TASK_STATE_STORE, DagRunOutcome, connection_json, flat
+from tests.conftest import HAS_TASK_STATE_STORE, DagRunOutcome, connection_json, printed
 from tests.test_ratelimit import max_in_any_window
 
 RunDag = Callable[..., DagRunOutcome]
@@ -80,7 +80,7 @@ def test_a_retry_after_partial_failure_sends_only_to_the_undelivered(
     assert sorted(r["outcome"] for r in first_try) == ["delivered"] * 47 + ["fault:status"] * 6
     new_deliveries = sorted(r["to"] for r in second_try if r["outcome"] == "delivered")
     assert new_deliveries == failing  # exactly 3 new deliveries
-    log = "".join(capfd.readouterr())
+    log = printed(capfd)
     # Each client retry warning names the (masked) recipient it is about.
     warnings = sorted(r.getMessage() for r in caplog.records if r.name == "airflow_provider_lipachat.client")
     assert len(warnings) == 3 and all("attempt 1 of 2 failed (HTTP 503)" in w for w in warnings), warnings
@@ -107,8 +107,7 @@ def test_permanent_failures_fail_once_listing_each_recipient_after_pushing_the_r
     assert len(lipachat_emulator.requests()) == 50
     pushed = outcome.xcom("send")
     assert sorted(pushed) == sorted(set(FIFTY) - {FIFTY[5], FIFTY[6]})
-    logs = capfd.readouterr()
-    output = flat(logs.out + logs.err)
+    output = printed(capfd)
     assert "2 of 50 recipient(s) not sent to (48 delivered, pushed to XCom;" in output
     assert "1 recipient(s) (2547******05): LipaChatRequestError: gateway rejected the message (HTTP 422)" in output
     assert "1 recipient(s) (2547******06): LipaChatRequestError: gateway rejected the message (HTTP 404)" in output
@@ -124,8 +123,8 @@ def test_a_bad_number_in_the_list_fails_before_any_request(
     assert outcome.task_states == {"send": "failed"}
     assert outcome.try_numbers == {"send": 1}
     assert lipachat_emulator.requests() == []
-    logs = capfd.readouterr()
-    assert "to='0712****78': looks like a local number" in logs.out + logs.err
+    output = printed(capfd)
+    assert "to='0712****78': looks like a local number" in output
 
 
 def test_the_connection_rate_limit_holds_across_workers(

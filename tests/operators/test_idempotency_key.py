@@ -8,7 +8,7 @@ import pytest
 
 from airflow_provider_lipachat.emulator import Emulator
 from airflow_provider_lipachat.message_ids import default_message_id
-from tests.conftest import DagRunOutcome, flat
+from tests.conftest import DagRunOutcome, printed
 
 RunDag = Callable[..., DagRunOutcome]
 RECIPIENTS = ["254711000941", "254711000942", "254711000943"]
@@ -93,5 +93,4 @@ def test_a_blank_key_or_a_key_beside_message_id_is_refused_before_any_request(
 
     assert outcome.task_states == {"send": "failed"}
     assert lipachat_emulator.requests() == []
-    logs = capfd.readouterr()
-    assert complaint in flat(logs.out + logs.err)
+    assert complaint in printed(capfd)

@@ -22,6 +22,7 @@ from tests.conftest import (
     DagRunOutcome,
     airflow_defect,
     connection_json,
+    printed,
 )
 
 RunDag = Callable[..., DagRunOutcome]
@@ -157,9 +158,9 @@ def test_invalid_credentials_quirk_fails_the_task_without_retries_or_xcom(
     assert outcome.xcom("send", key="message_id") is None
     assert len(lipachat_emulator.requests()) == 1
     assert lipachat_emulator.deliveries() == []
-    logs = capfd.readouterr()
-    assert "LipaChatAuthError" in logs.out + logs.err
-    assert "gateway refused the API key" in logs.out + logs.err
+    output = printed(capfd)
+    assert "LipaChatAuthError" in output
+    assert "gateway refused the API key" in output
 
 
 @airflow_defect(
@@ -317,6 +318,6 @@ def test_a_missing_connection_fails_at_once_saying_how_to_create_it(
     assert outcome.task_states == {"alert": "failed"}
     assert outcome.try_numbers == {"alert": 1}  # no retries spent on a connection that is not there
     assert lipachat_emulator.requests() == []
-    log = "".join(capfd.readouterr())
+    log = printed(capfd)
     assert "lipachat_conn_id='lipachat_reports': names no connection" in log
     assert "AIRFLOW_CONN_LIPACHAT_REPORTS" in log

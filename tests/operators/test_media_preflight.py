@@ -7,7 +7,7 @@ from collections.abc import Callable
 import pytest
 
 from airflow_provider_lipachat.emulator import Emulator
-from tests.conftest import DagRunOutcome
+from tests.conftest import DagRunOutcome, printed
 from tests.media_host import PDF, PNG, WEBP, MediaHost
 
 RunDag = Callable[..., DagRunOutcome]
@@ -91,7 +91,7 @@ def test_a_bad_link_fails_the_task_before_any_send_without_spending_retries(
     assert outcome.try_numbers == {"send": 1}
     assert lipachat_emulator.requests() == []
     assert len(media_host.requests_for("/charts/today.png")) == 1
-    logs = "".join(capfd.readouterr())
+    logs = printed(capfd)
     assert f"media_url='{media_host.base_url}/charts/today.png?***': {says}" in logs
     assert "s3cr3t" not in logs
 
@@ -113,7 +113,7 @@ def test_an_unreachable_link_is_a_warning_and_the_send_goes_on(
 
     assert outcome.task_states == {"send": "success"}
     assert len(lipachat_emulator.deliveries()) == 1
-    logs = "".join(capfd.readouterr())
+    logs = printed(capfd)
     assert "media_url https://files.example.com/report.pdf?*** could not be reached" in logs
     assert "s3cr3t" not in logs
 
@@ -137,7 +137,7 @@ def test_the_template_header_is_checked_and_named_as_its_own_field(
     assert outcome.task_states == {"send": "failed"}
     assert outcome.try_numbers == {"send": 1}
     assert lipachat_emulator.requests() == []
-    assert "header_media_url='" + bad + "': answered Content-Type text/html" in "".join(capfd.readouterr())
+    assert "header_media_url='" + bad + "': answered Content-Type text/html" in printed(capfd)
 
 
 STORY_DAG = """
@@ -174,4 +174,4 @@ def test_the_whole_story_of_an_expired_link_caught_by_preflight_or_reported_late
     assert reported.xcom("send") == delivery["waId"]  # the gateway answered SENT
     [fetch] = lipachat_emulator.media_fetches(wait_for=1)
     assert fetch.wa_id == delivery["waId"] and fetch.failure is not None and "HTTP 403" in fetch.failure
-    assert "2547******01: FAILED, WhatsApp error 131053" in "".join(capfd.readouterr())
+    assert "2547******01: FAILED, WhatsApp error 131053" in printed(capfd)

@@ -8,7 +8,7 @@ from collections.abc import Callable
 import pytest
 
 from airflow_provider_lipachat.emulator import Emulator
-from tests.conftest import DagRunOutcome
+from tests.conftest import DagRunOutcome, printed
 from tests.s3_server import BUCKET, S3Server
 
 RunDag = Callable[..., DagRunOutcome]
@@ -65,7 +65,7 @@ def test_a_report_written_to_s3_is_sent_as_a_signed_link_and_whatsapp_gets_its_b
 
     rendered = outcome.rendered_fields("send")
     assert rendered["media_url"] == "s3://aws_moto@reports/daily/2024-03-05.pdf"
-    logs = "".join(capfd.readouterr())
+    logs = printed(capfd)
     assert "Signed a link to s3://aws_moto@reports/daily/2024-03-05.pdf, valid 86400 s" in logs
     signature = signed.split("X-Amz-Signature=")[1].split("&")[0]
     assert signature not in logs and signature not in str(outcome.xcom("send", key="message_id"))
@@ -140,7 +140,7 @@ def test_a_path_that_cannot_become_a_signed_link_fails_before_any_send_naming_th
     assert outcome.task_states == {"write_report": "success", "send": "failed"}
     assert outcome.try_numbers["send"] == 1
     assert lipachat_emulator.requests() == []
-    assert says in "".join(capfd.readouterr())
+    assert says in printed(capfd)
 
 
 TEMPLATE_DAG = """

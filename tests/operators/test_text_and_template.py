@@ -8,7 +8,7 @@ import pytest
 
 from airflow_provider_lipachat.emulator import Emulator
 from airflow_provider_lipachat.operators.lipachat import default_message_id, derived_message_id
-from tests.conftest import AIRFLOW_V3, SANDBOX_SENDER, DagRunOutcome, flat
+from tests.conftest import AIRFLOW_V3, SANDBOX_SENDER, DagRunOutcome, printed
 
 RunDag = Callable[..., DagRunOutcome]
 RECIPIENT = "254711222333"
@@ -152,8 +152,8 @@ def test_without_a_fallback_the_closed_window_fails_once_saying_how_to_configure
     assert outcome.task_states == {"send": "failed"}
     assert outcome.try_numbers == {"send": 1}
     assert [r["outcome"] for r in windowed_emulator.requests()] == ["session_closed"]
-    logs = capfd.readouterr()
-    assert "set fallback_template='<approved template name>'" in logs.out + logs.err
+    output = printed(capfd)
+    assert "set fallback_template='<approved template name>'" in output
 
 
 def test_a_fallback_for_audio_is_refused_before_any_request(
@@ -163,8 +163,7 @@ def test_a_fallback_for_audio_is_refused_before_any_request(
     outcome = run_dag(source.replace('caption="Chart",', ""))
     assert outcome.task_states == {"send": "failed"}
     assert windowed_emulator.requests() == []
-    logs = capfd.readouterr()
-    output = flat(logs.out + logs.err)
+    output = printed(capfd)
     assert "fallback_template='voice_note': cannot carry this AUDIO media" in output
     assert "leave fallback_template unset for AUDIO" in output
     assert "header_media_type" not in output

@@ -7,7 +7,7 @@ from collections.abc import Callable
 import pytest
 
 from airflow_provider_lipachat.emulator import Emulator
-from tests.conftest import DagRunOutcome, flat
+from tests.conftest import DagRunOutcome, printed
 
 RunDag = Callable[..., DagRunOutcome]
 
@@ -152,8 +152,7 @@ def test_an_upstream_that_found_no_one_skips_the_send(
 
     assert outcome.task_states == {"found": "success", "send": "skipped"}
     assert lipachat_emulator.requests() == []
-    logs = capfd.readouterr()
-    assert "'to' is an empty list: no recipient, so nothing was sent" in flat(logs.out + logs.err)
+    assert "'to' is an empty list: no recipient, so nothing was sent" in printed(capfd)
 
 
 @pytest.mark.parametrize("native", [False, True])
@@ -165,7 +164,4 @@ def test_an_upstream_that_returned_none_fails_clearly_without_retries(
     assert outcome.task_states == {"found": "success", "send": "failed"}
     assert outcome.try_numbers["send"] == 1
     assert lipachat_emulator.requests() == []
-    logs = capfd.readouterr()
-    assert "is None (or its text): no recipient was given, as when an upstream task returned nothing" in flat(
-        logs.out + logs.err
-    )
+    assert "is None (or its text): no recipient was given, as when an upstream task returned nothing" in printed(capfd)

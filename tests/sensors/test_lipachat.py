@@ -9,7 +9,7 @@ import pytest
 from airflow_provider_lipachat.compat import AirflowFailException, AirflowSensorTimeout
 from airflow_provider_lipachat.emulator import Emulator
 from airflow_provider_lipachat.sensors.lipachat import WhatsAppDeliverySensor
-from tests.conftest import RESCHEDULE_TIMEOUT_BROKEN, DagRunOutcome, airflow_defect, flat
+from tests.conftest import RESCHEDULE_TIMEOUT_BROKEN, DagRunOutcome, airflow_defect, printed
 
 RunDag = Callable[..., DagRunOutcome]
 ALICE, BOB = "254700000001", "254700000002"
@@ -124,7 +124,7 @@ class TestLifecycles:
         lipachat_emulator.script_status("never_delivered")
         outcome = run_dag(send_and_wait(deferrable=deferrable, timeout=1.5))
         assert outcome.task_states["wait"] == "failed"
-        log = flat("".join(capfd.readouterr()))
+        log = printed(capfd)
         assert "timed out waiting for delivered from" in log
         assert "2547******" in log.split("timed out waiting for delivered from", 1)[1][:200]
 
@@ -208,7 +208,7 @@ def test_reschedule_mode_times_out_naming_who_is_pending(
     lipachat_emulator.script_status("never_delivered")
     outcome = run_dag(send_and_wait(to="254700000001", mode="reschedule", timeout=1.5))
     assert outcome.task_states["wait"] == "failed"
-    log = flat("".join(capfd.readouterr()))
+    log = printed(capfd)
     # One recipient's send returns a bare waId, so the waId is who is pending.
     [delivery] = lipachat_emulator.deliveries()
     assert f"timed out waiting for delivered from 1 message(s): {delivery['waId']}" in log
