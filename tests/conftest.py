@@ -42,11 +42,12 @@ AIRFLOW_RELEASE = tuple(int(part) for part in AIRFLOW_VERSION.split(".")[:2])
 HAS_TASK_STATE_STORE = AIRFLOW_RELEASE >= (3, 3)
 #: Before 3.3 a template field that renders empty keeps its unrendered source (Airflow's templater).
 RENDERED_EMPTY_KEEPS_SOURCE = AIRFLOW_RELEASE < (3, 3)
-#: Airflow 3.0's dag.test() logs each message between task and supervisor at its default level, unmasked:
-#: the request that registers a secret for masking (secret included), the rendered fields, and so on.
+#: Airflow 3.0's dag.test() prints, unmasked, each message between task and supervisor (the request that
+#: registers a secret for masking, secret included; the rendered fields) and each traceback frame's locals.
 DAG_TEST_LOGS_SECRETS = AIRFLOW_RELEASE == (3, 0)
-SUPERVISOR_ECHO = re.compile(
-    r"^.*\[debug\s*\] (Sending request|Received message from task runner)\b.*\n?", re.MULTILINE
+AIRFLOW30_UNMASKED = (
+    re.compile(r"^.*\[debug\s*\] (Sending request|Received message from task runner)\b.*\n?", re.MULTILINE),
+    re.compile(r"^[^\n]*╭─+ locals ─+╮.*?╰─+╯[^\n]*\n?", re.MULTILINE | re.DOTALL),
 )
 #: At DEBUG, dag.test() logs those requests, secret included, on these releases too.
 DAG_TEST_AT_DEBUG_LOGS_SECRETS = AIRFLOW_V3
@@ -109,19 +110,22 @@ def flat(text: str) -> str:
     return " ".join(text.split())
 
 
-def without_supervisor_echo(output: str) -> str:
-    """What ``dag.test()`` printed, less the task-supervisor messages Airflow 3.0 echoes unmasked.
+def without_airflow30_unmasked(output: str) -> str:
+    """What ``dag.test()`` printed, less what Airflow 3.0 prints unmasked: supervisor messages, traceback locals.
 
-    That echo is an Airflow defect with its own expected failure; the rest of the output (the task's
+    Those are an Airflow defect with expected failures of their own; the rest of the output (the task's
     own log) must still be free of secrets. On other releases nothing is removed.
     """
-    return SUPERVISOR_ECHO.sub("", output) if DAG_TEST_LOGS_SECRETS else output
+    if DAG_TEST_LOGS_SECRETS:
+        for pattern in AIRFLOW30_UNMASKED:
+            output = pattern.sub("", output)
+    return output
 
 
 def printed(capfd: pytest.CaptureFixture[str]) -> str:
-    """What the test printed so far (a ``dag.test()`` run's log, say), ``flat``, less Airflow 3.0's supervisor echo."""
+    """What the test printed so far (a ``dag.test()`` run's log, say), ``flat``, less what Airflow 3.0 leaks."""
     captured = capfd.readouterr()
-    return flat(without_supervisor_echo(captured.out + captured.err))
+    return flat(without_airflow30_unmasked(captured.out + captured.err))
 
 
 def cli_json(stdout: str) -> Any:

@@ -14,7 +14,7 @@ import pytest
 
 from airflow_provider_lipachat.emulator import Emulator
 from airflow_provider_lipachat.operators.lipachat import default_message_id
-from tests.conftest import DagRunOutcome, connection_json, printed
+from tests.conftest import DAG_TEST_LOGS_SECRETS, DagRunOutcome, airflow_defect, connection_json, flat, printed
 
 RunDag = Callable[..., DagRunOutcome]
 RECIPIENT = "254711222333"
@@ -194,6 +194,22 @@ def test_bad_input_from_templates_fails_clearly_before_any_request_without_retri
     for task_id, error in EXPECTED_ERRORS.items():
         assert error in output, task_id
     assert "0712345678" not in output  # a refused number is personal too: shown masked
+
+
+@airflow_defect(
+    DAG_TEST_LOGS_SECRETS,
+    "Airflow 3.0: dag.test() prints the rendered fields and each traceback frame's locals, unmasked",
+)
+def test_a_refused_number_appears_nowhere_in_what_dag_test_prints(
+    run_dag: RunDag, lipachat_emulator: Emulator, lipachat_conn: str, capfd: pytest.CaptureFixture[str]
+) -> None:
+    outcome = run_dag(ONE_SEND.replace('to="254711222333"', 'to="0712345678"'))
+
+    assert outcome.task_states == {"send": "failed"}
+    captured = capfd.readouterr()
+    output = captured.out + captured.err
+    assert EXPECTED_ERRORS["local_number"] in flat(output)
+    assert "0712345678" not in output
 
 
 def test_a_host_without_scheme_aimed_at_plain_http_fails_once_saying_to_write_http(
