@@ -12,7 +12,7 @@ TEST_LEGS := $(addprefix test-,$(LEGS))
 # Python compiles what it imports; compiling all of Airflow at install time only costs CI minutes.
 PIP_INSTALL := -m pip install --quiet --no-compile --disable-pip-version-check
 
-.PHONY: install demo test test-all bench lint format clean $(INSTALL_LEGS) $(TEST_LEGS)
+.PHONY: install demo test test-all legs bench lint format clean $(INSTALL_LEGS) $(TEST_LEGS)
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,10 @@ test: install
 	$(PY) -m pytest
 
 test-all: test $(TEST_LEGS)
+
+# The legs beside `make test`, for CI to time one by one.
+legs:
+	@echo $(LEGS)
 
 bench: install
 	$(PY) benchmarks/run.py

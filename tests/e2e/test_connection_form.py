@@ -58,7 +58,10 @@ def test_the_form_shows_the_lipachat_fields_and_saves_a_working_connection(
         page = browser.new_page(viewport={"width": 1400, "height": 1300})
         page.set_default_timeout(30_000)
         try:
-            page.goto(f"{api_server.base_url}/connections", wait_until="networkidle")
+            # Through the menu, as a user gets there: Airflow 3.1 lands a fresh session on the home page.
+            page.goto(api_server.base_url, wait_until="networkidle")
+            page.get_by_role("button", name="Admin").click()
+            page.get_by_role("menuitem", name="Connections").click()
             page.get_by_role("button", name="Add Connection").click()
             page.get_by_label("Connection ID").fill("lipachat_ui")
             connection_type = page.get_by_role("combobox")
