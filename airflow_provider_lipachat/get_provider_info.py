@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow_provider_lipachat.connection_form import CONN_FIELDS, UI_FIELD_BEHAVIOUR
+from airflow_provider_lipachat.hooks.connection_form import CONN_FIELDS, UI_FIELD_BEHAVIOUR
 from airflow_provider_lipachat.version import __version__
 
 

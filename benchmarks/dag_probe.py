@@ -19,7 +19,7 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-from airflow_provider_lipachat.checkpoint import CHUNK_KEY, INDEX_KEY
+from airflow_provider_lipachat.utils.checkpoint import CHUNK_KEY, INDEX_KEY
 
 DAG_SOURCE = """
 import pendulum

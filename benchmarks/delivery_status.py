@@ -21,9 +21,9 @@ os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 
 from common import API_KEY, SENDER, control, emulator_process, recipients, table, use_lipachat_connection
 
-from airflow_provider_lipachat.client import LipaChatClient
-from airflow_provider_lipachat.fanout import send_to_all
-from airflow_provider_lipachat.messages import TextMessage
+from airflow_provider_lipachat.gateway.client import LipaChatClient
+from airflow_provider_lipachat.gateway.messages import TextMessage
+from airflow_provider_lipachat.utils.fanout import send_to_all
 
 
 def script_status(base_url: str, **spec: object) -> None:

@@ -23,7 +23,7 @@ os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 from common import control, emulator_process, table, use_lipachat_connection
 from dag_probe import run_send_dag
 
-from airflow_provider_lipachat.preflight import preflight_media
+from airflow_provider_lipachat.media.preflight import preflight_media
 from tests.media_host import PDF, MediaHost, make_tls_files, serve_media
 
 DAG_SOURCE = """

@@ -18,9 +18,9 @@ from pathlib import Path
 
 CHECKOUT = Path(__file__).resolve().parent.parent
 SUBSET = [
-    "tests/test_messages.py",
+    "tests/gateway/test_messages.py",
     "tests/test_provider_checks.py",
-    "tests/test_connection_form.py",
+    "tests/hooks/test_connection_form.py",
     "tests/test_example_dags.py::test_report_delivery_sends_the_dated_document_to_each_recipient",
 ]
 TIMEOUT = 900

@@ -9,7 +9,7 @@ from __future__ import annotations
 import socket
 from typing import Any
 
-from airflow_provider_lipachat.net import is_loopback
+from airflow_provider_lipachat.gateway.net import is_loopback
 
 _resolve = socket.getaddrinfo
 

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from airflow_provider_lipachat.messages import mask_url
-from airflow_provider_lipachat.net import is_loopback
-from airflow_provider_lipachat.preflight import MEDIA_RULES, inspect_media
+from airflow_provider_lipachat.gateway.messages import mask_url
+from airflow_provider_lipachat.gateway.net import is_loopback
+from airflow_provider_lipachat.media.preflight import MEDIA_RULES, inspect_media
 
 MEDIA_FETCH_FAILED = 131053
 

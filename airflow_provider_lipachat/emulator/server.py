@@ -29,7 +29,7 @@ from airflow_provider_lipachat.emulator.state import (
     gateway_timestamp,
     success_envelope,
 )
-from airflow_provider_lipachat.net import is_loopback
+from airflow_provider_lipachat.gateway.net import is_loopback
 
 DEFAULT_API_KEY = "lipachat-emulator-key"
 MAX_LATENCY = 10.0

@@ -7,19 +7,11 @@ from functools import cached_property
 from typing import Any
 from urllib.parse import urlsplit
 
-from airflow_provider_lipachat.client import LipaChatClient
 from airflow_provider_lipachat.compat import AirflowNotFoundException, BaseHook, mask_secret
-from airflow_provider_lipachat.connection_form import (
-    DEFAULT_HOST,
-    DEFAULT_MAX_RETRIES,
-    DEFAULT_TIMEOUT,
-    UI_FIELD_BEHAVIOUR,
-    form_widgets,
-)
-from airflow_provider_lipachat.delivery import DEFAULT_MAX_PAGES, MessageStatus
 from airflow_provider_lipachat.exceptions import LipaChatError, LipaChatValidationError
-from airflow_provider_lipachat.limits import parse_max_retries, parse_rate_limit, parse_timeout
-from airflow_provider_lipachat.messages import (
+from airflow_provider_lipachat.gateway.client import LipaChatClient
+from airflow_provider_lipachat.gateway.message_list import DEFAULT_MAX_PAGES, MessageStatus
+from airflow_provider_lipachat.gateway.messages import (
     MediaMessage,
     SendResult,
     TemplateMessage,
@@ -27,7 +19,15 @@ from airflow_provider_lipachat.messages import (
     mask_phone,
     normalize_phone,
 )
-from airflow_provider_lipachat.net import is_loopback
+from airflow_provider_lipachat.gateway.net import is_loopback
+from airflow_provider_lipachat.hooks.connection_form import (
+    DEFAULT_HOST,
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_TIMEOUT,
+    UI_FIELD_BEHAVIOUR,
+    form_widgets,
+)
+from airflow_provider_lipachat.limits import parse_max_retries, parse_rate_limit, parse_timeout
 
 TEST_CONNECTION_TIMEOUT = 10.0
 

@@ -12,16 +12,16 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_lipachat.compat import BaseNotifier
 from airflow_provider_lipachat.exceptions import LipaChatError, LipaChatFanOutError, LipaChatValidationError
+from airflow_provider_lipachat.gateway.messages import mask_phone, parse_recipients
 from airflow_provider_lipachat.limits import DEFAULT_MEDIA_URL_EXPIRY, parse_expiry
-from airflow_provider_lipachat.message_ids import callback_message_id
-from airflow_provider_lipachat.messages import mask_phone, parse_recipients
+from airflow_provider_lipachat.utils.message_ids import callback_message_id
 
 if TYPE_CHECKING:
     import jinja2
     from airflow.sdk import Context, ObjectStoragePath
 
     from airflow_provider_lipachat.hooks.lipachat import LipaChatHook
-    from airflow_provider_lipachat.storage import MediaLink
+    from airflow_provider_lipachat.media.storage import MediaLink
 
 
 class LipaChatNotifier(BaseNotifier):
@@ -91,8 +91,8 @@ class LipaChatNotifier(BaseNotifier):
 
     def notify(self, context: Context) -> None:
         """Send to every recipient; then, if any was not notified, fail naming each (masked) with its cause."""
-        from airflow_provider_lipachat.fanout import failures_by_cause
         from airflow_provider_lipachat.hooks.lipachat import LipaChatHook
+        from airflow_provider_lipachat.utils.fanout import failures_by_cause
 
         self._check_one_kind()
         recipients, _ = parse_recipients(self.to)
@@ -101,8 +101,8 @@ class LipaChatNotifier(BaseNotifier):
             return
         hook = LipaChatHook(lipachat_conn_id=self.lipachat_conn_id)
         if self.media_url:
-            from airflow_provider_lipachat.preflight import preflight_if_enabled
-            from airflow_provider_lipachat.storage import media_link
+            from airflow_provider_lipachat.media.preflight import preflight_if_enabled
+            from airflow_provider_lipachat.media.storage import media_link
 
             self._link = media_link(self.media_url, "media_url", self.media_type, None, self.media_url_expiry)
             media = hook.media_message(

@@ -8,16 +8,16 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from airflow_provider_lipachat.checkpoint import Checkpoint, Sent
-from airflow_provider_lipachat.compat import AirflowFailException, AirflowSkipException, BaseOperator
+from airflow_provider_lipachat.compat import AirflowSkipException, BaseOperator
 from airflow_provider_lipachat.exceptions import (
     LipaChatError,
     LipaChatFanOutError,
     LipaChatSessionClosedError,
     LipaChatValidationError,
 )
+from airflow_provider_lipachat.gateway.messages import TEMPLATE_HEADER_TYPES, mask_phone, parse_recipients
 from airflow_provider_lipachat.limits import (
     DEFAULT_MEDIA_URL_EXPIRY,
     MAX_CONCURRENCY_LIMIT,
@@ -27,14 +27,15 @@ from airflow_provider_lipachat.limits import (
     positive_number,
     whole_number,
 )
-from airflow_provider_lipachat.message_ids import default_message_id, derived_message_id
-from airflow_provider_lipachat.messages import TEMPLATE_HEADER_TYPES, mask_phone, parse_recipients
+from airflow_provider_lipachat.utils.checkpoint import Checkpoint, Sent
+from airflow_provider_lipachat.utils.message_ids import default_message_id, derived_message_id
+from airflow_provider_lipachat.utils.task_outcome import WHATSAPP_GREEN, raise_as_task_failure
 
 if TYPE_CHECKING:
     from airflow.sdk import Context, ObjectStoragePath
 
     from airflow_provider_lipachat.hooks.lipachat import LipaChatHook
-    from airflow_provider_lipachat.storage import MediaLink
+    from airflow_provider_lipachat.media.storage import MediaLink
 
 __all__ = [
     "SendWhatsAppMediaOperator",
@@ -47,15 +48,7 @@ __all__ = [
 
 CAUSES_IN_MESSAGE = 10
 EXAMPLES_PER_CAUSE = 3
-WHATSAPP_GREEN = "#25D366"
 FALLBACK_PURPOSE = "fallback_template"
-
-
-def raise_as_task_failure(err: LipaChatError, context: str = "") -> NoReturn:
-    """Permanent errors fail the task without Airflow retries; transient ones are raised for Airflow to retry."""
-    if err.retryable:
-        raise err
-    raise AirflowFailException(f"{context}: {err}" if context else str(err)) from err
 
 
 class WhatsAppSendOperator(BaseOperator):
@@ -217,7 +210,7 @@ class WhatsAppSendOperator(BaseOperator):
         message_id_for: Callable[[str], str],
         checkpoint: Checkpoint,
     ) -> dict[str, str]:
-        from airflow_provider_lipachat.fanout import failures_by_cause, send_to_all
+        from airflow_provider_lipachat.utils.fanout import failures_by_cause, send_to_all
 
         # One id string per recipient, shared by the checkpoint, the sends and XCom.
         message_ids = {r: message_id_for(r) for r in recipients}
@@ -345,7 +338,7 @@ class SendWhatsAppMediaOperator(WhatsAppSendOperator):
     def link(self) -> MediaLink:
         """The media link resolved (and signed, for a storage path) once, before any send."""
         if self._link is None:
-            from airflow_provider_lipachat.storage import media_link
+            from airflow_provider_lipachat.media.storage import media_link
 
             self._link = media_link(self.media_url, "media_url", self.media_type, self.filename, self.media_url_expiry)
             if self._link.expiry is not None:
@@ -373,7 +366,7 @@ class SendWhatsAppMediaOperator(WhatsAppSendOperator):
                 self.fallback_body_placeholders,
                 self.from_number,
             )
-        from airflow_provider_lipachat.preflight import preflight_if_enabled
+        from airflow_provider_lipachat.media.preflight import preflight_if_enabled
 
         preflight_if_enabled(self.preflight, media.media_url, str(media.media_type), "media_url", self.log)
 
@@ -489,14 +482,14 @@ class SendWhatsAppTemplateOperator(WhatsAppSendOperator):
     def check_message(self, hook: LipaChatHook, recipient: str) -> None:
         self._header = None
         if self.header_media_url not in (None, ""):
-            from airflow_provider_lipachat.storage import media_link
+            from airflow_provider_lipachat.media.storage import media_link
 
             self._header = media_link(
                 self.header_media_url, "header_media_url", self.header_media_type, None, self.media_url_expiry
             )
         message = hook.template_message(recipient, **self._template_arguments())
         if message.header_media_url is not None:
-            from airflow_provider_lipachat.preflight import preflight_if_enabled
+            from airflow_provider_lipachat.media.preflight import preflight_if_enabled
 
             preflight_if_enabled(
                 self.preflight, message.header_media_url, str(message.header_media_type), "header_media_url", self.log

@@ -16,19 +16,11 @@ from airflow_provider_lipachat.compat import (
     BaseSensorOperator,
     PokeReturnValue,
 )
-from airflow_provider_lipachat.delivery import (
-    DEFAULT_MAX_PAGES,
-    TARGETS,
-    MessageStatus,
-    Target,
-    decide,
-    describe_waiting,
-    parse_wa_ids,
-)
 from airflow_provider_lipachat.exceptions import LipaChatError, LipaChatValidationError
+from airflow_provider_lipachat.gateway.message_list import DEFAULT_MAX_PAGES, TARGETS, MessageStatus, Target
 from airflow_provider_lipachat.limits import whole_number
-from airflow_provider_lipachat.operators.lipachat import WHATSAPP_GREEN, raise_as_task_failure
-from airflow_provider_lipachat.triggers.lipachat import WhatsAppDeliveryTrigger, merge_seen, outcome_message
+from airflow_provider_lipachat.utils.delivery import decide, describe_waiting, merge_seen, outcome_message, parse_wa_ids
+from airflow_provider_lipachat.utils.task_outcome import WHATSAPP_GREEN, raise_as_task_failure
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -112,6 +104,8 @@ class WhatsAppDeliverySensor(BaseSensorOperator):
             raise
         if first.is_done:
             return first.xcom_value
+        from airflow_provider_lipachat.triggers.lipachat import WhatsAppDeliveryTrigger
+
         self.defer(
             trigger=WhatsAppDeliveryTrigger(
                 wa_ids=self._awaited(),

@@ -7,37 +7,22 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from airflow_provider_lipachat.async_client import AsyncMessageList
-from airflow_provider_lipachat.client import backoff_delay
 from airflow_provider_lipachat.compat import BaseTrigger, TriggerEvent, aget_connection
-from airflow_provider_lipachat.delivery import (
-    DEFAULT_MAX_PAGES,
-    TARGETS,
-    MessageStatus,
-    Target,
+from airflow_provider_lipachat.exceptions import LipaChatError
+from airflow_provider_lipachat.gateway.async_reader import AsyncMessageList
+from airflow_provider_lipachat.gateway.client import backoff_delay
+from airflow_provider_lipachat.gateway.message_list import DEFAULT_MAX_PAGES, TARGETS, MessageStatus, Target
+from airflow_provider_lipachat.utils.delivery import (
     decide,
     describe_failures,
     describe_waiting,
+    merge_seen,
+    outcome_message,
 )
-from airflow_provider_lipachat.exceptions import LipaChatError
-from airflow_provider_lipachat.hooks.lipachat import LipaChatHook
 
 ERROR_BACKOFF_CAP = 60.0
 #: Most messages are delivered within seconds: the first polls come sooner, doubling up to poll_interval.
 FIRST_POLL_AFTER = 5.0
-
-
-def merge_seen(seen: dict[str, MessageStatus], found: dict[str, MessageStatus]) -> None:
-    """Fold one poll's statuses into what was seen before, never moving a message back."""
-    for wa_id, status in found.items():
-        seen[wa_id] = seen[wa_id].later(status) if wa_id in seen else status
-
-
-def outcome_message(kind: str, failed: dict[str, MessageStatus], waiting: list[str], target: str) -> str:
-    """The sentence a task failure or timeout shows: who failed and why, or who is still pending."""
-    if kind == "failed":
-        return f"not delivered: {describe_failures(failed)}"
-    return f"timed out waiting for {target} from {len(waiting)} message(s): {describe_waiting(waiting)}"
 
 
 class WhatsAppDeliveryTrigger(BaseTrigger):
@@ -96,6 +81,8 @@ class WhatsAppDeliveryTrigger(BaseTrigger):
 
     async def _reader(self) -> AsyncMessageList:
         from asgiref.sync import sync_to_async
+
+        from airflow_provider_lipachat.hooks.lipachat import LipaChatHook
 
         connection = await aget_connection(self.lipachat_conn_id)
         # Off the event loop: registering the key for masking is a blocking supervisor call on Airflow 3.0.

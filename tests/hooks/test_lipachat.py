@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_lipachat.connection_form import CONN_FIELDS, UI_FIELD_BEHAVIOUR
 from airflow_provider_lipachat.emulator import Emulator
 from airflow_provider_lipachat.exceptions import LipaChatAuthError, LipaChatValidationError
+from airflow_provider_lipachat.hooks.connection_form import CONN_FIELDS, UI_FIELD_BEHAVIOUR
 from airflow_provider_lipachat.hooks.lipachat import LipaChatHook, gateway_base_url
 from tests.conftest import SANDBOX_SENDER, connection_json, redact
 

@@ -7,7 +7,7 @@ from collections.abc import Callable
 import pytest
 
 from airflow_provider_lipachat.emulator import Emulator
-from airflow_provider_lipachat.message_ids import default_message_id
+from airflow_provider_lipachat.utils.message_ids import default_message_id
 from tests.conftest import DagRunOutcome, printed
 
 RunDag = Callable[..., DagRunOutcome]

@@ -15,8 +15,8 @@ from datetime import datetime
 
 import pytest
 
-from airflow_provider_lipachat.checkpoint import CHUNK_KEY, INDEX_KEY, MAX_CHUNK_BYTES
 from airflow_provider_lipachat.emulator import Emulator
+from airflow_provider_lipachat.utils.checkpoint import CHUNK_KEY, INDEX_KEY, MAX_CHUNK_BYTES
 from tests.conftest import HAS_TASK_STATE_STORE, DagRunOutcome, connection_json
 
 RunDag = Callable[..., DagRunOutcome]

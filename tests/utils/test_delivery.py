@@ -6,14 +6,9 @@ import json
 
 import pytest
 
-from airflow_provider_lipachat.delivery import (
-    ListScan,
-    MessageStatus,
-    decide,
-    parse_wa_ids,
-    read_list_item,
-)
 from airflow_provider_lipachat.exceptions import LipaChatValidationError
+from airflow_provider_lipachat.gateway.message_list import ListScan, MessageStatus, read_list_item
+from airflow_provider_lipachat.utils.delivery import decide, parse_wa_ids
 
 
 def status(value: str, wa_id: str = "w1", code: int | None = None) -> MessageStatus:

@@ -7,13 +7,13 @@ import json
 import pendulum
 import pytest
 
-from airflow_provider_lipachat.answers import read_envelope, read_send_result
 from airflow_provider_lipachat.exceptions import (
     LipaChatAuthError,
     LipaChatRequestError,
     LipaChatResponseError,
     LipaChatSessionClosedError,
 )
+from airflow_provider_lipachat.gateway.answers import read_envelope, read_send_result
 
 MEDIA = "/api/v1/whatsapp/media"
 SUCCESS = {

@@ -15,7 +15,7 @@ from airflow_provider_lipachat.exceptions import (
     LipaChatResponseError,
     LipaChatSessionClosedError,
 )
-from airflow_provider_lipachat.messages import SendResult, parse_gateway_timestamp
+from airflow_provider_lipachat.gateway.messages import SendResult, parse_gateway_timestamp
 
 SNIPPET_LENGTH = 200
 SESSION_WINDOW_MARKERS = ("24-hour", "24 hour")

@@ -15,9 +15,9 @@ from urllib.parse import parse_qs, urlsplit
 
 from airflow_provider_lipachat.compat import mask_secret, object_storage_path_class
 from airflow_provider_lipachat.exceptions import LipaChatValidationError
+from airflow_provider_lipachat.gateway.messages import infer_media_type, mask_url
 from airflow_provider_lipachat.limits import DEFAULT_MEDIA_URL_EXPIRY
-from airflow_provider_lipachat.messages import infer_media_type, mask_url
-from airflow_provider_lipachat.preflight import MIME_TYPE_BY_EXTENSION
+from airflow_provider_lipachat.media.preflight import MIME_TYPE_BY_EXTENSION
 
 #: The optional dependency that registers each scheme's filesystem.
 EXTRA_BY_SCHEME = {"s3": "s3", "s3a": "s3", "gs": "gcs", "gcs": "gcs"}

@@ -8,11 +8,11 @@ import tracemalloc
 
 import pytest
 
-from airflow_provider_lipachat.async_client import AsyncMessageList
-from airflow_provider_lipachat.client import LipaChatClient
-from airflow_provider_lipachat.delivery import poll_pages_bound
 from airflow_provider_lipachat.emulator import Emulator
 from airflow_provider_lipachat.exceptions import LipaChatAuthError, LipaChatRequestError, LipaChatTransientError
+from airflow_provider_lipachat.gateway.async_reader import AsyncMessageList
+from airflow_provider_lipachat.gateway.client import LipaChatClient
+from airflow_provider_lipachat.utils.delivery import poll_pages_bound
 
 TEN_THOUSAND = 10_000
 

@@ -9,20 +9,20 @@ from collections.abc import Iterator
 
 import pytest
 
-from airflow_provider_lipachat.client import (
-    BACKOFF_CAP,
-    RETRY_AFTER_CAP,
-    LipaChatClient,
-    backoff_delay,
-    parse_retry_after,
-)
 from airflow_provider_lipachat.emulator import Emulator
 from airflow_provider_lipachat.exceptions import (
     LipaChatAuthError,
     LipaChatRequestError,
     LipaChatTransientError,
 )
-from airflow_provider_lipachat.messages import MediaMessage, TemplateMessage, TextMessage
+from airflow_provider_lipachat.gateway.client import (
+    BACKOFF_CAP,
+    RETRY_AFTER_CAP,
+    LipaChatClient,
+    backoff_delay,
+    parse_retry_after,
+)
+from airflow_provider_lipachat.gateway.messages import MediaMessage, TemplateMessage, TextMessage
 
 SENDER = "254110090747"
 RECIPIENT = "254711222333"
@@ -220,7 +220,7 @@ class TestRetries:
         self, client: LipaChatClient, lipachat_emulator: Emulator, caplog: pytest.LogCaptureFixture
     ) -> None:
         lipachat_emulator.add_fault("status", status=429, retry_after="2")
-        with caplog.at_level(logging.WARNING, logger="airflow_provider_lipachat.client"):
+        with caplog.at_level(logging.WARNING, logger="airflow_provider_lipachat.gateway.client"):
             client.send_media(document())
         [record] = caplog.records
         assert "attempt 1 of 4 failed (HTTP 429); retrying in 2.00 s" in record.getMessage()

@@ -6,9 +6,9 @@ import socket
 
 import pytest
 
-from airflow_provider_lipachat import preflight
 from airflow_provider_lipachat.exceptions import LipaChatValidationError
-from airflow_provider_lipachat.preflight import (
+from airflow_provider_lipachat.media import preflight
+from airflow_provider_lipachat.media.preflight import (
     MAX_REDIRECTS,
     PREFLIGHT_BYTES,
     MediaHead,

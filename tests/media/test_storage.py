@@ -17,7 +17,7 @@ from fsspec import AbstractFileSystem
 from airflow_provider_lipachat.compat import AIRFLOW_V3, object_storage_path_class
 from airflow_provider_lipachat.exceptions import LipaChatValidationError
 from airflow_provider_lipachat.limits import MAX_MEDIA_URL_EXPIRY, parse_expiry
-from airflow_provider_lipachat.storage import is_storage_path, media_link
+from airflow_provider_lipachat.media.storage import is_storage_path, media_link
 from tests.s3_server import clear_object_store_cache
 
 

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from airflow_provider_lipachat.exceptions import LipaChatAuthError, LipaChatTransientError
-from airflow_provider_lipachat.fanout import send_to_all
+from airflow_provider_lipachat.utils.fanout import send_to_all
 
 log = logging.getLogger("tests.fanout")
 

@@ -16,8 +16,8 @@ from typing import Any
 import certifi
 import httpx
 
-from airflow_provider_lipachat.answers import read_envelope
-from airflow_provider_lipachat.client import (
+from airflow_provider_lipachat.gateway.answers import read_envelope
+from airflow_provider_lipachat.gateway.client import (
     API_PREFIX,
     MESSAGE_LIST_PATH,
     RETRYABLE_STATUS,
@@ -26,7 +26,7 @@ from airflow_provider_lipachat.client import (
     status_retry,
     transport_retry,
 )
-from airflow_provider_lipachat.delivery import DEFAULT_MAX_PAGES, PAGE_SIZE, ListScan, MessageStatus
+from airflow_provider_lipachat.gateway.message_list import DEFAULT_MAX_PAGES, PAGE_SIZE, ListScan, MessageStatus
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ import pendulum
 import pytest
 
 from airflow_provider_lipachat.exceptions import LipaChatError, LipaChatValidationError
-from airflow_provider_lipachat.messages import (
+from airflow_provider_lipachat.gateway.messages import (
     MediaMessage,
     TemplateMessage,
     TextMessage,

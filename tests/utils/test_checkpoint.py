@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_lipachat.checkpoint import CHUNK_KEY, INDEX_KEY, MAX_CHUNK_BYTES, Checkpoint, Sent
+from airflow_provider_lipachat.utils.checkpoint import CHUNK_KEY, INDEX_KEY, MAX_CHUNK_BYTES, Checkpoint, Sent
 
 
 class DictStore:

@@ -18,11 +18,17 @@ import requests
 import requests.auth
 from requests.adapters import HTTPAdapter
 
-from airflow_provider_lipachat.answers import read_envelope, read_send_result, snippet
-from airflow_provider_lipachat.delivery import DEFAULT_MAX_PAGES, PAGE_SIZE, ListScan, MessageStatus
 from airflow_provider_lipachat.exceptions import LipaChatRequestError, LipaChatTransientError
-from airflow_provider_lipachat.messages import MediaMessage, SendResult, TemplateMessage, TextMessage, mask_phone
-from airflow_provider_lipachat.ratelimit import RateLimiter
+from airflow_provider_lipachat.gateway.answers import read_envelope, read_send_result, snippet
+from airflow_provider_lipachat.gateway.message_list import DEFAULT_MAX_PAGES, PAGE_SIZE, ListScan, MessageStatus
+from airflow_provider_lipachat.gateway.messages import (
+    MediaMessage,
+    SendResult,
+    TemplateMessage,
+    TextMessage,
+    mask_phone,
+)
+from airflow_provider_lipachat.gateway.ratelimit import RateLimiter
 
 log = logging.getLogger(__name__)
 

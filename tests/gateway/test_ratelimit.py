@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from airflow_provider_lipachat.ratelimit import RateLimiter
+from airflow_provider_lipachat.gateway.ratelimit import RateLimiter
 
 
 class FakeClock:

@@ -16,8 +16,8 @@ from urllib.parse import urljoin
 import requests
 
 from airflow_provider_lipachat.exceptions import LipaChatValidationError
+from airflow_provider_lipachat.gateway.messages import mask_url
 from airflow_provider_lipachat.limits import parse_flag
-from airflow_provider_lipachat.messages import mask_url
 
 #: Bytes the preflight asks for and reads at most: enough for every signature below.
 PREFLIGHT_BYTES = 4096

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_lipachat.connection_form import CONN_FIELDS, FIELDS, form_widgets
 from airflow_provider_lipachat.exceptions import LipaChatValidationError
 from airflow_provider_lipachat.get_provider_info import get_provider_info
+from airflow_provider_lipachat.hooks.connection_form import CONN_FIELDS, FIELDS, form_widgets
 from airflow_provider_lipachat.hooks.lipachat import LipaChatHook
 from airflow_provider_lipachat.limits import MAX_RETRIES_LIMIT
 from tests.conftest import AIRFLOW_V3, AIRFLOW_VERSION, SANDBOX_SENDER
