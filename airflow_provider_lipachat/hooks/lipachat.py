@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from functools import cached_property
 from typing import Any
-from urllib.parse import urlsplit
 
 from airflow_provider_lipachat.compat import AirflowNotFoundException, BaseHook, mask_secret
 from airflow_provider_lipachat.exceptions import LipaChatError, LipaChatValidationError
@@ -17,44 +16,11 @@ from airflow_provider_lipachat.gateway.messages import (
     TemplateMessage,
     TextMessage,
     mask_phone,
-    normalize_phone,
 )
-from airflow_provider_lipachat.gateway.net import is_loopback
-from airflow_provider_lipachat.hooks.connection_form import (
-    DEFAULT_HOST,
-    DEFAULT_MAX_RETRIES,
-    DEFAULT_TIMEOUT,
-    UI_FIELD_BEHAVIOUR,
-    form_widgets,
-)
-from airflow_provider_lipachat.limits import parse_max_retries, parse_rate_limit, parse_timeout
+from airflow_provider_lipachat.hooks.connection_form import UI_FIELD_BEHAVIOUR, form_widgets
+from airflow_provider_lipachat.hooks.settings import ConnectionSettings, Overrides
 
 TEST_CONNECTION_TIMEOUT = 10.0
-
-
-def gateway_base_url(host: str | None, schema: str | None = None, port: int | None = None) -> str:
-    """The gateway's base URL from a connection: https, or plain http only for loopback hosts."""
-    raw = (host or "").strip() or DEFAULT_HOST
-    if "://" not in raw:
-        raw = f"{(schema or 'https').strip().lower()}://{raw}"
-    parts = urlsplit(raw)
-    netloc = parts.netloc if port is None or parts.port else f"{parts.netloc}:{port}"
-    url = f"{parts.scheme.lower()}://{netloc}{parts.path}".rstrip("/")
-    if parts.scheme.lower() == "https" and parts.hostname:
-        return url
-    if parts.scheme.lower() == "http" and is_loopback(parts.hostname):
-        return url
-    raise LipaChatValidationError(
-        "host",
-        url,
-        "is not allowed: the gateway is reached over https:// (default "
-        f"{DEFAULT_HOST}); plain http:// is accepted only for loopback hosts such as the emulator",
-    )
-
-
-def _extra_value(extras: dict[str, Any], name: str) -> Any:
-    value = extras.get(name, extras.get(f"extra__lipachat__{name}"))
-    return None if value == "" else value
 
 
 def _optional_id(message_id: str | None) -> dict[str, str]:
@@ -88,13 +54,12 @@ class LipaChatHook(BaseHook):
     ) -> None:
         super().__init__(**kwargs)
         self.lipachat_conn_id = lipachat_conn_id
-        self._timeout = timeout
-        self._max_retries = max_retries
-        self._rate_limit = rate_limit
+        self._overrides = Overrides(timeout=timeout, max_retries=max_retries, rate_limit=rate_limit)
         self.pool_size = pool_size
 
     @cached_property
-    def _settings(self) -> dict[str, Any]:
+    def settings(self) -> ConnectionSettings:
+        """This hook's connection, read once and checked; the API key is registered for masking."""
         try:
             conn = self.get_connection(self.lipachat_conn_id)
         except AirflowNotFoundException:
@@ -108,47 +73,29 @@ class LipaChatHook(BaseHook):
             ) from None
         return self.settings_from(conn)
 
-    def settings_from(self, conn: Any) -> dict[str, Any]:
-        """This hook's client settings from a connection, however it was read (sync or async)."""
-        if not conn.password:
-            raise LipaChatValidationError(
-                "password", None, f"connection {self.lipachat_conn_id!r} has no API key; set its password"
-            )
-        mask_secret(conn.password)
-        extras = conn.extra_dejson
-        timeout = self._timeout if self._timeout is not None else _extra_value(extras, "timeout")
-        retries = self._max_retries if self._max_retries is not None else _extra_value(extras, "max_retries")
-        limit = self._rate_limit if self._rate_limit is not None else _extra_value(extras, "rate_limit")
-        from_number = _extra_value(extras, "from_number")
-        if retries is not None:
-            retries = parse_max_retries(retries)
-        return {
-            "base_url": gateway_base_url(conn.host, conn.schema, conn.port),
-            "api_key": conn.password,
-            "timeout": DEFAULT_TIMEOUT if timeout is None else parse_timeout(timeout),
-            "max_retries": DEFAULT_MAX_RETRIES if retries is None else retries,
-            "rate_limit": parse_rate_limit(limit),
-            "from_number": None if from_number is None else normalize_phone(str(from_number), "from_number"),
-        }
+    def settings_from(self, conn: Any) -> ConnectionSettings:
+        """This hook's settings from a connection, however it was read (sync, or async in the triggerer)."""
+        if conn.password:
+            mask_secret(conn.password)
+        return ConnectionSettings.read(conn, self.lipachat_conn_id, self._overrides)
 
     @cached_property
     def client(self) -> LipaChatClient:
         """One client (one pooled session) for the life of this hook."""
-        settings = self._settings
+        settings = self.settings
         return LipaChatClient(
-            settings["base_url"],
-            settings["api_key"],
-            timeout=settings["timeout"],
-            max_retries=settings["max_retries"],
-            rate_limit=settings["rate_limit"],
+            settings.base_url,
+            settings.api_key,
+            timeout=settings.timeout,
+            max_retries=settings.max_retries,
+            rate_limit=settings.rate_limit,
             pool_size=self.pool_size,
         )
 
     @property
     def rate_limit(self) -> float | None:
         """Messages per second this hook's client starts at most (argument, else connection extra), or None."""
-        limit: float | None = self._settings["rate_limit"]
-        return limit
+        return self.settings.rate_limit
 
     def statuses(self, wa_ids: Iterable[str], max_pages: int = DEFAULT_MAX_PAGES) -> dict[str, MessageStatus]:
         """The latest delivery status of each waId found on the gateway's message list."""
@@ -161,7 +108,7 @@ class LipaChatHook(BaseHook):
         """The sender to use: the one given, else the connection's ``from_number``."""
         if from_number:
             return from_number
-        configured: str | None = self._settings["from_number"]
+        configured = self.settings.from_number
         if configured is None:
             raise LipaChatValidationError(
                 "from_number",
@@ -275,7 +222,7 @@ class LipaChatHook(BaseHook):
         try:
             sender = self.default_sender()
             client = LipaChatClient(
-                self._settings["base_url"], self._settings["api_key"], timeout=TEST_CONNECTION_TIMEOUT, max_retries=0
+                self.settings.base_url, self.settings.api_key, timeout=TEST_CONNECTION_TIMEOUT, max_retries=0
             )
             try:
                 templates = client.list_templates(sender)
@@ -285,7 +232,7 @@ class LipaChatHook(BaseHook):
             return False, str(err)
         except Exception as err:  # a connection test reports every failure instead of raising
             return False, f"{type(err).__name__}: {err}"
-        return True, f"Connected to {self._settings['base_url']}: {len(templates)} template(s) for {mask_phone(sender)}"
+        return True, f"Connected to {self.settings.base_url}: {len(templates)} template(s) for {mask_phone(sender)}"
 
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:

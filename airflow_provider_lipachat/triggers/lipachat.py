@@ -88,7 +88,7 @@ class WhatsAppDeliveryTrigger(BaseTrigger):
         # Off the event loop: registering the key for masking is a blocking supervisor call on Airflow 3.0.
         settings = await sync_to_async(LipaChatHook(self.lipachat_conn_id).settings_from)(connection)
         return AsyncMessageList(
-            settings["base_url"], settings["api_key"], timeout=settings["timeout"], max_retries=settings["max_retries"]
+            settings.base_url, settings.api_key, timeout=settings.timeout, max_retries=settings.max_retries
         )
 
     async def _watch(self) -> dict[str, Any]:

@@ -1,0 +1,95 @@
+"""The settings a ``lipachat`` connection holds, as one typed value: read once, checked once.
+
+No Airflow imports: ``ConnectionSettings.read`` takes anything shaped like an Airflow connection
+(``password``, ``host``, ``schema``, ``port``, ``extra_dejson``), read synchronously by the hook or
+asynchronously by the trigger, so the rules are tested without Airflow.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+from airflow_provider_lipachat.exceptions import LipaChatValidationError
+from airflow_provider_lipachat.gateway.messages import normalize_phone
+from airflow_provider_lipachat.gateway.net import is_loopback
+from airflow_provider_lipachat.hooks.connection_form import DEFAULT_HOST, DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT
+from airflow_provider_lipachat.limits import parse_max_retries, parse_rate_limit, parse_timeout
+
+
+class ConnectionLike(Protocol):
+    """The part of an Airflow ``Connection`` the settings are read from."""
+
+    password: str | None
+    host: str | None
+    schema: str | None
+    port: int | None
+
+    @property
+    def extra_dejson(self) -> dict[str, Any]: ...
+
+
+def gateway_base_url(host: str | None, schema: str | None = None, port: int | None = None) -> str:
+    """The gateway's base URL from a connection: https, or plain http only for loopback hosts."""
+    raw = (host or "").strip() or DEFAULT_HOST
+    if "://" not in raw:
+        raw = f"{(schema or 'https').strip().lower()}://{raw}"
+    parts = urlsplit(raw)
+    netloc = parts.netloc if port is None or parts.port else f"{parts.netloc}:{port}"
+    url = f"{parts.scheme.lower()}://{netloc}{parts.path}".rstrip("/")
+    if parts.scheme.lower() == "https" and parts.hostname:
+        return url
+    if parts.scheme.lower() == "http" and is_loopback(parts.hostname):
+        return url
+    raise LipaChatValidationError(
+        "host",
+        url,
+        "is not allowed: the gateway is reached over https:// (default "
+        f"{DEFAULT_HOST}); plain http:// is accepted only for loopback hosts such as the emulator",
+    )
+
+
+def _extra_value(extras: dict[str, Any], name: str) -> Any:
+    value = extras.get(name, extras.get(f"extra__lipachat__{name}"))
+    return None if value == "" else value
+
+
+@dataclass(frozen=True)
+class Overrides:
+    """Settings a hook's caller gives itself, which win over the connection's extras."""
+
+    timeout: float | None = None
+    max_retries: int | None = None
+    rate_limit: float | None = None
+
+
+@dataclass(frozen=True)
+class ConnectionSettings:
+    """What the client needs from a ``lipachat`` connection, checked: URL, key, timeouts, retries, rate, sender."""
+
+    base_url: str
+    api_key: str = field(repr=False)
+    timeout: float = DEFAULT_TIMEOUT
+    max_retries: int = DEFAULT_MAX_RETRIES
+    rate_limit: float | None = None
+    from_number: str | None = None
+
+    @classmethod
+    def read(cls, conn: ConnectionLike, conn_id: str, overrides: Overrides = Overrides()) -> ConnectionSettings:
+        """The settings of connection ``conn_id``; ``overrides`` win over its extras. Raises on a bad value."""
+        if not conn.password:
+            raise LipaChatValidationError("password", None, f"connection {conn_id!r} has no API key; set its password")
+        extras = conn.extra_dejson
+        timeout = overrides.timeout if overrides.timeout is not None else _extra_value(extras, "timeout")
+        retries = overrides.max_retries if overrides.max_retries is not None else _extra_value(extras, "max_retries")
+        limit = overrides.rate_limit if overrides.rate_limit is not None else _extra_value(extras, "rate_limit")
+        from_number = _extra_value(extras, "from_number")
+        return cls(
+            base_url=gateway_base_url(conn.host, conn.schema, conn.port),
+            api_key=conn.password,
+            timeout=DEFAULT_TIMEOUT if timeout is None else parse_timeout(timeout),
+            max_retries=DEFAULT_MAX_RETRIES if retries is None else parse_max_retries(retries),
+            rate_limit=parse_rate_limit(limit),
+            from_number=None if from_number is None else normalize_phone(str(from_number), "from_number"),
+        )
