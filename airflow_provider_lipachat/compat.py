@@ -22,12 +22,10 @@ if TYPE_CHECKING:  # types are checked against the newest Task SDK
         AirflowSkipException,
     )
     from airflow.sdk.log import mask_secret
-    from airflow.triggers.base import BaseTrigger, TriggerEvent
 elif AIRFLOW_V3:
     from airflow.sdk import BaseNotifier, BaseOperator, BaseSensorOperator
     from airflow.sdk.bases.sensor import PokeReturnValue
     from airflow.sdk.log import mask_secret
-    from airflow.triggers.base import BaseTrigger, TriggerEvent
 
     try:
         from airflow.sdk import BaseHook
@@ -58,7 +56,6 @@ else:
     from airflow.models.baseoperator import BaseOperator
     from airflow.notifications.basenotifier import BaseNotifier
     from airflow.sensors.base import BaseSensorOperator, PokeReturnValue
-    from airflow.triggers.base import BaseTrigger, TriggerEvent
     from airflow.utils.log.secrets_masker import mask_secret
 
 
@@ -91,9 +88,7 @@ __all__ = [
     "BaseNotifier",
     "BaseOperator",
     "BaseSensorOperator",
-    "BaseTrigger",
     "PokeReturnValue",
-    "TriggerEvent",
     "aget_connection",
     "mask_secret",
     "object_storage_path_class",

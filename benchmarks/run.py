@@ -24,6 +24,7 @@ os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", os.path.join(os.environ["AIR
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 
 import delivery_status
+import import_cost
 import preflight
 import requests
 from common import (
@@ -33,7 +34,6 @@ from common import (
     control,
     emulator_process,
     max_requests_in_any_second,
-    median,
     recipients,
     table,
     use_lipachat_connection,
@@ -208,27 +208,6 @@ def fan_out(count: int, sample: int, latency: float) -> str:
     )
 
 
-def import_cost(runs: int) -> str:
-    """Median time to import each module in a fresh interpreter that has already imported airflow.sdk."""
-    modules: dict[str, list[float]] = {
-        "airflow_provider_lipachat.operators.lipachat": [],
-        "airflow.providers.http.operators.http": [],
-    }
-    code = "import time, airflow.sdk; t = time.perf_counter(); import {}; print(time.perf_counter() - t)"
-    for _ in range(runs):
-        for module, samples in modules.items():
-            done = subprocess.run(
-                [sys.executable, "-c", code.format(module)], capture_output=True, text=True, check=True, timeout=120
-            )
-            samples.append(float(done.stdout.strip()))
-    ours, theirs = (median(samples) * 1000 for samples in modules.values())
-    rows = [
-        ["airflow_provider_lipachat.operators.lipachat", f"{ours:.1f}", "1.00"],
-        ["airflow.providers.http.operators.http", f"{theirs:.1f}", f"{theirs / ours:.2f}"],
-    ]
-    return table(f"Import cost after airflow.sdk, median of {runs} fresh processes", ["module", "ms", "ratio"], rows)
-
-
 def peak_memory(counts: list[int]) -> str:
     """Peak RSS of the operator's DAG run at each size, against a process that only builds its inputs and results."""
     rows = []
@@ -287,7 +266,7 @@ def main() -> None:
     subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True, timeout=600)
     print(per_send_overhead(200 if quick else 2000))
     print(fan_out(200 if quick else 2000, 50 if quick else 400, latency=0.05))
-    print(import_cost(3 if quick else 15))
+    import_cost.main(quick)
     print(peak_memory([1000, 5000] if quick else [10_000, 100_000]))
     delivery_status.main(quick)
     preflight.main(quick)

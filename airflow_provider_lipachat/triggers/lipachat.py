@@ -7,7 +7,9 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from airflow_provider_lipachat.compat import BaseTrigger, TriggerEvent, aget_connection
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+from airflow_provider_lipachat.compat import aget_connection
 from airflow_provider_lipachat.exceptions import LipaChatError
 from airflow_provider_lipachat.gateway.async_reader import AsyncMessageList
 from airflow_provider_lipachat.gateway.client import backoff_delay
