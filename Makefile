@@ -12,7 +12,7 @@ TEST_LEGS := $(addprefix test-,$(LEGS))
 # Python compiles what it imports; compiling all of Airflow at install time only costs CI minutes.
 PIP_INSTALL := -m pip install --quiet --no-compile --disable-pip-version-check
 
-.PHONY: install demo test test-all legs bench lint format clean $(INSTALL_LEGS) $(TEST_LEGS)
+.PHONY: install demo test test-fast test-all legs bench lint format clean $(INSTALL_LEGS) $(TEST_LEGS)
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,10 @@ demo: install
 
 test: install
 	$(PY) -m pytest
+
+# The inner loop: the unit tier only (no DAG run, no scheduler, no browser); tiers are in tests/conftest.py.
+test-fast: install
+	$(PY) -m pytest -m unit -q
 
 test-all: test $(TEST_LEGS)
 

@@ -66,6 +66,41 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 SANDBOX_SENDER = "254110090747"
 
 
+#: The suite's tiers, slowest last; each test gets exactly one, from where it lives and what it uses.
+TIERS = {
+    "unit": "no Airflow run: values, HTTP against the emulator, imports (make test-fast)",
+    "dag_run": "runs a DAG (dag.test() in-process, or an Airflow CLI/subprocess) against the emulator",
+    "scheduler": "runs a real Airflow scheduler, dag-processor and api-server (and triggerer) on loopback",
+    "browser": "drives headless Chromium against Airflow's api-server",
+}
+DAG_RUN_FIXTURES = frozenset({"run_dag", "airflow_db"})
+BROWSER_TESTS = "tests/e2e/test_connection_form.py"
+
+
+def tier_of(item: pytest.Item) -> str:
+    path = Path(str(item.fspath)).relative_to(REPO_ROOT).as_posix()
+    if path == BROWSER_TESTS:
+        return "browser"
+    if path.startswith("tests/e2e/") or item.get_closest_marker("scheduler"):
+        return "scheduler"
+    if DAG_RUN_FIXTURES & set(getattr(item, "fixturenames", ())) or item.get_closest_marker("dag_run"):
+        return "dag_run"
+    return "unit"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for tier, meaning in TIERS.items():
+        config.addinivalue_line("markers", f"{tier}: {meaning}")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark each test with its tier, so ``-m unit`` (make test-fast) or ``-m "not scheduler"`` selects by cost."""
+    for item in items:
+        tier = tier_of(item)
+        if not item.get_closest_marker(tier):
+            item.add_marker(getattr(pytest.mark, tier))
+
+
 @pytest.fixture(autouse=True)
 def loopback_names_only(monkeypatch: pytest.MonkeyPatch) -> None:
     """Tests talk to loopback only: any other host name fails to resolve at once, as offline."""
