@@ -19,7 +19,16 @@ from airflow_provider_lipachat.compat import (
 from airflow_provider_lipachat.exceptions import LipaChatError, LipaChatValidationError
 from airflow_provider_lipachat.gateway.message_list import DEFAULT_MAX_PAGES, TARGETS, MessageStatus, Target
 from airflow_provider_lipachat.limits import whole_number
-from airflow_provider_lipachat.utils.delivery import decide, describe_waiting, merge_seen, outcome_message, parse_wa_ids
+from airflow_provider_lipachat.utils.delivery import (
+    UNSEEN_WARN_AFTER,
+    Decision,
+    decide,
+    describe_unseen,
+    describe_waiting,
+    merge_seen,
+    outcome_message,
+    parse_wa_ids,
+)
 from airflow_provider_lipachat.utils.task_outcome import WHATSAPP_GREEN, raise_as_task_failure
 
 if TYPE_CHECKING:
@@ -34,11 +43,27 @@ class WhatsAppDeliverySensor(BaseSensorOperator):
     """Wait until the messages a send task returned reached ``wait_for`` ("delivered", which READ
     also satisfies, or "read").
 
-    ``wa_ids`` (templated) is what a send operator returns: one waId or the ``{recipient: waId}``
-    mapping of a fan-out, as a value or as the text a template renders. A FAILED message fails
-    the task naming the masked recipient, the status and WhatsApp's error code, unless at most
-    ``max_failed`` messages failed (a count). Returns, and pushes to XCom, the final status of
-    every recipient. ``deferrable=True`` waits in the triggerer, one trigger for all messages.
+    ``wa_ids`` (templated) is whatever a send handed over: one waId, the ``{recipient: waId}``
+    mapping of a fan-out, or a list of them such as ``send.output`` of a mapped send (Airflow's lazy
+    sequence, read once when the sensor runs; mappings are merged, ``None`` results of skipped map
+    indexes left out), as a value or as the text a template renders. A FAILED message fails the task
+    naming the masked recipient, the status and WhatsApp's error code, unless at most ``max_failed``
+    messages failed (a count). ``deferrable=True`` waits in the triggerer, one trigger for all messages.
+
+    XCom ``return_value`` is every message's final status,
+    ``{name: {"wa_id", "status", "recipient", "error_code", "updated_at"}}``, named by the recipient
+    the send gave, else by the recipient the message list reports for the waId once a poll found it,
+    else by the waId; ``status`` is None for a message never found on the list. It is returned on
+    success and, like a send's partial fan-out, pushed before the task fails (a FAILED message over
+    ``max_failed``, or a timeout, in every mode) or skips (``soft_fail``), so a downstream task with
+    ``trigger_rule="one_failed"`` can read who failed and who was delivered.
+
+    :param wa_ids: what the send task returned (see above), usually ``send.output``.
+    :param wait_for: "delivered" (READ also counts) or "read".
+    :param max_failed: how many FAILED messages are accepted before the wait fails.
+    :param max_pages: the most message-list pages (of 100) one look reads.
+    :param lipachat_conn_id: the LipaChat connection whose message list is read.
+    :param deferrable: wait in the triggerer instead of a worker slot.
     """
 
     template_fields: Sequence[str] = ("wa_ids",)
@@ -65,12 +90,18 @@ class WhatsAppDeliverySensor(BaseSensorOperator):
         self.lipachat_conn_id = lipachat_conn_id
         self.deferrable = deferrable
         self._seen: dict[str, MessageStatus] = {}
+        self._awaited_ids: dict[str, str] | None = None
+        self._decision: Decision | None = None
+        self._looks = 0
 
     def _awaited(self) -> dict[str, str]:
-        try:
-            return parse_wa_ids(self.wa_ids)
-        except LipaChatError as err:
-            raise_as_task_failure(err)
+        """``{label: waId}`` from the rendered ``wa_ids``, read once: a mapped send's results are fetched here."""
+        if self._awaited_ids is None:
+            try:
+                self._awaited_ids = parse_wa_ids(self.wa_ids, notice=self.log.info)
+            except LipaChatError as err:
+                raise_as_task_failure(err)
+        return self._awaited_ids
 
     def poke(self, context: Context) -> PokeReturnValue:
         from airflow_provider_lipachat.hooks.lipachat import LipaChatHook
@@ -81,9 +112,12 @@ class WhatsAppDeliverySensor(BaseSensorOperator):
         except LipaChatError as err:
             raise_as_task_failure(err, "could not read delivery status")
         merge_seen(self._seen, found)
-        decision = decide(awaited, self.wait_for, self._seen, self.max_failed)
+        decision = self._decision = decide(awaited, self.wait_for, self._seen, self.max_failed)
+        self._looks += 1
         if decision.state == "failed":
-            raise AirflowFailException(outcome_message("failed", decision.failed, [], self.wait_for))
+            raise AirflowFailException(outcome_message("failed", decision, self.wait_for, self.max_pages))
+        if self._looks == UNSEEN_WARN_AFTER and decision.unseen:
+            self.log.warning("After %d looks, %s", self._looks, describe_unseen(decision.unseen, self.max_pages))
         if decision.done:
             self._log_done(decision.final, len(decision.failed))
         else:
@@ -91,14 +125,22 @@ class WhatsAppDeliverySensor(BaseSensorOperator):
         return PokeReturnValue(is_done=decision.done, xcom_value=decision.final if decision.done else None)
 
     def execute(self, context: Context) -> Any:
+        # This try's own reading of what it rendered (at its first poke) and its own looks.
+        self._awaited_ids, self._decision, self._looks = None, None, 0
         if not self.deferrable:
             try:
                 return super().execute(context)
             except AirflowSensorTimeout as err:  # the base class's timeout names no one: say who is pending
-                raise AirflowSensorTimeout(f"{err}; {self._still_waiting(context)}") from err
+                pending = self._still_waiting(context)
+                self._push_known(context)
+                raise AirflowSensorTimeout(f"{err}; {pending}") from err
+            except (AirflowFailException, AirflowSkipException):
+                self._push_known(context)
+                raise
         try:
             first = self.poke(context)  # no deferral when everything is already there
         except AirflowFailException as err:
+            self._push_known(context)
             if self.soft_fail:
                 raise AirflowSkipException(f"soft_fail: {err}") from err
             raise
@@ -120,14 +162,28 @@ class WhatsAppDeliverySensor(BaseSensorOperator):
         )
 
     def _still_waiting(self, context: Context) -> str:
-        """Who has not reached the target, from this try's polls, or one last look (a rescheduled try has none)."""
-        if not self._seen:
+        """Who has not reached the target and at which status, from this try's last look, or one more look."""
+        if self._decision is None:
             try:
                 self.poke(context)
             except Exception as err:  # the timeout is the failure to report; a failed last look only annotates it
                 return f"pending not known: {type(err).__name__}: {err}"
-        decision = decide(self._awaited(), self.wait_for, self._seen, self.max_failed)
-        return outcome_message("timeout", decision.failed, decision.waiting, self.wait_for)
+        if self._decision is None:  # a look that raised nothing always decides; this only satisfies the type
+            return "pending not known"
+        return outcome_message("timeout", self._decision, self.wait_for, self.max_pages)
+
+    def _push_known(self, context: Context, final: object = None) -> None:
+        """Before the task fails or skips: push the final statuses known, as the success value would be.
+
+        Airflow pushes ``return_value`` only on success; like a send's partial fan-out, the sensor pushes
+        it itself so that a downstream task (``trigger_rule="one_failed"``) learns who failed and who was
+        delivered.
+        """
+        if final is None and self._decision is not None:
+            final = self._decision.final
+        if isinstance(final, dict) and final:
+            context["ti"].xcom_push(key="return_value", value=final)
+            self.log.info("Pushed the last known status of %d message(s) to XCom return_value", len(final))
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:
         """Turn the trigger's event into the task's outcome."""
@@ -137,6 +193,7 @@ class WhatsAppDeliverySensor(BaseSensorOperator):
             self._log_done(final, sum(1 for s in final.values() if s.get("status") == "FAILED"))
             return final
         message = str(event.get("message") or f"delivery trigger ended with {status!r}")
+        self._push_known(context, event.get("final"))
         if self.soft_fail:
             raise AirflowSkipException(f"soft_fail: {message}")
         if status == "timeout":

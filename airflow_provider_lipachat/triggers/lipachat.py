@@ -15,8 +15,10 @@ from airflow_provider_lipachat.gateway.async_reader import AsyncMessageList
 from airflow_provider_lipachat.gateway.client import backoff_delay
 from airflow_provider_lipachat.gateway.message_list import DEFAULT_MAX_PAGES, TARGETS, MessageStatus, Target
 from airflow_provider_lipachat.utils.delivery import (
+    UNSEEN_WARN_AFTER,
     decide,
     describe_failures,
+    describe_unseen,
     describe_waiting,
     merge_seen,
     outcome_message,
@@ -102,7 +104,7 @@ class WhatsAppDeliveryTrigger(BaseTrigger):
 
     async def _poll(self, reader: AsyncMessageList) -> dict[str, Any]:
         seen: dict[str, MessageStatus] = {}
-        errors = polls = 0
+        errors = polls = looks = 0
         while True:
             polls += 1
             try:
@@ -115,11 +117,12 @@ class WhatsAppDeliveryTrigger(BaseTrigger):
                 wait = max(self.poll_interval, backoff_delay(errors, base=self.poll_interval, cap=ERROR_BACKOFF_CAP))
             else:
                 errors = 0
+                looks += 1
                 merge_seen(seen, found)
                 decision = decide(self.wa_ids, self.wait_for, seen, self.max_failed)
                 if decision.state != "waiting":
                     if not decision.done:
-                        message = outcome_message(decision.state, decision.failed, decision.waiting, self.wait_for)
+                        message = outcome_message(decision.state, decision, self.wait_for, self.max_pages)
                     elif decision.failed:
                         message = f"reached {self.wait_for}, failures accepted: {describe_failures(decision.failed)}"
                     else:
@@ -135,6 +138,8 @@ class WhatsAppDeliveryTrigger(BaseTrigger):
                         self.max_pages,
                         len(scan.awaited) - len(scan.found),
                     )
+                elif looks == UNSEEN_WARN_AFTER and decision.unseen:
+                    self.log.warning("After %d looks, %s", looks, describe_unseen(decision.unseen, self.max_pages))
                 self.log.info("Waiting for %s from %s", self.wait_for, describe_waiting(decision.waiting))
                 wait = min(self.poll_interval, FIRST_POLL_AFTER * 2 ** (polls - 1))
             remaining = self.deadline - time.time()
@@ -143,6 +148,6 @@ class WhatsAppDeliveryTrigger(BaseTrigger):
                 return {
                     "status": "timeout",
                     "final": decision.final,
-                    "message": outcome_message("timeout", decision.failed, decision.waiting, self.wait_for),
+                    "message": outcome_message("timeout", decision, self.wait_for, self.max_pages),
                 }
             await asyncio.sleep(min(wait, remaining))

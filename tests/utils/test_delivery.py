@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
+from typing import Any
 
 import pytest
 
 from airflow_provider_lipachat.exceptions import LipaChatValidationError
 from airflow_provider_lipachat.gateway.message_list import ListScan, MessageStatus, read_list_item
-from airflow_provider_lipachat.utils.delivery import decide, parse_wa_ids
+from airflow_provider_lipachat.utils.delivery import decide, outcome_message, parse_wa_ids
 
 
 def status(value: str, wa_id: str = "w1", code: int | None = None) -> MessageStatus:
@@ -119,3 +121,110 @@ def test_a_refused_mapping_shows_its_numbers_masked() -> None:
         parse_wa_ids({"254711222333": None})
     assert "254711222333" not in str(refused.value)
     assert "2547******33" in str(refused.value)
+
+
+class Results(Sequence[object]):
+    """A sequence that is not a list, as Airflow's lazy sequence of a mapped task's results is."""
+
+    def __init__(self, *items: object) -> None:
+        self._items = list(items)
+
+    def __getitem__(self, index: Any) -> Any:
+        return self._items[index]
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __repr__(self) -> str:
+        return "Results(<unevaluated length>)"
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (Results("wamid.A", "wamid.B"), {"wamid.A": "wamid.A", "wamid.B": "wamid.B"}),
+        (("wamid.A",), {"wamid.A": "wamid.A"}),
+        ((w for w in ["wamid.A"]), {"wamid.A": "wamid.A"}),
+        (
+            Results({"254700000001": "wamid.A", "254700000002": "wamid.B"}, {"254700000003": "wamid.C"}),
+            {"254700000001": "wamid.A", "254700000002": "wamid.B", "254700000003": "wamid.C"},
+        ),
+        ("[{'254700000001': 'wamid.A'}, None, 'wamid.B']", {"254700000001": "wamid.A", "wamid.B": "wamid.B"}),
+        ('[{"254700000001": "wamid.A"}, null]', {"254700000001": "wamid.A"}),
+    ],
+    ids=["sequence", "tuple", "generator", "mappings-merged", "rendered-list", "rendered-json"],
+)
+def test_wa_ids_takes_any_iterable_of_send_results(value: object, expected: dict[str, str]) -> None:
+    assert parse_wa_ids(value) == expected
+
+
+def test_none_results_are_left_out_and_told() -> None:
+    told: list[str] = []
+    assert parse_wa_ids(Results(None, "wamid.B", None), notice=told.append) == {"wamid.B": "wamid.B"}
+    assert told == ["Left out 2 of 3 send result(s) holding no waId (None: a mapped send skipped)"]
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        (Results(None, None), "holds no waId: its 2 item(s) are all None (sends that were skipped)"),
+        (Results(), "holds no waId: it is empty"),
+        ([], "holds no waId: it is empty"),
+        (Results("wamid.A", 42), "holds int 42, neither a waId nor a {recipient: waId} mapping"),
+    ],
+)
+def test_results_without_waids_are_refused_saying_what_they_held(value: object, problem: str) -> None:
+    with pytest.raises(LipaChatValidationError) as refused:
+        parse_wa_ids(value)
+    message = str(refused.value)
+    assert "wa_ids" in message and problem in message and "expected the waId a send returned" in message
+    assert "unevaluated length" not in message  # shown as read, not as the lazy sequence's repr
+
+
+def test_one_recipient_sent_to_twice_keeps_both_messages() -> None:
+    found = parse_wa_ids(Results({"254700000001": "wamid.A"}, {"254700000001": "wamid.B"}, {"254700000001": "wamid.A"}))
+    assert found == {"254700000001": "wamid.A", "wamid.B": "wamid.B"}
+
+
+def test_a_lone_waid_is_named_by_the_recipient_the_list_reports_once_seen() -> None:
+    awaited = {"wamid.A": "wamid.A", "wamid.B": "wamid.B", "254700000001": "wamid.C"}
+    seen = {
+        "wamid.A": MessageStatus("wamid.A", "DELIVERED", "+254 700 000 002"),
+        "wamid.C": MessageStatus("wamid.C", "SENT", "254700000001"),
+    }
+    decision = decide(awaited, "delivered", seen)
+    assert list(decision.final) == ["254700000002", "wamid.B", "254700000001"]
+    assert decision.waiting == ["wamid.B", "254700000001"]
+    assert decision.final["wamid.B"] == {
+        "wa_id": "wamid.B",
+        "status": None,
+        "recipient": None,
+        "error_code": None,
+        "updated_at": None,
+    }
+    # A recipient already naming another message leaves the waId as the name.
+    seen["wamid.B"] = MessageStatus("wamid.B", "SENT", "254700000001")
+    assert list(decide(awaited, "delivered", seen).final) == ["254700000002", "wamid.B", "254700000001"]
+
+
+def test_a_timeout_gives_each_pending_messages_last_status_and_why_some_may_be_missing() -> None:
+    awaited = {"254700000001": "wamid.A", "254700000002": "wamid.B", "254700000003": "wamid.C"}
+    seen = {
+        "wamid.A": MessageStatus("wamid.A", "DELIVERED", "254700000001"),
+        "wamid.B": MessageStatus("wamid.B", "READ", "254700000002"),
+    }
+    decision = decide(awaited, "read", seen)
+    assert decision.unseen == ["254700000003"]
+    message = outcome_message("timeout", decision, "read", max_pages=3)
+    assert message.startswith(
+        "timed out waiting for read from 2 message(s): 2547******01: DELIVERED, not yet READ; "
+        "2547******03: never seen on the message list. 1 message(s) never seen on the message list (2547******03): "
+    )
+    assert "max_pages=3 page(s) (300 messages)" in message
+    assert "254700000001" not in message and "254700000003" not in message
+
+
+@pytest.mark.parametrize("text", ["LazySelectSequence([2 items])", "LazyXComSequence(<unevaluated length>)"])
+def test_the_text_of_a_lazy_sequence_is_refused_saying_what_to_write_instead(text: str) -> None:
+    with pytest.raises(LipaChatValidationError, match=r"wa_ids.*lazy sequence.*send\.output.*\| list"):
+        parse_wa_ids(text)
