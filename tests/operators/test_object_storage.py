@@ -101,7 +101,16 @@ with DAG("DAG_ID", schedule=None, start_date=pendulum.datetime(2024, 1, 1, tz="U
 @pytest.mark.parametrize(
     ("media_url", "says"),
     [
-        ("s3://aws_moto@reports/missing.pdf", "media_url='s3://aws_moto@reports/missing.pdf': names an object that"),
+        (
+            "s3://aws_moto@reports/missing.pdf",
+            "media_url='s3://aws_moto@reports/missing.pdf': names an object that does not exist in the store: "
+            "bucket 'reports' has no 'missing.pdf'",
+        ),
+        (
+            "s3://aws_moto@no-such-bucket/ready.pdf",
+            "media_url='s3://aws_moto@no-such-bucket/ready.pdf': names bucket 'no-such-bucket', which does not "
+            "exist or cannot be reached with this connection; check the bucket's name and the connection's",
+        ),
         (
             "s3://aws_anonymous@reports/public.pdf",
             "media_url='s3://aws_anonymous@reports/public.pdf': was given an unsigned link (an anonymous filesystem?)",
@@ -117,6 +126,7 @@ with DAG("DAG_ID", schedule=None, start_date=pendulum.datetime(2024, 1, 1, tz="U
     ],
     ids=[
         "missing object",
+        "missing bucket",
         "anonymous store",
         "no credentials",
         "store cannot sign",
@@ -165,7 +175,11 @@ with DAG("DAG_ID", schedule=None, start_date=pendulum.datetime(2024, 1, 1, tz="U
 
 
 def test_a_template_header_can_be_an_object_storage_path_and_the_expiry_is_capped_at_seven_days(
-    run_dag: RunDag, lipachat_emulator: Emulator, lipachat_conn: str, s3_server: S3Server
+    run_dag: RunDag,
+    lipachat_emulator: Emulator,
+    lipachat_conn: str,
+    s3_server: S3Server,
+    capfd: pytest.CaptureFixture[str],
 ) -> None:
     from tests.media_host import PNG
 
@@ -186,3 +200,34 @@ def test_a_template_header_can_be_an_object_storage_path_and_the_expiry_is_cappe
         rendered["header_media_url"]
     )  # the path, as Airflow shows it
     assert "X-Amz" not in str(rendered)
+    assert CAPPED_30_DAYS in printed(capfd)
+
+
+CAPPED_30_DAYS = (
+    "media_url_expiry is 2592000 s (30 days), over the 7-day limit of signed links (S3 SigV4, GCS V4); "
+    "the link is signed for 604800 s, so it expires sooner than asked"
+)
+
+
+@pytest.mark.parametrize(("expiry", "warned"), [("timedelta(days=30)", True), ("timedelta(days=7)", False)])
+def test_a_media_link_asked_for_longer_than_seven_days_is_signed_for_seven_and_the_task_log_warns(
+    expiry: str,
+    warned: bool,
+    run_dag: RunDag,
+    lipachat_emulator: Emulator,
+    lipachat_conn: str,
+    s3_server: S3Server,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    source = report_dag().replace(
+        'caption="Report {{ ds }}",', f'caption="Report {{{{ ds }}}}", media_url_expiry={expiry},'
+    )
+    outcome = run_dag(source.replace("import pendulum", "import pendulum\nfrom datetime import timedelta"))
+
+    assert outcome.task_states == {"write_report": "success", "send": "success"}
+    signed = {d["payload"]["mediaUrl"] for d in lipachat_emulator.deliveries()}
+    assert len(signed) == 1 and "X-Amz-Expires=604800&" in signed.pop()
+    logs = printed(capfd)
+    assert "Signed a link to s3://aws_moto@reports/daily/" in logs and ", valid 604800 s" in logs
+    assert (CAPPED_30_DAYS in logs) is warned
+    assert ("over the 7-day limit" in logs) is warned
