@@ -3,13 +3,14 @@ the media operator sends its path, and the emulator fetches the signed link and 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
+from collections.abc import Callable, Iterator
 
 import pytest
 
 from airflow_provider_lipachat.emulator import Emulator
 from tests.conftest import DagRunOutcome, printed
-from tests.s3_server import BUCKET, S3Server
+from tests.s3_server import BUCKET, S3Server, clear_object_store_cache
 
 RunDag = Callable[..., DagRunOutcome]
 REPORT = b"%PDF-1.7\n" + b"daily numbers " * 500
@@ -231,3 +232,62 @@ def test_a_media_link_asked_for_longer_than_seven_days_is_signed_for_seven_and_t
     assert "Signed a link to s3://aws_moto@reports/daily/" in logs and ", valid 604800 s" in logs
     assert (CAPPED_30_DAYS in logs) is warned
     assert ("over the 7-day limit" in logs) is warned
+
+
+@pytest.fixture
+def plain_http_s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """moto over plain HTTP on loopback (as a local MinIO often runs), ``aws_plain`` pointing at it."""
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    endpoint_url = "http://{}:{}".format(*server.get_host_and_port())
+    extra = {"endpoint_url": endpoint_url, "region_name": "us-east-1", "config_kwargs": {"signature_version": "s3v4"}}
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_AWS_PLAIN",
+        json.dumps({"conn_type": "aws", "login": "testing", "password": "testing", "extra": extra}),
+    )
+    client = boto3.client(
+        "s3", endpoint_url=endpoint_url, region_name="us-east-1", aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )  # fmt: skip
+    client.create_bucket(Bucket="plain")
+    client.put_object(Bucket="plain", Key="report.pdf", Body=REPORT)
+    clear_object_store_cache()
+    try:
+        yield endpoint_url
+    finally:
+        clear_object_store_cache()
+        server.stop()
+
+
+def test_a_store_on_a_plain_http_endpoint_gives_http_links_which_fail_the_task_before_any_send(
+    run_dag: RunDag,
+    lipachat_emulator: Emulator,
+    lipachat_conn: str,
+    plain_http_s3: str,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    """What the README's S3 section tells users of a local MinIO on http://: the endpoint must be https."""
+    outcome = run_dag(PLAIN_HTTP_DAG)
+
+    assert outcome.task_states == {"send": "failed"}
+    assert outcome.try_numbers["send"] == 1
+    assert lipachat_emulator.requests() == []
+    assert (
+        "media_url='s3://aws_plain@plain/report.pdf': was signed as a http:// link, and WhatsApp fetches only "
+        "https:// links" in printed(capfd)
+    )
+
+
+PLAIN_HTTP_DAG = """
+import pendulum
+from datetime import timedelta
+from airflow.sdk import DAG
+from airflow_provider_lipachat.operators.lipachat import SendWhatsAppMediaOperator
+
+with DAG("DAG_ID", schedule=None, start_date=pendulum.datetime(2024, 1, 1, tz="UTC")) as dag:
+    SendWhatsAppMediaOperator(task_id="send", to="254711000001", media_url="s3://aws_plain@plain/report.pdf",
+                              retries=2, retry_delay=timedelta(seconds=0))
+"""
