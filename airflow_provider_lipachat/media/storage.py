@@ -93,7 +93,7 @@ def media_link(
 
 def _not_found(path: Any) -> str:
     """Why a path's object was not found: its bucket is missing (named), or the object in it is."""
-    bucket, key = str(getattr(path, "bucket", "") or ""), str(getattr(path, "key", "") or "")
+    bucket, _, key = str(path.path).partition("/")  # the store's own path, "bucket/key", on every Airflow
     if bucket and key:
         try:
             bucket_found = bool(path.fs.exists(bucket))
