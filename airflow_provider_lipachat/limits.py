@@ -21,6 +21,7 @@ DEFAULT_MEDIA_URL_EXPIRY = 24 * 60 * 60
 #: The longest a SigV4 (S3) or V4 (GCS) signed URL can live.
 MAX_MEDIA_URL_EXPIRY = 7 * 24 * 60 * 60
 EXPIRY_ACCEPTED = f"expected seconds (or a timedelta) above 0; links are capped at {MAX_MEDIA_URL_EXPIRY} s (7 days)"
+DAY = 24 * 60 * 60
 RATE_LIMIT_ACCEPTED = "expected messages per second: a number greater than 0, such as 80 or 0.5"
 TIMEOUT_ACCEPTED = "expected a number of seconds greater than 0, such as 30"
 
@@ -83,7 +84,22 @@ def parse_flag(value: object, field: str) -> bool:
 
 
 def parse_expiry(value: object, field: str = "media_url_expiry") -> int:
-    """Seconds a signed media link should live: a number or timedelta above 0, capped at seven days."""
+    """Seconds a signed media link should live: a number or timedelta above 0 (``capped_expiry`` caps it)."""
     if isinstance(value, datetime.timedelta):
         value = value.total_seconds()
-    return min(int(positive_number(value, field, EXPIRY_ACCEPTED)), MAX_MEDIA_URL_EXPIRY)
+    return int(positive_number(value, field, EXPIRY_ACCEPTED))
+
+
+def capped_expiry(seconds: int, field: str = "media_url_expiry") -> tuple[int, str | None]:
+    """``seconds`` capped at MAX_MEDIA_URL_EXPIRY, and the warning to log when it was over (else None).
+
+    A store cannot sign a link for longer, so more is signed for the longest it can: a warning,
+    not an error, since the task can still send; the log says the link expires sooner than asked.
+    """
+    if seconds <= MAX_MEDIA_URL_EXPIRY:
+        return seconds, None
+    return MAX_MEDIA_URL_EXPIRY, (
+        f"{field} is {seconds} s ({seconds / DAY:.3g} days), over the {MAX_MEDIA_URL_EXPIRY // DAY}-day limit "
+        f"of signed links (S3 SigV4, GCS V4); the link is signed for {MAX_MEDIA_URL_EXPIRY} s, "
+        "so it expires sooner than asked"
+    )

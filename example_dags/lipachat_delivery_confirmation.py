@@ -3,6 +3,10 @@
 The sensor waits in the triggerer (``deferrable=True``), for at most two hours; if any message
 failed or is still undelivered then, the operations lead gets a template message naming the
 report (a template, since they may not have written to the business in the last 24 hours).
+
+The report is served from ``https://reports.example.com`` unless the Airflow Variable
+``lipachat_reports_base_url`` says otherwise (an https base URL, no trailing slash), as in
+``lipachat_report_delivery``; ``make demo`` points it at a local HTTPS host.
 """
 
 from __future__ import annotations
@@ -19,6 +23,9 @@ except ImportError:  # Airflow 2.11
 from airflow_provider_lipachat.operators.lipachat import SendWhatsAppMediaOperator, SendWhatsAppTemplateOperator
 from airflow_provider_lipachat.sensors.lipachat import WhatsAppDeliverySensor
 
+#: The reports' host, rendered at execute time: the Variable when set, else the public default.
+REPORTS_BASE_URL = "{{ var.value.get('lipachat_reports_base_url', 'https://reports.example.com') }}"
+
 with DAG(
     dag_id="lipachat_delivery_confirmation",
     schedule="@weekly",
@@ -31,7 +38,7 @@ with DAG(
     send = SendWhatsAppMediaOperator(
         task_id="send_report",
         to="{{ params.board }}",
-        media_url="https://reports.example.com/weekly/{{ ds }}/board.pdf",
+        media_url=REPORTS_BASE_URL + "/weekly/{{ ds }}/board.pdf",
         media_type="DOCUMENT",
         filename="board-report-{{ ds }}.pdf",
         caption="Weekly board report, {{ ds }}",

@@ -2,6 +2,11 @@
 
 The document's URL, file name and caption are templated from the run's date (``ds``), and each
 recipient gets one message per day: retries and re-runs of a day reuse the same message id.
+
+The reports are served from ``https://reports.example.com`` unless the Airflow Variable
+``lipachat_reports_base_url`` says otherwise (an https base URL, no trailing slash). One
+setting per deployment, read when the task runs: ``make demo`` points it at a local HTTPS host
+(``AIRFLOW_VAR_LIPACHAT_REPORTS_BASE_URL``) so the media preflight fetches a real file.
 """
 
 from __future__ import annotations
@@ -15,6 +20,9 @@ except ImportError:  # Airflow 2.11
     from airflow.decorators import task
 
 from airflow_provider_lipachat.operators.lipachat import SendWhatsAppMediaOperator
+
+#: The reports' host, rendered at execute time: the Variable when set, else the public default.
+REPORTS_BASE_URL = "{{ var.value.get('lipachat_reports_base_url', 'https://reports.example.com') }}"
 
 with DAG(
     dag_id="lipachat_report_delivery",
@@ -33,7 +41,7 @@ with DAG(
 
     SendWhatsAppMediaOperator.partial(
         task_id="send_daily_report",
-        media_url="https://reports.example.com/daily/{{ ds }}/summary.pdf",
+        media_url=REPORTS_BASE_URL + "/daily/{{ ds }}/summary.pdf",
         media_type="DOCUMENT",
         filename="daily-summary-{{ ds }}.pdf",
         caption="Daily summary for {{ ds }}",

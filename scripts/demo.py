@@ -1,13 +1,18 @@
 """``make demo``: run the daily report DAG against the emulator and show what was delivered.
 
-Starts the emulator, runs ``airflow dags test lipachat_report_delivery 2024-01-15`` in a
-throwaway Airflow home, prints what the emulator received and the waIds from XCom, then runs
-``lipachat_delivery_confirmation`` (send, wait until WhatsApp delivered it) and prints each
-recipient's confirmed status, and stops.
+Starts the emulator and a media host serving the reports over HTTPS on 127.0.0.1 (a certificate
+made for the run, trusted through ``REQUESTS_CA_BUNDLE``), runs ``airflow dags test
+lipachat_report_delivery 2024-01-15`` in a throwaway Airflow home, prints what the emulator
+received, what the media preflight and the emulator's fetch (WhatsApp's, stood in for) asked the
+media host, and the waIds from XCom, then runs ``lipachat_delivery_confirmation`` (send, wait
+until WhatsApp delivered it) and prints each recipient's confirmed status, and stops. Every
+process it starts talks to 127.0.0.1 only: the example DAGs read their reports' host from the
+Variable ``lipachat_reports_base_url``, set here to the media host.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import re
@@ -16,20 +21,32 @@ import subprocess
 import sys
 import urllib.request
 from pathlib import Path
+from typing import Any
+
+import demo_media_host
 
 REPO = Path(__file__).resolve().parent.parent
-HOME = REPO / ".airflow-demo"
+DEFAULT_HOME = REPO / ".airflow-demo"
 DAG_ID = "lipachat_report_delivery"
 CONFIRMATION_DAG_ID = "lipachat_delivery_confirmation"
 LOGICAL_DATE = "2024-01-15"
 API_KEY = "demo-key"
 
 
-def start_emulator() -> tuple[subprocess.Popen[str], str]:
+#: The reports each DAG sends, as the media host serves them (paths follow the DAGs' media_url).
+REPORTS = {
+    f"daily/{LOGICAL_DATE}/summary.pdf": f"Daily summary for {LOGICAL_DATE}",
+    f"weekly/{LOGICAL_DATE}/board.pdf": f"Weekly board report, {LOGICAL_DATE}",
+}
+PREFLIGHT_PASSED = re.compile(r"Preflight: (media_url \S+ answers as WhatsApp needs for \w+)")
+
+
+def start_emulator(env: dict[str, str]) -> tuple[subprocess.Popen[str], str]:
     emulator = subprocess.Popen(
         [sys.executable, "-m", "airflow_provider_lipachat.emulator", "--port", "0", "--api-key", API_KEY],
         stdout=subprocess.PIPE,
         text=True,
+        env=env,
     )
     assert emulator.stdout is not None
     line = emulator.stdout.readline()
@@ -41,7 +58,7 @@ def start_emulator() -> tuple[subprocess.Popen[str], str]:
 
 
 def airflow(*args: str, env: dict[str, str]) -> None:
-    log = HOME / "demo.log"
+    log = Path(env["AIRFLOW_HOME"]) / "demo.log"
     with log.open("a") as out:
         done = subprocess.run(
             [sys.executable, "-m", "airflow", *args], env=env, stdout=out, stderr=subprocess.STDOUT, timeout=600
@@ -51,34 +68,47 @@ def airflow(*args: str, env: dict[str, str]) -> None:
         raise SystemExit(f"airflow {' '.join(args)} failed (exit {done.returncode}); full log in {log}")
 
 
-def main() -> int:
-    shutil.rmtree(HOME, ignore_errors=True)
-    HOME.mkdir()
-    emulator, base_url = start_emulator()
-    try:
-        connection = {
-            "conn_type": "lipachat",
-            "host": base_url,
-            "password": API_KEY,
-            "extra": {"from_number": "254110090747"},
-        }
-        env = {
-            **os.environ,
-            "AIRFLOW_HOME": str(HOME),
-            "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "example_dags"),
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW_CONN_LIPACHAT_DEFAULT": json.dumps(connection),
-        }
-        print(f"Emulator on {base_url}; running `airflow dags test {DAG_ID} {LOGICAL_DATE}` (log: {HOME}/demo.log)")
-        airflow("db", "migrate", env=env)
-        airflow("dags", "test", DAG_ID, LOGICAL_DATE, env=env)
-        print(f"Running `airflow dags test {CONFIRMATION_DAG_ID} {LOGICAL_DATE}`: send, then wait for delivery")
-        airflow("dags", "test", CONFIRMATION_DAG_ID, LOGICAL_DATE, env=env)
-        with urllib.request.urlopen(base_url + "/_emulator/messages", timeout=10) as answer:  # noqa: S310 - loopback
-            deliveries = json.load(answer)
-    finally:
-        emulator.terminate()
-        emulator.wait(timeout=10)
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--home", type=Path, default=DEFAULT_HOME, help="the throwaway Airflow home, emptied first")
+    home = parser.parse_args(argv).home.resolve()
+    shutil.rmtree(home, ignore_errors=True)
+    home.mkdir(parents=True)
+    for path, text in REPORTS.items():
+        demo_media_host.write_pdf(home / "media" / path, text)
+    cert, key = demo_media_host.make_certificate(home / "tls")
+    # Only the demo's own certificate is trusted, by every process that fetches media.
+    trusting = {**os.environ, "REQUESTS_CA_BUNDLE": str(cert)}
+    with demo_media_host.serve(home / "media", cert, key) as media_host:
+        emulator, base_url = start_emulator(trusting)
+        try:
+            connection = {
+                "conn_type": "lipachat",
+                "host": base_url,
+                "password": API_KEY,
+                "extra": {"from_number": "254110090747"},
+            }
+            env = {
+                **trusting,
+                "AIRFLOW_HOME": str(home),
+                "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "example_dags"),
+                "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+                # Airflow's default (its getfqdn) looks the machine's own name up, which may ask DNS.
+                "AIRFLOW__CORE__HOSTNAME_CALLABLE": "socket.gethostname",
+                "AIRFLOW_CONN_LIPACHAT_DEFAULT": json.dumps(connection),
+                "AIRFLOW_VAR_LIPACHAT_REPORTS_BASE_URL": media_host.base_url,
+            }
+            print(f"Emulator on {base_url}, reports on {media_host.base_url} (HTTPS, a certificate made for this run)")
+            print(f"Running `airflow dags test {DAG_ID} {LOGICAL_DATE}` (log: {home}/demo.log)")
+            airflow("db", "migrate", env=env)
+            airflow("dags", "test", DAG_ID, LOGICAL_DATE, env=env)
+            print(f"Running `airflow dags test {CONFIRMATION_DAG_ID} {LOGICAL_DATE}`: send, then wait for delivery")
+            airflow("dags", "test", CONFIRMATION_DAG_ID, LOGICAL_DATE, env=env)
+            with urllib.request.urlopen(base_url + "/_emulator/messages", timeout=10) as answer:  # noqa: S310
+                deliveries = json.load(answer)
+        finally:
+            emulator.terminate()
+            emulator.wait(timeout=10)
 
     report_deliveries = [d for d in deliveries if d["payload"].get("filename", "").startswith("daily-")]
     print(f"\nThe emulator received {len(report_deliveries)} daily report message(s):")
@@ -120,7 +150,28 @@ def main() -> int:
     if not statuses or any(s["status"] not in ("DELIVERED", "READ") for s in statuses.values()):
         print("\nDelivery was not confirmed", file=sys.stderr)
         return 1
-    return 0
+    return 0 if media_was_fetched(home / "demo.log", media_host, deliveries) else 1
+
+
+def media_was_fetched(log: Path, media_host: demo_media_host.MediaHost, deliveries: list[dict[str, Any]]) -> bool:
+    """Print what the preflight concluded and what the media host served; True when every check and fetch passed."""
+    lines = [line for line in log.read_text().splitlines() if "Preflight: " in line]
+    passed = [found.group(1) for line in lines if (found := PREFLIGHT_PASSED.search(line))]
+    print("\nMedia preflight, from the task logs (one ranged GET per task, before any send):")
+    for verdict in passed:
+        print(f"  {verdict}")
+    ranged = [r for r in media_host.requests if r[1] is not None]
+    whole = [r for r in media_host.requests if r[1] is None]
+    statuses = sorted({status for _, _, status in media_host.requests})
+    print(
+        f"The media host answered {len(ranged)} preflight GET(s) (Range: {ranged[0][1] if ranged else '-'}) and "
+        f"{len(whole)} whole-file fetch(es) by the emulator, standing in for WhatsApp: HTTP {statuses}"
+    )
+    media_sends = [d for d in deliveries if d["payload"].get("mediaUrl", "").startswith(media_host.base_url)]
+    if not passed or len(passed) != len(lines) or statuses != [200] or len(whole) < len(media_sends):
+        print("\nThe media preflight or WhatsApp's fetch did not pass; see the log", file=sys.stderr)
+        return False
+    return True
 
 
 if __name__ == "__main__":

@@ -17,7 +17,8 @@ from airflow_provider_lipachat.operators.lipachat import (
     SendWhatsAppTextOperator,
 )
 from airflow_provider_lipachat.sensors.lipachat import WhatsAppDeliverySensor
-from tests.conftest import REPO_ROOT, DagRunOutcome
+from tests.conftest import REPO_ROOT, DagRunOutcome, printed
+from tests.media_host import PDF, MediaHost
 from tests.s3_server import S3Server
 from tests.test_provider_checks import load_example
 
@@ -107,6 +108,28 @@ def test_report_delivery_sends_the_dated_document_to_each_recipient(
         assert payload["mediaUrl"] == "https://reports.example.com/daily/2024-02-29/summary.pdf"
         assert payload["filename"] == "daily-summary-2024-02-29.pdf"
         assert payload["caption"] == "Daily summary for 2024-02-29"
+
+
+def test_report_delivery_takes_the_reports_host_from_its_variable_and_the_preflight_fetches_the_file(
+    run_dag: Callable[..., DagRunOutcome],
+    lipachat_emulator: Emulator,
+    lipachat_conn: str,
+    media_host: MediaHost,
+    monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    """What ``make demo`` does: the Variable points the DAG at an HTTPS host on loopback that serves the PDF."""
+    url = media_host.put("/daily/2024-02-29/summary.pdf", PDF, "application/pdf")
+    monkeypatch.setenv("AIRFLOW_VAR_LIPACHAT_REPORTS_BASE_URL", media_host.base_url)
+
+    outcome = run_dag(example_source("lipachat_report_delivery"), logical_date="2024-02-29T00:00:00+00:00")
+
+    assert set(outcome.task_states.values()) == {"success"}
+    assert [d["payload"]["mediaUrl"] for d in lipachat_emulator.deliveries()] == [url, url]
+    assert len(media_host.ranged_requests_for("/daily/2024-02-29/summary.pdf")) == 2  # one preflight per task
+    assert printed(capfd).count(f"Preflight: media_url {url} answers as WhatsApp needs for DOCUMENT") == 2
+    fetches = lipachat_emulator.media_fetches(wait_for=2)
+    assert [(f.body, f.failure) for f in fetches] == [(PDF, None), (PDF, None)]
 
 
 def test_pipeline_notifications_send_the_chart_from_xcom_and_a_success_text(

@@ -16,8 +16,8 @@ from urllib.parse import parse_qs, urlsplit
 from airflow_provider_lipachat.compat import mask_secret, object_storage_path_class
 from airflow_provider_lipachat.exceptions import LipaChatValidationError
 from airflow_provider_lipachat.gateway.messages import infer_media_type, mask_url
-from airflow_provider_lipachat.limits import DEFAULT_MEDIA_URL_EXPIRY
-from airflow_provider_lipachat.media.preflight import MIME_TYPE_BY_EXTENSION
+from airflow_provider_lipachat.limits import DEFAULT_MEDIA_URL_EXPIRY, capped_expiry
+from airflow_provider_lipachat.media.preflight import MIME_TYPE_BY_EXTENSION, Log
 
 #: The optional dependency that registers each scheme's filesystem.
 EXTRA_BY_SCHEME = {"s3": "s3", "s3a": "s3", "gs": "gcs", "gcs": "gcs"}
@@ -55,9 +55,19 @@ def is_storage_path(value: object) -> bool:
 
 
 def media_link(
-    value: Any, field: str, media_type: str | None, filename: str | None, expiry: int = DEFAULT_MEDIA_URL_EXPIRY
+    value: Any,
+    field: str,
+    media_type: str | None,
+    filename: str | None,
+    expiry: int = DEFAULT_MEDIA_URL_EXPIRY,
+    *,
+    log: Log,
 ) -> MediaLink:
-    """``value`` as a sendable link: an https URL as it is, a storage path signed for ``expiry`` seconds."""
+    """``value`` as a sendable link: an https URL as it is, a storage path signed for ``expiry`` seconds.
+
+    :param log: the task's or notifier's logger; it gets a warning when ``expiry`` is over the
+        longest a store can sign for, and the link is signed for that instead.
+    """
     path = _object_storage_path(value, field) if is_storage_path(value) else None
     if path is None:  # a URL (or an unknown scheme), judged as one by the message's own checks
         return MediaLink(value, media_type, filename, mask_url(value) if isinstance(value, str) else repr(value))
@@ -69,13 +79,33 @@ def media_link(
     try:
         path.stat()
     except FileNotFoundError:
-        raise LipaChatValidationError(field, shown, "names an object that does not exist in the store") from None
+        raise LipaChatValidationError(field, shown, _not_found(path)) from None
     except PermissionError as err:
         raise LipaChatValidationError(
             field, shown, f"cannot be read with its connection's credentials ({err}); check them, or the path"
         ) from None
+    expiry, warning = capped_expiry(expiry)
+    if warning is not None:
+        log.warning("%s", warning)
     url = _sign(path, field, shown, expiry)
     return MediaLink(url, media_type, filename, shown, expiry)
+
+
+def _not_found(path: Any) -> str:
+    """Why a path's object was not found: its bucket is missing (named), or the object in it is."""
+    bucket, _, key = str(path.path).partition("/")  # the store's own path, "bucket/key", on every Airflow
+    if bucket and key:
+        try:
+            bucket_found = bool(path.fs.exists(bucket))
+        except OSError:  # allowed to read objects, not to ask about the bucket: say what is known
+            bucket_found = True
+        if not bucket_found:
+            return (
+                f"names bucket {bucket!r}, which does not exist or cannot be reached with this connection; "
+                "check the bucket's name and the connection's endpoint_url and region"
+            )
+        return f"names an object that does not exist in the store: bucket {bucket!r} has no {key!r}"
+    return "names an object that does not exist in the store"
 
 
 def _object_storage_path(value: Any, field: str) -> Any:

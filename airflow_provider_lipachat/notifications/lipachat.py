@@ -104,7 +104,9 @@ class LipaChatNotifier(BaseNotifier):
             from airflow_provider_lipachat.media.preflight import preflight_if_enabled
             from airflow_provider_lipachat.media.storage import media_link
 
-            self._link = media_link(self.media_url, "media_url", self.media_type, None, self.media_url_expiry)
+            self._link = media_link(
+                self.media_url, "media_url", self.media_type, None, self.media_url_expiry, log=self.log
+            )
             media = hook.media_message(
                 recipients[0], self._link.url, self._link.media_type, self.caption, from_number=self.from_number
             )

@@ -340,7 +340,9 @@ class SendWhatsAppMediaOperator(WhatsAppSendOperator):
         if self._link is None:
             from airflow_provider_lipachat.media.storage import media_link
 
-            self._link = media_link(self.media_url, "media_url", self.media_type, self.filename, self.media_url_expiry)
+            self._link = media_link(
+                self.media_url, "media_url", self.media_type, self.filename, self.media_url_expiry, log=self.log
+            )
             if self._link.expiry is not None:
                 self.log.info("Signed a link to %s, valid %d s", self._link.shown, self._link.expiry)
         return self._link
@@ -485,7 +487,12 @@ class SendWhatsAppTemplateOperator(WhatsAppSendOperator):
             from airflow_provider_lipachat.media.storage import media_link
 
             self._header = media_link(
-                self.header_media_url, "header_media_url", self.header_media_type, None, self.media_url_expiry
+                self.header_media_url,
+                "header_media_url",
+                self.header_media_type,
+                None,
+                self.media_url_expiry,
+                log=self.log,
             )
         message = hook.template_message(recipient, **self._template_arguments())
         if message.header_media_url is not None:

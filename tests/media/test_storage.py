@@ -8,6 +8,7 @@ in tests/operators/test_object_storage.py.
 from __future__ import annotations
 
 import datetime
+import logging
 from collections.abc import Iterator
 from typing import Any, ClassVar
 
@@ -16,9 +17,11 @@ from fsspec import AbstractFileSystem
 
 from airflow_provider_lipachat.compat import AIRFLOW_V3, object_storage_path_class
 from airflow_provider_lipachat.exceptions import LipaChatValidationError
-from airflow_provider_lipachat.limits import MAX_MEDIA_URL_EXPIRY, parse_expiry
+from airflow_provider_lipachat.limits import MAX_MEDIA_URL_EXPIRY, capped_expiry, parse_expiry
 from airflow_provider_lipachat.media.storage import is_storage_path, media_link
 from tests.s3_server import clear_object_store_cache
+
+LOG = logging.getLogger(__name__)
 
 
 class RecordingGCS(AbstractFileSystem):  # type: ignore[misc]
@@ -51,7 +54,7 @@ def gcs() -> Iterator[type[RecordingGCS]]:
 
 
 def test_a_gcs_path_is_signed_v4_for_the_expiry_with_the_documents_content_type(gcs: type[RecordingGCS]) -> None:
-    link = media_link("gs://reports/2024-03-05/summary.pdf", "media_url", None, None, expiry=3600)
+    link = media_link("gs://reports/2024-03-05/summary.pdf", "media_url", None, None, expiry=3600, log=LOG)
 
     assert link.url.endswith("X-Goog-Signature=abc123")
     assert (link.media_type, link.filename, link.shown) == (
@@ -66,7 +69,7 @@ def test_a_gcs_path_is_signed_v4_for_the_expiry_with_the_documents_content_type(
 
 def test_an_object_storage_path_object_is_signed_like_its_text(gcs: type[RecordingGCS]) -> None:
     path = object_storage_path_class()("gs://reports/chart.png")
-    link = media_link(path, "header_media_url", None, None)
+    link = media_link(path, "header_media_url", None, None, log=LOG)
     assert link.media_type == "IMAGE" and link.filename is None
     assert gcs.signed[0][2]["response_type"] == "image/png"
     assert gcs.signed[0][1] == 24 * 60 * 60
@@ -74,8 +77,9 @@ def test_an_object_storage_path_object_is_signed_like_its_text(gcs: type[Recordi
 
 def test_a_missing_gcs_object_is_named_and_nothing_is_signed(gcs: type[RecordingGCS]) -> None:
     with pytest.raises(LipaChatValidationError, match="names an object that does not exist") as caught:
-        media_link("gs://reports/missing.pdf", "media_url", None, None)
+        media_link("gs://reports/missing.pdf", "media_url", None, None, log=LOG)
     assert caught.value.field == "media_url"
+    assert "bucket 'reports' has no 'missing.pdf'" in str(caught.value)
     assert gcs.signed == []
 
 
@@ -96,7 +100,7 @@ def test_what_counts_as_a_storage_path(value: str, expected: bool) -> None:
 
 
 def test_an_https_url_passes_through_untouched_and_unsigned() -> None:
-    link = media_link("https://files.example.com/a.pdf?token=x", "media_url", "DOCUMENT", "a.pdf")
+    link = media_link("https://files.example.com/a.pdf?token=x", "media_url", "DOCUMENT", "a.pdf", log=LOG)
     assert (link.url, link.media_type, link.filename, link.expiry) == (
         "https://files.example.com/a.pdf?token=x",
         "DOCUMENT",
@@ -107,11 +111,30 @@ def test_an_https_url_passes_through_untouched_and_unsigned() -> None:
 
 @pytest.mark.parametrize(
     ("value", "seconds"),
-    [(3600, 3600), ("7200", 7200), (datetime.timedelta(hours=2), 7200), (datetime.timedelta(days=30), 604800)],
+    [(3600, 3600), ("7200", 7200), (datetime.timedelta(hours=2), 7200), (datetime.timedelta(days=30), 2592000)],
 )
-def test_an_expiry_is_seconds_or_a_timedelta_capped_at_seven_days(value: object, seconds: int) -> None:
+def test_an_expiry_is_seconds_or_a_timedelta(value: object, seconds: int) -> None:
     assert parse_expiry(value) == seconds
+
+
+def test_an_expiry_over_seven_days_is_capped_with_a_warning_and_seven_days_is_not() -> None:
     assert MAX_MEDIA_URL_EXPIRY == 7 * 24 * 60 * 60
+    assert capped_expiry(MAX_MEDIA_URL_EXPIRY) == (MAX_MEDIA_URL_EXPIRY, None)
+    assert capped_expiry(MAX_MEDIA_URL_EXPIRY + 1)[0] == MAX_MEDIA_URL_EXPIRY
+    assert capped_expiry(2592000) == (
+        604800,
+        "media_url_expiry is 2592000 s (30 days), over the 7-day limit of signed links (S3 SigV4, GCS V4); "
+        "the link is signed for 604800 s, so it expires sooner than asked",
+    )
+
+
+def test_a_gcs_link_asked_for_thirty_days_is_signed_for_seven_with_a_warning(
+    gcs: type[RecordingGCS], caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger=__name__):
+        link = media_link("gs://reports/chart.png", "media_url", None, None, expiry=2592000, log=LOG)
+    assert link.expiry == gcs.signed[0][1] == MAX_MEDIA_URL_EXPIRY
+    assert [r.getMessage() for r in caplog.records] == [capped_expiry(2592000)[1]]
 
 
 @pytest.mark.parametrize("value", [0, -5, "a day", None, True])
@@ -122,5 +145,5 @@ def test_an_expiry_that_is_not_a_positive_duration_is_refused_naming_the_field(v
 
 
 def test_a_scheme_no_store_knows_is_left_to_the_url_check_which_asks_for_https() -> None:
-    link = media_link("ftp://x.example/a.png", "media_url", None, None)
+    link = media_link("ftp://x.example/a.png", "media_url", None, None, log=LOG)
     assert (link.url, link.expiry) == ("ftp://x.example/a.png", None)

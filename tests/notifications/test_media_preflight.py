@@ -59,7 +59,11 @@ def test_a_bad_link_sends_to_nobody_and_the_log_says_why(
 
 
 def test_a_callback_can_send_a_chart_from_object_storage_as_a_signed_link(
-    run_dag: RunDag, lipachat_emulator: Emulator, lipachat_conn: str, s3_server: S3Server
+    run_dag: RunDag,
+    lipachat_emulator: Emulator,
+    lipachat_conn: str,
+    s3_server: S3Server,
+    capfd: pytest.CaptureFixture[str],
 ) -> None:
     outcome = run_dag(
         f"""
@@ -70,7 +74,8 @@ def test_a_callback_can_send_a_chart_from_object_storage_as_a_signed_link(
 
         with DAG("DAG_ID", schedule=None, start_date=pendulum.datetime(2024, 1, 1, tz="UTC")) as dag:
             @task(on_success_callback=LipaChatNotifier(
-                to="254711000001", media_url="s3://aws_moto@reports/charts/{{{{ ds }}}}.png"))
+                to="254711000001", media_url="s3://aws_moto@reports/charts/{{{{ ds }}}}.png",
+                media_url_expiry=8 * 24 * 60 * 60))
             def chart(ds=None):
                 object_storage_path_class()(f"s3://aws_moto@reports/charts/{{ds}}.png").write_bytes({PNG!r})
 
@@ -83,5 +88,7 @@ def test_a_callback_can_send_a_chart_from_object_storage_as_a_signed_link(
     [delivery] = lipachat_emulator.deliveries()
     assert delivery["payload"]["mediaType"] == "IMAGE"
     assert "/reports/charts/2024-03-05.png?" in delivery["payload"]["mediaUrl"]
+    assert "X-Amz-Expires=604800&" in delivery["payload"]["mediaUrl"]
     [fetch] = lipachat_emulator.media_fetches(wait_for=1)
     assert fetch.body == PNG and fetch.failure is None
+    assert "media_url_expiry is 691200 s (8 days), over the 7-day limit of signed links" in printed(capfd)

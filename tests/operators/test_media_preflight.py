@@ -8,7 +8,7 @@ import pytest
 
 from airflow_provider_lipachat.emulator import Emulator
 from tests.conftest import DagRunOutcome, printed
-from tests.media_host import PDF, PNG, WEBP, MediaHost
+from tests.media_host import PDF, PNG, WEBP, MediaHost, TLSFiles, serve_media
 
 RunDag = Callable[..., DagRunOutcome]
 RECIPIENTS = ["254711000001", "254711000002", "254711000003"]
@@ -175,3 +175,27 @@ def test_the_whole_story_of_an_expired_link_caught_by_preflight_or_reported_late
     [fetch] = lipachat_emulator.media_fetches(wait_for=1)
     assert fetch.wa_id == delivery["waId"] and fetch.failure is not None and "HTTP 403" in fetch.failure
     assert "2547******01: FAILED, WhatsApp error 131053" in printed(capfd)
+
+
+def test_a_host_whose_certificate_is_not_trusted_is_a_preflight_warning_then_whatsapp_s_fetch_fails_it(
+    run_dag: RunDag,
+    lipachat_emulator: Emulator,
+    lipachat_conn: str,
+    tls_files: TLSFiles,
+    monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    """As the README's S3 section says of a private CA not given in REQUESTS_CA_BUNDLE (worker and emulator alike)."""
+    for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+        monkeypatch.delenv(name, raising=False)
+    lipachat_emulator.script_status("delivered", delivered_after=1.0)
+    with serve_media(tls_files) as host:
+        url = host.put("/report.pdf", PDF, "application/pdf")
+        outcome = run_dag(STORY_DAG.format(url=url, preflight=True))
+        [fetch] = lipachat_emulator.media_fetches(wait_for=1)
+
+    assert outcome.task_states == {"send": "success", "wait": "failed"}
+    assert fetch.failure == "could not be reached (SSLError)"
+    logs = printed(capfd)
+    assert f"Preflight: media_url {url} could not be reached (SSLError); sending anyway" in logs
+    assert "2547******01: FAILED, WhatsApp error 131053" in logs

@@ -3,13 +3,14 @@ the media operator sends its path, and the emulator fetches the signed link and 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
+from collections.abc import Callable, Iterator
 
 import pytest
 
 from airflow_provider_lipachat.emulator import Emulator
 from tests.conftest import DagRunOutcome, printed
-from tests.s3_server import BUCKET, S3Server
+from tests.s3_server import BUCKET, S3Server, clear_object_store_cache
 
 RunDag = Callable[..., DagRunOutcome]
 REPORT = b"%PDF-1.7\n" + b"daily numbers " * 500
@@ -101,7 +102,16 @@ with DAG("DAG_ID", schedule=None, start_date=pendulum.datetime(2024, 1, 1, tz="U
 @pytest.mark.parametrize(
     ("media_url", "says"),
     [
-        ("s3://aws_moto@reports/missing.pdf", "media_url='s3://aws_moto@reports/missing.pdf': names an object that"),
+        (
+            "s3://aws_moto@reports/missing.pdf",
+            "media_url='s3://aws_moto@reports/missing.pdf': names an object that does not exist in the store: "
+            "bucket 'reports' has no 'missing.pdf'",
+        ),
+        (
+            "s3://aws_moto@no-such-bucket/ready.pdf",
+            "media_url='s3://aws_moto@no-such-bucket/ready.pdf': names bucket 'no-such-bucket', which does not "
+            "exist or cannot be reached with this connection; check the bucket's name and the connection's",
+        ),
         (
             "s3://aws_anonymous@reports/public.pdf",
             "media_url='s3://aws_anonymous@reports/public.pdf': was given an unsigned link (an anonymous filesystem?)",
@@ -117,6 +127,7 @@ with DAG("DAG_ID", schedule=None, start_date=pendulum.datetime(2024, 1, 1, tz="U
     ],
     ids=[
         "missing object",
+        "missing bucket",
         "anonymous store",
         "no credentials",
         "store cannot sign",
@@ -165,7 +176,11 @@ with DAG("DAG_ID", schedule=None, start_date=pendulum.datetime(2024, 1, 1, tz="U
 
 
 def test_a_template_header_can_be_an_object_storage_path_and_the_expiry_is_capped_at_seven_days(
-    run_dag: RunDag, lipachat_emulator: Emulator, lipachat_conn: str, s3_server: S3Server
+    run_dag: RunDag,
+    lipachat_emulator: Emulator,
+    lipachat_conn: str,
+    s3_server: S3Server,
+    capfd: pytest.CaptureFixture[str],
 ) -> None:
     from tests.media_host import PNG
 
@@ -186,3 +201,93 @@ def test_a_template_header_can_be_an_object_storage_path_and_the_expiry_is_cappe
         rendered["header_media_url"]
     )  # the path, as Airflow shows it
     assert "X-Amz" not in str(rendered)
+    assert CAPPED_30_DAYS in printed(capfd)
+
+
+CAPPED_30_DAYS = (
+    "media_url_expiry is 2592000 s (30 days), over the 7-day limit of signed links (S3 SigV4, GCS V4); "
+    "the link is signed for 604800 s, so it expires sooner than asked"
+)
+
+
+@pytest.mark.parametrize(("expiry", "warned"), [("timedelta(days=30)", True), ("timedelta(days=7)", False)])
+def test_a_media_link_asked_for_longer_than_seven_days_is_signed_for_seven_and_the_task_log_warns(
+    expiry: str,
+    warned: bool,
+    run_dag: RunDag,
+    lipachat_emulator: Emulator,
+    lipachat_conn: str,
+    s3_server: S3Server,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    source = report_dag().replace(
+        'caption="Report {{ ds }}",', f'caption="Report {{{{ ds }}}}", media_url_expiry={expiry},'
+    )
+    outcome = run_dag(source.replace("import pendulum", "import pendulum\nfrom datetime import timedelta"))
+
+    assert outcome.task_states == {"write_report": "success", "send": "success"}
+    signed = {d["payload"]["mediaUrl"] for d in lipachat_emulator.deliveries()}
+    assert len(signed) == 1 and "X-Amz-Expires=604800&" in signed.pop()
+    logs = printed(capfd)
+    assert "Signed a link to s3://aws_moto@reports/daily/" in logs and ", valid 604800 s" in logs
+    assert (CAPPED_30_DAYS in logs) is warned
+    assert ("over the 7-day limit" in logs) is warned
+
+
+@pytest.fixture
+def plain_http_s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """moto over plain HTTP on loopback (as a local MinIO often runs), ``aws_plain`` pointing at it."""
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    endpoint_url = "http://{}:{}".format(*server.get_host_and_port())
+    extra = {"endpoint_url": endpoint_url, "region_name": "us-east-1", "config_kwargs": {"signature_version": "s3v4"}}
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_AWS_PLAIN",
+        json.dumps({"conn_type": "aws", "login": "testing", "password": "testing", "extra": extra}),
+    )
+    client = boto3.client(
+        "s3", endpoint_url=endpoint_url, region_name="us-east-1", aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )  # fmt: skip
+    client.create_bucket(Bucket="plain")
+    client.put_object(Bucket="plain", Key="report.pdf", Body=REPORT)
+    clear_object_store_cache()
+    try:
+        yield endpoint_url
+    finally:
+        clear_object_store_cache()
+        server.stop()
+
+
+def test_a_store_on_a_plain_http_endpoint_gives_http_links_which_fail_the_task_before_any_send(
+    run_dag: RunDag,
+    lipachat_emulator: Emulator,
+    lipachat_conn: str,
+    plain_http_s3: str,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    """What the README's S3 section tells users of a local MinIO on http://: the endpoint must be https."""
+    outcome = run_dag(PLAIN_HTTP_DAG)
+
+    assert outcome.task_states == {"send": "failed"}
+    assert outcome.try_numbers["send"] == 1
+    assert lipachat_emulator.requests() == []
+    assert (
+        "media_url='s3://aws_plain@plain/report.pdf': was signed as a http:// link, and WhatsApp fetches only "
+        "https:// links" in printed(capfd)
+    )
+
+
+PLAIN_HTTP_DAG = """
+import pendulum
+from datetime import timedelta
+from airflow.sdk import DAG
+from airflow_provider_lipachat.operators.lipachat import SendWhatsAppMediaOperator
+
+with DAG("DAG_ID", schedule=None, start_date=pendulum.datetime(2024, 1, 1, tz="UTC")) as dag:
+    SendWhatsAppMediaOperator(task_id="send", to="254711000001", media_url="s3://aws_plain@plain/report.pdf",
+                              retries=2, retry_delay=timedelta(seconds=0))
+"""
