@@ -70,7 +70,7 @@ SANDBOX_SENDER = "254110090747"
 TIERS = {
     "unit": "no Airflow run: values, HTTP against the emulator, imports (make test-fast)",
     "dag_run": "runs a DAG (dag.test() in-process, or an Airflow CLI/subprocess) against the emulator",
-    "scheduler": "runs a real Airflow scheduler, dag-processor and api-server (and triggerer) on loopback",
+    "scheduler": "end to end: real Airflow processes on loopback (scheduler, triggerer, api-server, the demo)",
     "browser": "drives headless Chromium against Airflow's api-server",
 }
 DAG_RUN_FIXTURES = frozenset({"run_dag", "airflow_db"})
