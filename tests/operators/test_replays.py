@@ -23,6 +23,7 @@ from tests.conftest import (
     DagRunOutcome,
     backdate_gateway_answers,
     connection_json,
+    flat,
     printed,
 )
 
@@ -69,21 +70,25 @@ class TaskLog:
 
 
 @pytest.fixture
-def task_log(capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture) -> Callable[[], TaskLog]:
-    """Read what was logged since the last call: each record once, with its level.
+def task_log(request: pytest.FixtureRequest, caplog: pytest.LogCaptureFixture) -> Callable[[], TaskLog]:
+    """Read what was logged since the last call: the text, and each record once with its level.
 
-    Airflow 3's ``dag.test()`` prints structlog lines, one per record, where a record runs from its
-    level mark to the next one. Airflow 2's prints each record through every handler it has attached
-    by then (more copies the more runs a session made), but pytest's log capture sees it once.
+    Airflow 3's ``dag.test()`` prints structlog lines, read here from what the test printed (``capfd``),
+    a record running from its level mark to the next one; pytest's log capture does not see them.
+    Airflow 2's goes through standard logging, which pytest's log capture sees once per record. Its
+    ``dag.test()`` also adds a handler on ``sys.stdout`` the first time it runs in a session, so ``capfd``
+    is not used there: a handler left on a test's closed ``capfd`` stream fails every later test's logging.
     """
+    capfd = request.getfixturevalue("capfd") if AIRFLOW_V3 else None
 
     def read() -> TaskLog:
-        text = printed(capfd)
-        if AIRFLOW_V3:
+        if capfd is not None:
+            text = printed(capfd)
             marks = list(LEVEL_MARK.finditer(text))
             ends = [mark.start() for mark in marks[1:]] + [len(text)]
             records = [(mark.group(1), text[mark.end() : end].strip()) for mark, end in zip(marks, ends, strict=True)]
         else:
+            text = flat(caplog.text)
             records = [(record.levelname.lower(), record.getMessage()) for record in caplog.records]
         caplog.clear()
         return TaskLog(text, records)
