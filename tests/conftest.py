@@ -328,3 +328,22 @@ def run_dag(
 
 def _ti_name(ti: Any) -> str:
     return ti.task_id if ti.map_index < 0 else f"{ti.task_id}[{ti.map_index}]"
+
+
+def backdate_gateway_answers(emulator: Any, seconds: float) -> None:
+    """Make the answers the emulator keeps by messageId as old as if those first sends were ``seconds`` ago.
+
+    The emulator answers a repeated messageId with the stored first answer, timestamp and all, which
+    is what the provider reads to tell a replay; a re-run a day later meets a day-old timestamp. A test
+    cannot wait a day, so it moves the stored timestamps back instead (in the gateway's zone-less form).
+    """
+    import datetime
+
+    from airflow_provider_lipachat.gateway.messages import parse_gateway_timestamp
+
+    with emulator.state.lock:
+        for answer in emulator.state.answers_by_message_id.values():
+            moment = parse_gateway_timestamp(answer["timestamp"])
+            assert moment is not None, answer
+            earlier = moment - datetime.timedelta(seconds=seconds)
+            answer["timestamp"] = earlier.strftime("%Y-%m-%dT%H:%M:%S.%f") + "000"

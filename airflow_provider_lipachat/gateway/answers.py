@@ -6,6 +6,7 @@ unit test. The client decides about retries before it calls these.
 
 from __future__ import annotations
 
+import datetime
 import json
 from typing import Any
 
@@ -18,6 +19,9 @@ from airflow_provider_lipachat.exceptions import (
 from airflow_provider_lipachat.gateway.messages import SendResult, parse_gateway_timestamp
 
 SNIPPET_LENGTH = 200
+#: How much older than the send an answer's timestamp must be before the send counts as replayed:
+#: room for clock skew between the worker and the gateway, and for a slow first attempt.
+REPLAY_TOLERANCE = datetime.timedelta(seconds=60)
 SESSION_WINDOW_MARKERS = ("24-hour", "24 hour")
 SESSION_CLOSED_ADVICE = (
     "WhatsApp accepts free-form messages (media, text) only within 24 hours of the recipient's "
@@ -87,8 +91,38 @@ def read_envelope(status_code: int, text: str, path: str) -> dict[str, Any]:
     return body
 
 
-def read_send_result(status_code: int, text: str, path: str, message_id: str) -> SendResult:
-    """A send succeeded only when the answer carries ``data.waId``."""
+def answered_as_already_sent(
+    answered_at: datetime.datetime | None,
+    first_sent_at: datetime.datetime | None,
+    tolerance: datetime.timedelta = REPLAY_TOLERANCE,
+) -> bool:
+    """Whether an answer is the gateway's first answer to this ``messageId``, replayed: nothing new was sent.
+
+    An ASSUMPTION, since LipaChat does not document what a repeated ``messageId`` gets back: the
+    gateway is taken to deduplicate by answering with the stored first answer, timestamp and all,
+    so an answer whose ``timestamp`` is older than the moment this request was first sent (before
+    any client retry) by more than ``tolerance`` is a replay. A retry of the same request whose
+    first attempt got through is not one: its answer is no older than the first attempt.
+
+    The timestamp carries no zone and is read as UTC (``parse_gateway_timestamp``). A gateway clock
+    east of UTC, such as Kenya's (UTC+3), makes every answer look hours newer: a fresh send is never
+    taken for a replay, but a replay less than that many hours old goes unnoticed. A gateway clock
+    west of UTC would make fresh sends look older and be reported as replayed. Either way the result
+    only chooses what the task logs and pushes, never whether it fails. No timestamp: False.
+    """
+    if answered_at is None or first_sent_at is None:
+        return False
+    return first_sent_at - answered_at > tolerance
+
+
+def read_send_result(
+    status_code: int, text: str, path: str, message_id: str, first_sent_at: datetime.datetime | None = None
+) -> SendResult:
+    """A send succeeded only when the answer carries ``data.waId``.
+
+    ``first_sent_at`` (aware) is when this request's first attempt left; with it the result says
+    whether the gateway answered as already sent (``answered_as_already_sent``).
+    """
     body = read_envelope(status_code, text, path)
     data = body["data"]
     wa_id = data.get("waId") if isinstance(data, dict) else None
@@ -97,10 +131,12 @@ def read_send_result(status_code: int, text: str, path: str, message_id: str) ->
             f"gateway answered without data.waId, so the send is not confirmed: {snippet(text)!r}",
             http_status=status_code,
         )
+    answered_at = parse_gateway_timestamp(body.get("timestamp"))
     return SendResult(
         message_id=str(data.get("messageId") or message_id),
         wa_id=wa_id,
         status=data.get("status"),
         status_desc=data.get("statusDesc"),
-        timestamp=parse_gateway_timestamp(body.get("timestamp")),
+        timestamp=answered_at,
+        replayed=answered_as_already_sent(answered_at, first_sent_at),
     )

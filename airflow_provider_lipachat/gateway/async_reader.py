@@ -79,7 +79,7 @@ class AsyncMessageList:
             try:
                 response = await http.get(self.base_url + API_PREFIX + path)
             except (httpx.TransportError, httpx.TimeoutException) as err:
-                retry = transport_retry(self.base_url, what, attempt, err)
+                retry = transport_retry(self.base_url, what, attempt, err, self.timeout)
             else:
                 text = redact_key(response.text, self._api_key)
                 if response.is_redirect:

@@ -5,6 +5,7 @@ No Airflow imports: usable and testable on its own.
 
 from __future__ import annotations
 
+import datetime
 import email.utils
 import logging
 import random
@@ -119,11 +120,16 @@ class LipaChatClient:
         self.session.close()
 
     def send(self, message: MediaMessage | TextMessage | TemplateMessage) -> SendResult:
-        """Send one message to its route; returns the gateway's result or raises a ``LipaChatError``."""
+        """Send one message to its route; returns the gateway's result or raises a ``LipaChatError``.
+
+        The result's ``replayed`` says whether the gateway answered as already sent, judged against
+        the moment before the first attempt (client retries of this send are not replays).
+        """
+        first_sent_at = datetime.datetime.now(datetime.timezone.utc)
         status, text = self._request(
             "POST", message.path, json_body=message.to_payload(), about=f" to {mask_phone(message.to)}"
         )
-        return read_send_result(status, text, API_PREFIX + message.path, message.message_id)
+        return read_send_result(status, text, API_PREFIX + message.path, message.message_id, first_sent_at)
 
     def send_media(self, message: MediaMessage) -> SendResult:
         return self.send(message)
@@ -180,7 +186,7 @@ class LipaChatClient:
                     method, url, json=json_body, timeout=self.timeout, allow_redirects=False
                 )
             except _NETWORK_ERRORS as err:
-                retry = transport_retry(self.base_url, what, attempt, err)
+                retry = transport_retry(self.base_url, what, attempt, err, self.timeout)
             else:
                 text = self._redact(response.text)
                 if response.is_redirect:
@@ -215,14 +221,27 @@ class Retry:
     wait: float
 
 
-def transport_retry(base_url: str, what: str, attempt: int, err: Exception) -> Retry:
+def transport_retry(base_url: str, what: str, attempt: int, err: Exception, timeout: float) -> Retry:
     """The retry after a connection failed or timed out; raises at once when retrying cannot help."""
-    reason = f"{type(err).__name__}: {err}"
-    refused = plain_http_refusal(base_url, what, reason)
+    refused = plain_http_refusal(base_url, what, f"{type(err).__name__}: {err}")
     if refused is not None:
         raise refused from None
+    reason = transport_reason(err, timeout)
     failure = LipaChatTransientError(f"{what} failed after {attempt} attempt(s): {reason}")
     return Retry(reason, failure, backoff_delay(attempt))
+
+
+def transport_reason(err: Exception, timeout: float) -> str:
+    """What went wrong on the wire as one clause without a closing full stop, since callers append to it.
+
+    A timeout (``requests``' or ``httpx``'s) says which wait ran out and for how long, instead of the
+    HTTP library's own sentences ("Read timed out. (read timeout=20.0)").
+    """
+    name = type(err).__name__
+    if name.endswith("Timeout") or name == "TimeoutException":
+        waited = "no connection" if name == "ConnectTimeout" else "no answer"
+        return f"{name}: {waited} within {timeout:g} s"
+    return f"{name}: {' '.join(str(err).split()).rstrip('.') or 'no detail given'}"
 
 
 def status_retry(what: str, attempt: int, status: int, text: str, retry_after: str | None) -> Retry:
@@ -245,8 +264,8 @@ def plain_http_refusal(base_url: str, what: str, reason: str) -> LipaChatRequest
         return None
     server = urlsplit(base_url).netloc
     return LipaChatRequestError(
-        f"{what} failed: {server} answered plain HTTP to an https:// request ({reason}). A connection host "
-        f"without a scheme means https://; for the emulator or another loopback server set the host to "
+        f"{what} failed: {server} answered plain HTTP to an https:// request ({reason}): a connection host "
+        f"without a scheme means https://, so for the emulator or another loopback server set the host to "
         f"http://{server}, otherwise check the host and port of the gateway"
     )
 

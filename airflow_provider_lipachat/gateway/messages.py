@@ -472,6 +472,9 @@ class SendResult:
     status: str | None = None
     status_desc: str | None = None
     timestamp: pendulum.DateTime | None = None
+    #: The gateway answered with the first answer to this ``messageId``: sent before, nothing new now.
+    #: Inferred from ``timestamp`` (see ``answers.answered_as_already_sent``); False when it cannot tell.
+    replayed: bool = False
 
 
 def parse_gateway_timestamp(value: object) -> pendulum.DateTime | None:

@@ -64,9 +64,24 @@ class WhatsAppSendOperator(BaseOperator):
     mapped over an empty list.
 
     Message ids are stable per task instance and recipient, so retries never send twice; a new
-    run (a manual re-run for the same date too) sends again. ``idempotency_key`` (templated, e.g.
-    ``"{{ ds }}"``) replaces the run in that id: every run with the same key sends each recipient
-    the message once, as far as the gateway deduplicates.
+    run (a manual re-run for the same date too) sends again. XCom ``replayed`` lists the
+    recipients whose send the gateway answered as already sent (empty when none).
+
+    :param idempotency_key: templated, e.g. ``"{{ ds }}"``; replaces the run in message ids, so
+        every run with the same key sends each recipient the message once, as far as the gateway
+        deduplicates. A later run with that key whose content changed sends nothing new: the gateway
+        answers with the first answer. The task then logs one warning naming the key and how many
+        recipients were answered as already sent, and XCom ``replayed`` lists them. To send changed
+        content, use a new key (such as ``"{{ ds }}-v2"``) or set ``resend_if_changed=True``. Telling
+        a replay apart is an assumption (LipaChat does not document what a repeated id gets back): an
+        answer whose timestamp is more than a minute older than the send is taken for the first
+        answer replayed; see ``gateway.answers.answered_as_already_sent``. It only changes what is
+        logged and pushed, never whether the task fails.
+    :param resend_if_changed: not templated, default False. When True the message id also covers a
+        fingerprint of the rendered content (media: the storage path or URL without its query
+        string, type, caption, filename; text: the message; template: name, language, placeholders,
+        header link without its query string and type): the same content keeps its id and is sent
+        once, changed content gets a new id and is sent once more. Not with ``message_id``.
     """
 
     template_fields: Sequence[str] = ("to", "from_number", "message_id", "idempotency_key", "lipachat_conn_id")
@@ -84,6 +99,7 @@ class WhatsAppSendOperator(BaseOperator):
         max_concurrency: int = 8,
         rate_limit: float | None = None,
         checkpoint_interval: float = PROGRESS_INTERVAL,
+        resend_if_changed: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -99,9 +115,16 @@ class WhatsAppSendOperator(BaseOperator):
         self.checkpoint_interval = positive_number(
             checkpoint_interval, "checkpoint_interval", "expected seconds between checkpoints, a number above 0"
         )
+        if not isinstance(resend_if_changed, bool):
+            raise LipaChatValidationError("resend_if_changed", resend_if_changed, "expected True or False")
+        self.resend_if_changed = resend_if_changed
 
-    def check_message(self, hook: LipaChatHook, recipient: str) -> None:
-        """Raise ``LipaChatValidationError`` if the message is invalid; called once, before any request."""
+    def check_message(self, hook: LipaChatHook, recipient: str) -> Sequence[object]:
+        """Raise ``LipaChatValidationError`` if the message is invalid; called once, before any request.
+
+        Returns what the recipient will see, for ``resend_if_changed``: the validated values, with
+        links as shown (a storage path, or a URL without its query string, which a signature changes).
+        """
         raise NotImplementedError
 
     def send_message(self, hook: LipaChatHook, recipient: str, message_id: str) -> Sent:
@@ -136,8 +159,14 @@ class WhatsAppSendOperator(BaseOperator):
                     "applies to one recipient; for a list leave it unset, or set idempotency_key to send "
                     "once per recipient per key (such as '{{ ds }}')",
                 )
-            if recipients:
-                self.check_message(hook, recipients[0])
+            if self.resend_if_changed and self.message_id:
+                raise LipaChatValidationError(
+                    "resend_if_changed",
+                    True,
+                    f"was given with message_id {self.message_id!r}, which names one message whatever its "
+                    "content; give one of them (set a new message_id to send changed content)",
+                )
+            content = self.check_message(hook, recipients[0]) if recipients else None
         except LipaChatError as err:
             raise_as_task_failure(err)
         if not recipients:
@@ -145,15 +174,17 @@ class WhatsAppSendOperator(BaseOperator):
         ti = context["ti"]
         map_index = ti.map_index if ti.map_index is not None else -1
 
+        id_content = content if self.resend_if_changed else None
+
         def message_id_for(recipient: str) -> str:
             return self.message_id or default_message_id(
-                ti.dag_id, ti.task_id, ti.run_id, map_index, recipient, key=key
+                ti.dag_id, ti.task_id, ti.run_id, map_index, recipient, key=key, content=id_content
             )
 
         # Airflow >= 3.3 keeps a per-task-instance store across tries; earlier releases rely on dedup alone.
         checkpoint = Checkpoint.load(context.get("task_state_store"))
         if many:
-            return self._send_to_many(context, hook, recipients, message_id_for, checkpoint)
+            return self._send_to_many(context, hook, recipients, message_id_for, checkpoint, key)
         recipient, message_id = recipients[0], message_id_for(recipients[0])
         sent = checkpoint.get(message_id)
         if sent is not None:
@@ -167,12 +198,14 @@ class WhatsAppSendOperator(BaseOperator):
         delivered_id = self.delivered_message_id(message_id, sent)
         self._push(context, delivered_id, sent.path)
         self.log.info(
-            "Delivered to %s: message id %s, waId %s%s",
+            "Delivered to %s: message id %s, waId %s%s%s",
             mask_phone(recipient),
             delivered_id,
             sent.wa_id,
             f" (as {sent.path})" if self.pushes_delivery_path else "",
+            " (answered as already sent)" if sent.replayed else "",
         )
+        self._report_replays(context, [recipient] if sent.replayed else [], 1, key)
         return sent.wa_id
 
     def _idempotency_key(self) -> str | None:
@@ -197,6 +230,46 @@ class WhatsAppSendOperator(BaseOperator):
             )
         return str(key).strip()
 
+    def _report_replays(self, context: Context, replayed: list[str], total: int, key: str | None) -> None:
+        """Push XCom ``replayed`` (always; [] when none) and log once how many the gateway answered as already sent.
+
+        Under an idempotency key or a given message_id that is a warning, since content changed since
+        the first send did not reach anyone; without either it is an earlier try of this run that got
+        through, exactly once as promised, and with ``resend_if_changed`` the content is the same: info.
+        """
+        context["ti"].xcom_push(key="replayed", value=replayed)
+        if not replayed:
+            return
+        count = f"{len(replayed)} of {total} recipient(s)"
+        if self.message_id:
+            under, remedy = f"message_id {self.message_id!r}", "set a new message_id"
+        elif key is not None:
+            under = f"idempotency_key {key!r}"
+            remedy = "use a new key (such as '{{ ds }}-v2') or set resend_if_changed=True"
+        else:
+            self.log.info(
+                "%s were answered as already sent: an earlier try of this run got through, so nothing was "
+                "sent twice (XCom 'replayed' lists them)",
+                count,
+            )
+            return
+        if self.resend_if_changed:
+            self.log.info(
+                "%s were answered as already sent under %s with this same content, so nothing new was sent "
+                "(XCom 'replayed' lists them)",
+                count,
+                under,
+            )
+            return
+        self.log.warning(
+            "%s were answered as already sent under %s (the answer's timestamp predates this send): the "
+            "gateway kept the first message and sent nothing new, so content changed since then did not "
+            "reach them (XCom 'replayed' lists them); to send changed content, %s",
+            count,
+            under,
+            remedy,
+        )
+
     def _push(self, context: Context, message_ids: Any, paths: Any) -> None:
         context["ti"].xcom_push(key="message_id", value=message_ids)
         if self.pushes_delivery_path:
@@ -209,6 +282,7 @@ class WhatsAppSendOperator(BaseOperator):
         recipients: list[str],
         message_id_for: Callable[[str], str],
         checkpoint: Checkpoint,
+        key: str | None,
     ) -> dict[str, str]:
         from airflow_provider_lipachat.utils.fanout import failures_by_cause, send_to_all
 
@@ -216,14 +290,17 @@ class WhatsAppSendOperator(BaseOperator):
         message_ids = {r: message_id_for(r) for r in recipients}
         earlier = {r: sent for r in recipients if (sent := checkpoint.get(message_ids[r])) is not None}
         to_send = [r for r in recipients if r not in earlier]
-        self.log.info(
-            "Sending to %d of %d recipient(s) (%d already delivered on an earlier try), %d at a time%s",
-            len(to_send),
-            len(recipients),
-            len(earlier),
-            self.max_concurrency,
-            "" if hook.rate_limit is None else f", at most {hook.rate_limit:g}/s",
-        )
+        if not to_send:
+            self.log.info("All %d recipient(s) were delivered on an earlier try; nothing to send", len(recipients))
+        else:
+            self.log.info(
+                "Sending to %d of %d recipient(s)%s, %d at a time%s",
+                len(to_send),
+                len(recipients),
+                f" ({len(earlier)} already delivered on an earlier try)" if earlier else "",
+                self.max_concurrency,
+                "" if hook.rate_limit is None else f", at most {hook.rate_limit:g}/s",
+            )
 
         def save(delivered: dict[str, Sent]) -> str:
             added, written = checkpoint.save({message_ids[r]: sent for r, sent in delivered.items()})
@@ -246,8 +323,15 @@ class WhatsAppSendOperator(BaseOperator):
             r: self.delivered_message_id(mid, delivered[r]) if r in delivered else mid for r, mid in message_ids.items()
         }
         self._push(context, delivered_ids, paths)
+        replayed = [r for r in recipients if r in result.delivered and result.delivered[r].replayed]
         if not result.failed:
-            self.log.info("Delivered to all %d recipient(s)", len(wa_ids))
+            self.log.info(
+                "Delivered to all %d recipient(s)%s",
+                len(wa_ids),
+                f", {len(replayed)} of them answered as already sent" if replayed else "",
+            )
+        self._report_replays(context, replayed, len(recipients), key)
+        if not result.failed:
             return wa_ids
         context["ti"].xcom_push(key="return_value", value=wa_ids)
         causes = failures_by_cause(result.failed)
@@ -347,7 +431,7 @@ class SendWhatsAppMediaOperator(WhatsAppSendOperator):
                 self.log.info("Signed a link to %s, valid %d s", self._link.shown, self._link.expiry)
         return self._link
 
-    def check_message(self, hook: LipaChatHook, recipient: str) -> None:
+    def check_message(self, hook: LipaChatHook, recipient: str) -> Sequence[object]:
         self._link = None  # resolved afresh for each try: a signed link must not outlive its expiry
         link = self.link
         media = hook.media_message(recipient, link.url, link.media_type, self.caption, link.filename, self.from_number)
@@ -371,6 +455,7 @@ class SendWhatsAppMediaOperator(WhatsAppSendOperator):
         from airflow_provider_lipachat.media.preflight import preflight_if_enabled
 
         preflight_if_enabled(self.preflight, media.media_url, str(media.media_type), "media_url", self.log)
+        return ("media", link.shown, media.media_type, media.caption, media.filename)
 
     def send_message(self, hook: LipaChatHook, recipient: str, message_id: str) -> Sent:
         try:
@@ -383,7 +468,7 @@ class SendWhatsAppMediaOperator(WhatsAppSendOperator):
                 from_number=self.from_number,
                 message_id=message_id,
             )
-            return Sent(result.wa_id, "media")
+            return Sent(result.wa_id, "media", result.replayed)
         except LipaChatSessionClosedError as err:
             if not self.fallback_template:
                 raise LipaChatSessionClosedError(
@@ -405,7 +490,7 @@ class SendWhatsAppMediaOperator(WhatsAppSendOperator):
             from_number=self.from_number,
             message_id=derived_message_id(message_id, FALLBACK_PURPOSE),
         )
-        return Sent(result.wa_id, "template")
+        return Sent(result.wa_id, "template", result.replayed)
 
 
 class SendWhatsAppTextOperator(WhatsAppSendOperator):
@@ -429,12 +514,12 @@ class SendWhatsAppTextOperator(WhatsAppSendOperator):
         super().__init__(**kwargs)
         self.message = message
 
-    def check_message(self, hook: LipaChatHook, recipient: str) -> None:
-        hook.text_message(recipient, self.message, self.from_number)
+    def check_message(self, hook: LipaChatHook, recipient: str) -> Sequence[object]:
+        return ("text", hook.text_message(recipient, self.message, self.from_number).message)
 
     def send_message(self, hook: LipaChatHook, recipient: str, message_id: str) -> Sent:
         result = hook.send_text(recipient, self.message, self.from_number, message_id)
-        return Sent(result.wa_id, "text")
+        return Sent(result.wa_id, "text", result.replayed)
 
 
 class SendWhatsAppTemplateOperator(WhatsAppSendOperator):
@@ -481,7 +566,7 @@ class SendWhatsAppTemplateOperator(WhatsAppSendOperator):
         self.header_media_type = header_media_type
         self.body_placeholders = body_placeholders
 
-    def check_message(self, hook: LipaChatHook, recipient: str) -> None:
+    def check_message(self, hook: LipaChatHook, recipient: str) -> Sequence[object]:
         self._header = None
         if self.header_media_url not in (None, ""):
             from airflow_provider_lipachat.media.storage import media_link
@@ -501,10 +586,18 @@ class SendWhatsAppTemplateOperator(WhatsAppSendOperator):
             preflight_if_enabled(
                 self.preflight, message.header_media_url, str(message.header_media_type), "header_media_url", self.log
             )
+        return (
+            "template",
+            message.template_name,
+            message.language_code,
+            list(message.body_placeholders),
+            None if self._header is None else self._header.shown,
+            message.header_media_type,
+        )
 
     def send_message(self, hook: LipaChatHook, recipient: str, message_id: str) -> Sent:
         result = hook.send_template(recipient, message_id=message_id, **self._template_arguments())
-        return Sent(result.wa_id, "template")
+        return Sent(result.wa_id, "template", result.replayed)
 
     def _template_arguments(self) -> dict[str, Any]:
         """The message's arguments, with the header link signed when it came from storage."""

@@ -30,10 +30,15 @@ class StateStore(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Sent:
-    """One recipient's delivery: the gateway's waId and which kind of message carried it."""
+    """One recipient's delivery: the gateway's waId and which kind of message carried it.
+
+    ``replayed``: the gateway answered this try's send as already sent (``SendResult.replayed``);
+    it describes one answer, so it is neither stored in the checkpoint nor compared.
+    """
 
     wa_id: str
     path: str
+    replayed: bool = field(default=False, compare=False)
 
 
 @dataclass

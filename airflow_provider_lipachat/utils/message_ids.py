@@ -6,8 +6,9 @@ Shared by the operators and the notifier; no Airflow imports.
 from __future__ import annotations
 
 import hashlib
+import json
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 MESSAGE_ID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://gateway.lipachat.com/airflow-provider-lipachat")
@@ -17,15 +18,37 @@ def _uuid5(*parts: str) -> str:
     return str(uuid.uuid5(MESSAGE_ID_NAMESPACE, "\x1f".join(parts)))
 
 
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def content_fingerprint(content: Sequence[object]) -> str:
+    """A short digest of a message's content (text, None, numbers and lists of them), equal for equal content."""
+    return _digest(json.dumps(list(content), ensure_ascii=False, default=str))
+
+
 def default_message_id(
-    dag_id: str, task_id: str, run_id: str, map_index: int, recipient: str, *, key: str | None = None
+    dag_id: str,
+    task_id: str,
+    run_id: str,
+    map_index: int,
+    recipient: str,
+    *,
+    key: str | None = None,
+    content: Sequence[object] | None = None,
 ) -> str:
     """UUID5 of the task instance and recipient: the same on every try, different per run and recipient.
 
     A user's idempotency ``key`` (such as the logical date) takes the run's place, so every run
     with that key names the same messages; it is prefixed so no key can equal a run id.
+    ``content`` (what the recipient sees, for ``resend_if_changed``; links without their query
+    string, which a signature changes on every try) adds its fingerprint: the same content keeps
+    the id, changed content makes a new one. Without it the id is what it always was.
     """
-    return _uuid5(dag_id, task_id, run_id if key is None else f"key:{key}", str(map_index), recipient)
+    place = run_id if key is None else f"key:{key}"
+    if content is None:
+        return _uuid5(dag_id, task_id, place, str(map_index), recipient)
+    return _uuid5(dag_id, task_id, place, str(map_index), recipient, f"content:{content_fingerprint(content)}")
 
 
 def derived_message_id(message_id: str, purpose: str) -> str:
@@ -48,5 +71,4 @@ def callback_message_id(context: Mapping[str, Any], recipient: str, content: str
         event = (run.dag_id, run.run_id, "dag", str(run.state))
     else:
         event = ("no-context",)
-    digest = hashlib.sha256(content.encode()).hexdigest()[:16]
-    return _uuid5(*event, recipient, digest)
+    return _uuid5(*event, recipient, _digest(content))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 
 import pendulum
@@ -13,7 +14,12 @@ from airflow_provider_lipachat.exceptions import (
     LipaChatResponseError,
     LipaChatSessionClosedError,
 )
-from airflow_provider_lipachat.gateway.answers import read_envelope, read_send_result
+from airflow_provider_lipachat.gateway.answers import (
+    REPLAY_TOLERANCE,
+    answered_as_already_sent,
+    read_envelope,
+    read_send_result,
+)
 
 MEDIA = "/api/v1/whatsapp/media"
 SUCCESS = {
@@ -141,3 +147,74 @@ def test_template_list_envelope_returns_the_whole_envelope() -> None:
         "errors": None,
     }
     assert read_envelope(200, json.dumps(body), "/api/v1/template/254110090747")["data"]["data"] == [{"name": "daily"}]
+
+
+SENT_AT = pendulum.datetime(2024, 5, 2, 6, 0, 0, tz="UTC")
+
+
+def gateway_clock(moment: datetime.datetime, utc_offset_hours: int = 0) -> str:
+    """``moment`` as a gateway whose clock runs at that UTC offset writes it: zone-less, nine fractional digits."""
+    local = moment.astimezone(datetime.timezone(datetime.timedelta(hours=utc_offset_hours)))
+    return local.strftime("%Y-%m-%dT%H:%M:%S.%f") + "123"
+
+
+class TestReplayRule:
+    """The assumption that tells a replay: an answer whose timestamp predates the send by more than the tolerance."""
+
+    @pytest.mark.parametrize(
+        ("answered_before_sending", "replayed"),
+        [
+            (datetime.timedelta(days=1), True),  # the first run, yesterday
+            (REPLAY_TOLERANCE + datetime.timedelta(seconds=1), True),
+            (REPLAY_TOLERANCE, False),  # clock skew and a slow first attempt stay inside the tolerance
+            (datetime.timedelta(seconds=5), False),
+            (datetime.timedelta(seconds=-2), False),  # answered after the send: a fresh answer
+        ],
+    )
+    def test_an_answer_older_than_the_send_beyond_the_tolerance_is_a_replay(
+        self, answered_before_sending: datetime.timedelta, replayed: bool
+    ) -> None:
+        assert answered_as_already_sent(SENT_AT - answered_before_sending, SENT_AT) is replayed
+
+    @pytest.mark.parametrize(("answered_at", "sent_at"), [(None, SENT_AT), (SENT_AT, None), (None, None)])
+    def test_without_both_moments_it_cannot_tell_so_it_says_not_replayed(
+        self, answered_at: datetime.datetime | None, sent_at: datetime.datetime | None
+    ) -> None:
+        assert answered_as_already_sent(answered_at, sent_at) is False
+
+    def test_a_replayed_answer_read_from_the_envelope_is_marked(self) -> None:
+        body = {**SUCCESS, "timestamp": gateway_clock(SENT_AT - datetime.timedelta(hours=20))}
+        result = read_send_result(200, json.dumps(body), MEDIA, "m-1", SENT_AT)
+        assert result.replayed is True
+        assert result.wa_id == SUCCESS["data"]["waId"]  # still a success: the message was sent, earlier
+
+    def test_a_fresh_answer_is_not_marked(self) -> None:
+        body = {**SUCCESS, "timestamp": gateway_clock(SENT_AT + datetime.timedelta(milliseconds=80))}
+        assert read_send_result(200, json.dumps(body), MEDIA, "m-1", SENT_AT).replayed is False
+
+    @pytest.mark.parametrize("timestamp", [None, "yesterday", ""])
+    def test_a_null_or_unreadable_timestamp_is_not_marked(self, timestamp: object) -> None:
+        body = {**SUCCESS, "timestamp": timestamp}
+        assert read_send_result(200, json.dumps(body), MEDIA, "m-1", SENT_AT).replayed is False
+
+    def test_without_the_send_moment_nothing_is_marked(self) -> None:
+        assert send(200, SUCCESS).replayed is False  # the documented sample is from 2023
+
+    def test_a_gateway_clock_in_kenya_time_never_makes_a_fresh_send_a_replay(self) -> None:
+        # Zone-less time read as UTC: UTC+3 looks three hours ahead, so a fresh answer is never "older".
+        fresh = {**SUCCESS, "timestamp": gateway_clock(SENT_AT, utc_offset_hours=3)}
+        assert read_send_result(200, json.dumps(fresh), MEDIA, "m-1", SENT_AT).replayed is False
+        # The cost, as documented: a replay less than three hours old goes unnoticed; an older one is seen.
+        two_hours = {**SUCCESS, "timestamp": gateway_clock(SENT_AT - datetime.timedelta(hours=2), 3)}
+        assert read_send_result(200, json.dumps(two_hours), MEDIA, "m-1", SENT_AT).replayed is False
+        a_day = {**SUCCESS, "timestamp": gateway_clock(SENT_AT - datetime.timedelta(days=1), 3)}
+        assert read_send_result(200, json.dumps(a_day), MEDIA, "m-1", SENT_AT).replayed is True
+
+    def test_a_gateway_clock_west_of_utc_makes_fresh_sends_look_replayed(self) -> None:
+        # The documented false positive: the operators only warn about it, the send still succeeds.
+        fresh = {**SUCCESS, "timestamp": gateway_clock(SENT_AT, utc_offset_hours=-5)}
+        assert read_send_result(200, json.dumps(fresh), MEDIA, "m-1", SENT_AT).replayed is True
+
+    def test_a_timestamp_with_its_own_offset_is_read_in_that_offset(self) -> None:
+        fresh = {**SUCCESS, "timestamp": SENT_AT.in_timezone("Africa/Nairobi").isoformat()}
+        assert read_send_result(200, json.dumps(fresh), MEDIA, "m-1", SENT_AT).replayed is False

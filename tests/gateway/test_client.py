@@ -23,6 +23,7 @@ from airflow_provider_lipachat.gateway.client import (
     parse_retry_after,
 )
 from airflow_provider_lipachat.gateway.messages import MediaMessage, TemplateMessage, TextMessage
+from tests.conftest import backdate_gateway_answers
 
 SENDER = "254110090747"
 RECIPIENT = "254711222333"
@@ -173,6 +174,8 @@ class TestRetries:
         [delivery] = lipachat_emulator.deliveries()
         assert result.wa_id == delivery["waId"]
         assert [r["outcome"] for r in lipachat_emulator.requests()] == ["delivered", "replayed"]
+        # The retry got the stored answer, but to this send's own first attempt: not a replay.
+        assert result.replayed is False
 
     def test_a_slow_answer_times_out_and_is_retried(self, lipachat_emulator: Emulator, sleeps: RecordingSleep) -> None:
         lipachat_emulator.add_fault("delay", delay=1.0)
@@ -202,9 +205,57 @@ class TestRetries:
         with Emulator() as emulator:
             url = emulator.base_url
         client = LipaChatClient(url, "key", max_retries=1, timeout=1, sleep=sleeps)
-        with pytest.raises(LipaChatTransientError, match="ConnectionError"):
+        with pytest.raises(LipaChatTransientError, match="ConnectionError") as caught:
             client.send_media(document())
         assert len(sleeps.waits) == 1
+        assert not str(caught.value).endswith(".")  # one clause, so text appended after it reads cleanly
+
+    def test_a_timeout_is_one_clean_sentence_naming_the_wait(
+        self, lipachat_emulator: Emulator, sleeps: RecordingSleep, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        lipachat_emulator.add_fault("delay", delay=1.0, count=2)
+        client = LipaChatClient(
+            lipachat_emulator.base_url, lipachat_emulator.api_key, timeout=0.3, max_retries=1, sleep=sleeps
+        )
+        with (
+            caplog.at_level(logging.WARNING, logger="airflow_provider_lipachat.gateway.client"),
+            pytest.raises(LipaChatTransientError) as caught,
+        ):
+            client.send_media(document())
+        assert (
+            str(caught.value)
+            == "POST /api/v1/whatsapp/media failed after 2 attempt(s): ReadTimeout: no answer within 0.3 s"
+        )
+        [warning] = [r.getMessage() for r in caplog.records]
+        assert "attempt 1 of 2 failed (ReadTimeout: no answer within 0.3 s); retrying in" in warning
+
+
+class TestReplays:
+    """``SendResult.replayed``: the gateway answered with the first answer to this messageId (an assumption)."""
+
+    def test_a_first_send_is_not_replayed(self, client: LipaChatClient) -> None:
+        result = client.send_media(document())
+        assert result.replayed is False
+        assert result.timestamp is not None
+
+    def test_a_repeated_message_id_answered_with_an_hour_old_first_answer_is_replayed(
+        self, client: LipaChatClient, lipachat_emulator: Emulator
+    ) -> None:
+        first = client.send_media(document())
+        backdate_gateway_answers(lipachat_emulator, 3600)  # the first send was an hour ago
+        again = client.send_media(document())  # same messageId, changed nothing else either
+        assert again.replayed is True
+        assert again.wa_id == first.wa_id
+        assert [r["outcome"] for r in lipachat_emulator.requests()] == ["delivered", "replayed"]
+        assert len(lipachat_emulator.deliveries()) == 1
+
+    def test_a_repeat_within_the_tolerance_is_not_told_apart(
+        self, client: LipaChatClient, lipachat_emulator: Emulator
+    ) -> None:
+        client.send_media(document())
+        again = client.send_media(document())  # a second later: within REPLAY_TOLERANCE, as documented
+        assert [r["outcome"] for r in lipachat_emulator.requests()] == ["delivered", "replayed"]
+        assert again.replayed is False
 
     @pytest.mark.parametrize("status", [400, 404, 409, 422])
     def test_other_4xx_is_not_retried(
