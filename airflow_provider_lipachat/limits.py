@@ -15,6 +15,9 @@ MAX_CONCURRENCY_LIMIT = 64
 PROGRESS_INTERVAL = 10.0
 #: Client retries of one request: a connection's ``max_retries`` extra, or an operator's argument.
 MIN_RETRIES = 0
+DEFAULT_MAX_RETRIES = 3
+#: Seconds one request may take, unless the connection's ``timeout`` extra says otherwise.
+DEFAULT_TIMEOUT = 30.0
 MAX_RETRIES_LIMIT = 10
 #: How long a signed media link stays valid unless the operator says otherwise: WhatsApp may fetch late.
 DEFAULT_MEDIA_URL_EXPIRY = 24 * 60 * 60

@@ -17,16 +17,10 @@ import certifi
 import httpx
 
 from airflow_provider_lipachat.gateway.answers import read_envelope
-from airflow_provider_lipachat.gateway.client import (
-    API_PREFIX,
-    MESSAGE_LIST_PATH,
-    RETRYABLE_STATUS,
-    redact_key,
-    redirect_refused,
-    status_retry,
-    transport_retry,
-)
+from airflow_provider_lipachat.gateway.client import API_PREFIX, MESSAGE_LIST_PATH, redact_key, redirect_refused
 from airflow_provider_lipachat.gateway.message_list import DEFAULT_MAX_PAGES, PAGE_SIZE, ListScan, MessageStatus
+from airflow_provider_lipachat.gateway.retry import RetryPolicy
+from airflow_provider_lipachat.limits import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT
 
 log = logging.getLogger(__name__)
 
@@ -40,10 +34,13 @@ def tls_context() -> ssl.SSLContext:
 class AsyncMessageList:
     """Delivery status from the message list, read without blocking the event loop."""
 
-    def __init__(self, base_url: str, api_key: str, *, timeout: float = 30.0, max_retries: int = 3) -> None:
+    def __init__(
+        self, base_url: str, api_key: str, *, timeout: float = DEFAULT_TIMEOUT, max_retries: int = DEFAULT_MAX_RETRIES
+    ) -> None:
         self.base_url = base_url.rstrip("/").removesuffix(API_PREFIX)
         self.timeout = timeout
         self.max_retries = max_retries
+        self.retry_policy = RetryPolicy(max_retries)
         self._api_key = api_key
         self._http: httpx.AsyncClient | None = None
 
@@ -74,28 +71,23 @@ class AsyncMessageList:
         path = MESSAGE_LIST_PATH.format(page=page, size=PAGE_SIZE)
         shown = API_PREFIX + path.split("?")[0]
         what = f"GET {shown}"
-        attempts = self.max_retries + 1
-        for attempt in range(1, attempts + 1):
+        policy = self.retry_policy
+        for attempt in range(1, policy.attempts + 1):
             try:
                 response = await http.get(self.base_url + API_PREFIX + path)
             except (httpx.TransportError, httpx.TimeoutException) as err:
-                retry = transport_retry(self.base_url, what, attempt, err, self.timeout)
+                retry = policy.after_transport_error(self.base_url, what, attempt, err, self.timeout)
             else:
                 text = redact_key(response.text, self._api_key)
                 if response.is_redirect:
                     raise redirect_refused(response.status_code, response.headers.get("Location"))
-                if response.status_code not in RETRYABLE_STATUS:
+                if not policy.retries_status(response.status_code):
                     return read_envelope(response.status_code, text, shown)
-                retry = status_retry(what, attempt, response.status_code, text, response.headers.get("Retry-After"))
-            if attempt == attempts:
+                retry = policy.after_status(
+                    what, attempt, response.status_code, text, response.headers.get("Retry-After")
+                )
+            if attempt == policy.attempts:
                 raise retry.failure
-            log.warning(
-                "LipaChat %s: attempt %d of %d failed (%s); retrying in %.2f s",
-                what,
-                attempt,
-                attempts,
-                retry.reason,
-                retry.wait,
-            )
+            policy.log_retry(log, what, attempt, retry)
             await asyncio.sleep(retry.wait)
         raise AssertionError("unreachable: the loop returns or raises")

@@ -6,21 +6,17 @@ No Airflow imports: usable and testable on its own.
 from __future__ import annotations
 
 import datetime
-import email.utils
 import logging
-import random
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 import requests
 import requests.auth
 from requests.adapters import HTTPAdapter
 
-from airflow_provider_lipachat.exceptions import LipaChatRequestError, LipaChatTransientError
-from airflow_provider_lipachat.gateway.answers import read_envelope, read_send_result, snippet
+from airflow_provider_lipachat.exceptions import LipaChatRequestError
+from airflow_provider_lipachat.gateway.answers import read_envelope, read_send_result
 from airflow_provider_lipachat.gateway.message_list import DEFAULT_MAX_PAGES, PAGE_SIZE, ListScan, MessageStatus
 from airflow_provider_lipachat.gateway.messages import (
     MediaMessage,
@@ -30,38 +26,15 @@ from airflow_provider_lipachat.gateway.messages import (
     mask_phone,
 )
 from airflow_provider_lipachat.gateway.ratelimit import RateLimiter
+from airflow_provider_lipachat.gateway.retry import RetryPolicy
+from airflow_provider_lipachat.limits import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT
 
 log = logging.getLogger(__name__)
 
 API_PREFIX = "/api/v1"
 TEMPLATES_PATH = "/template/{sender}"
 MESSAGE_LIST_PATH = "/whatsapp/message?page={page}&size={size}"
-RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
-BACKOFF_BASE = 0.5
-BACKOFF_CAP = 30.0
-RETRY_AFTER_CAP = 120.0
 _NETWORK_ERRORS = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
-
-
-def backoff_delay(attempt: int, *, base: float = BACKOFF_BASE, cap: float = BACKOFF_CAP) -> float:
-    """Full-jitter exponential backoff: uniform in [0, min(cap, base * 2**(attempt-1))]."""
-    return random.uniform(0, min(cap, base * 2 ** (attempt - 1)))
-
-
-def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP date), capped; None if absent."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        seconds = float(value)
-    else:
-        try:
-            moment = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return None
-        seconds = moment.timestamp() - (time.time() if now is None else now)
-    return min(max(seconds, 0.0), RETRY_AFTER_CAP)
 
 
 class ApiKeyAuth(requests.auth.AuthBase):
@@ -89,8 +62,8 @@ class LipaChatClient:
         base_url: str,
         api_key: str,
         *,
-        timeout: float = 30.0,
-        max_retries: int = 3,
+        timeout: float = DEFAULT_TIMEOUT,
+        max_retries: int = DEFAULT_MAX_RETRIES,
         rate_limit: float | None = None,
         pool_size: int = 10,
         sleep: Callable[[float], None] = time.sleep,
@@ -98,6 +71,7 @@ class LipaChatClient:
         self.base_url = base_url.rstrip("/").removesuffix(API_PREFIX)
         self.timeout = timeout
         self.max_retries = max_retries
+        self.retry_policy = RetryPolicy(max_retries)
         self._api_key = api_key
         self._sleep = sleep
         self.rate_limiter = None if rate_limit is None else RateLimiter(rate_limit)
@@ -177,8 +151,8 @@ class LipaChatClient:
         """
         url = self.base_url + API_PREFIX + path
         what = f"{method} {API_PREFIX}{path}"
-        attempts = self.max_retries + 1
-        for attempt in range(1, attempts + 1):
+        policy = self.retry_policy
+        for attempt in range(1, policy.attempts + 1):
             if self.rate_limiter is not None:
                 self.rate_limiter.acquire()
             try:
@@ -186,88 +160,24 @@ class LipaChatClient:
                     method, url, json=json_body, timeout=self.timeout, allow_redirects=False
                 )
             except _NETWORK_ERRORS as err:
-                retry = transport_retry(self.base_url, what, attempt, err, self.timeout)
+                retry = policy.after_transport_error(self.base_url, what, attempt, err, self.timeout)
             else:
                 text = self._redact(response.text)
                 if response.is_redirect:
                     raise redirect_refused(response.status_code, response.headers.get("Location"))
-                if response.status_code not in RETRYABLE_STATUS:
+                if not policy.retries_status(response.status_code):
                     return response.status_code, text
-                retry = status_retry(what, attempt, response.status_code, text, response.headers.get("Retry-After"))
-            if attempt == attempts:
+                retry = policy.after_status(
+                    what, attempt, response.status_code, text, response.headers.get("Retry-After")
+                )
+            if attempt == policy.attempts:
                 raise retry.failure
-            log.warning(
-                "LipaChat %s%s: attempt %d of %d failed (%s); retrying in %.2f s",
-                what,
-                about,
-                attempt,
-                attempts,
-                retry.reason,
-                retry.wait,
-            )
+            policy.log_retry(log, what + about, attempt, retry)
             self._sleep(retry.wait)
         raise AssertionError("unreachable: the loop returns or raises")
 
     def _redact(self, text: str) -> str:
         return redact_key(text, self._api_key)
-
-
-@dataclass(frozen=True)
-class Retry:
-    """One attempt's transient failure: why, the error to raise if it was the last, and the wait before the next."""
-
-    reason: str
-    failure: LipaChatTransientError
-    wait: float
-
-
-def transport_retry(base_url: str, what: str, attempt: int, err: Exception, timeout: float) -> Retry:
-    """The retry after a connection failed or timed out; raises at once when retrying cannot help."""
-    refused = plain_http_refusal(base_url, what, f"{type(err).__name__}: {err}")
-    if refused is not None:
-        raise refused from None
-    reason = transport_reason(err, timeout)
-    failure = LipaChatTransientError(f"{what} failed after {attempt} attempt(s): {reason}")
-    return Retry(reason, failure, backoff_delay(attempt))
-
-
-def transport_reason(err: Exception, timeout: float) -> str:
-    """What went wrong on the wire as one clause without a closing full stop, since callers append to it.
-
-    A timeout (``requests``' or ``httpx``'s) says which wait ran out and for how long, instead of the
-    HTTP library's own sentences ("Read timed out. (read timeout=20.0)").
-    """
-    name = type(err).__name__
-    if name.endswith("Timeout") or name == "TimeoutException":
-        waited = "no connection" if name == "ConnectTimeout" else "no answer"
-        return f"{name}: {waited} within {timeout:g} s"
-    return f"{name}: {' '.join(str(err).split()).rstrip('.') or 'no detail given'}"
-
-
-def status_retry(what: str, attempt: int, status: int, text: str, retry_after: str | None) -> Retry:
-    """The retry after a retryable HTTP status: the server's ``Retry-After`` if it gave one, else backoff."""
-    reason = f"HTTP {status}"
-    failure = LipaChatTransientError(
-        f"{what} failed after {attempt} attempt(s): {reason}: {snippet(text)!r}", http_status=status
-    )
-    wait = parse_retry_after(retry_after)
-    return Retry(reason, failure, backoff_delay(attempt) if wait is None else wait)
-
-
-def plain_http_refusal(base_url: str, what: str, reason: str) -> LipaChatRequestError | None:
-    """The error for an https:// request answered in plain HTTP, which retrying cannot change, else None.
-
-    A connection host without a scheme means https://, so a host aimed at a plain-HTTP server
-    (the emulator, say) meets this.
-    """
-    if "WRONG_VERSION_NUMBER" not in reason or not base_url.startswith("https://"):
-        return None
-    server = urlsplit(base_url).netloc
-    return LipaChatRequestError(
-        f"{what} failed: {server} answered plain HTTP to an https:// request ({reason}): a connection host "
-        f"without a scheme means https://, so for the emulator or another loopback server set the host to "
-        f"http://{server}, otherwise check the host and port of the gateway"
-    )
 
 
 def redirect_refused(status_code: int, location: str | None) -> LipaChatRequestError:

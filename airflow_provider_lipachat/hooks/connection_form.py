@@ -13,6 +13,8 @@ from typing import Any, Literal
 
 from airflow_provider_lipachat.exceptions import LipaChatValidationError
 from airflow_provider_lipachat.limits import (
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_TIMEOUT,
     MAX_RETRIES_LIMIT,
     MIN_RETRIES,
     parse_max_retries,
@@ -21,8 +23,6 @@ from airflow_provider_lipachat.limits import (
 )
 
 DEFAULT_HOST = "https://gateway.lipachat.com"
-DEFAULT_TIMEOUT = 30.0
-DEFAULT_MAX_RETRIES = 3
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,14 @@ from urllib.parse import urlsplit
 from airflow_provider_lipachat.exceptions import LipaChatValidationError
 from airflow_provider_lipachat.gateway.messages import normalize_phone
 from airflow_provider_lipachat.gateway.net import is_loopback
-from airflow_provider_lipachat.hooks.connection_form import DEFAULT_HOST, DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT
-from airflow_provider_lipachat.limits import parse_max_retries, parse_rate_limit, parse_timeout
+from airflow_provider_lipachat.hooks.connection_form import DEFAULT_HOST
+from airflow_provider_lipachat.limits import (
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_TIMEOUT,
+    parse_max_retries,
+    parse_rate_limit,
+    parse_timeout,
+)
 
 
 class ConnectionLike(Protocol):

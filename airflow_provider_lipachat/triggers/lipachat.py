@@ -12,8 +12,8 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 from airflow_provider_lipachat.compat import aget_connection
 from airflow_provider_lipachat.exceptions import LipaChatError
 from airflow_provider_lipachat.gateway.async_reader import AsyncMessageList
-from airflow_provider_lipachat.gateway.client import backoff_delay
 from airflow_provider_lipachat.gateway.message_list import DEFAULT_MAX_PAGES, TARGETS, MessageStatus, Target
+from airflow_provider_lipachat.gateway.retry import RetryPolicy
 from airflow_provider_lipachat.utils.delivery import (
     UNSEEN_WARN_AFTER,
     decide,
@@ -61,6 +61,8 @@ class WhatsAppDeliveryTrigger(BaseTrigger):
         self.poll_interval = float(poll_interval)
         self.max_failed = int(max_failed)
         self.max_pages = int(max_pages)
+        #: After a transient failure to read the list: back off from poll_interval, doubling, up to a minute.
+        self._error_backoff = RetryPolicy(backoff_base=self.poll_interval, backoff_cap=ERROR_BACKOFF_CAP)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -114,7 +116,7 @@ class WhatsAppDeliveryTrigger(BaseTrigger):
                     return {"status": "error", "message": str(err)}
                 errors += 1
                 self.log.warning("Message list unavailable (%s); polling again after a pause", err)
-                wait = max(self.poll_interval, backoff_delay(errors, base=self.poll_interval, cap=ERROR_BACKOFF_CAP))
+                wait = max(self.poll_interval, self._error_backoff.backoff(errors))
             else:
                 errors = 0
                 looks += 1

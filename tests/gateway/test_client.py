@@ -15,14 +15,9 @@ from airflow_provider_lipachat.exceptions import (
     LipaChatRequestError,
     LipaChatTransientError,
 )
-from airflow_provider_lipachat.gateway.client import (
-    BACKOFF_CAP,
-    RETRY_AFTER_CAP,
-    LipaChatClient,
-    backoff_delay,
-    parse_retry_after,
-)
+from airflow_provider_lipachat.gateway.client import LipaChatClient
 from airflow_provider_lipachat.gateway.messages import MediaMessage, TemplateMessage, TextMessage
+from airflow_provider_lipachat.gateway.retry import BACKOFF_CAP, RETRY_AFTER_CAP, backoff_delay, parse_retry_after
 from tests.conftest import backdate_gateway_answers
 
 SENDER = "254110090747"
