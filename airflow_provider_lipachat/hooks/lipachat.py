@@ -33,8 +33,13 @@ class LipaChatHook(BaseHook):
 
     The connection's password is the API key, its host the gateway URL, and its extras
     ``from_number`` (default sender), ``timeout``, ``max_retries`` and ``rate_limit``; the same
-    arguments given here override the connection's. ``pool_size`` is how many pooled
-    connections the client keeps, one per sending thread.
+    arguments given here override the connection's.
+
+    :param lipachat_conn_id: the ``lipachat`` connection to read (default ``lipachat_default``).
+    :param timeout: seconds one request may take; overrides the connection's ``timeout`` extra.
+    :param max_retries: retries of one request on transient failures (0-10); overrides ``max_retries``.
+    :param rate_limit: messages per second this hook's client starts at most; overrides ``rate_limit``.
+    :param pool_size: pooled connections the client keeps, one per sending thread.
     """
 
     conn_name_attr = "lipachat_conn_id"

@@ -36,6 +36,14 @@ class WhatsAppDeliveryTrigger(BaseTrigger):
 
     Never raises out of ``run()``: every outcome is a ``TriggerEvent`` whose ``status`` is
     ``success``, ``failed``, ``timeout`` or ``error``.
+
+    :param wa_ids: ``{label: waId}`` of the messages to wait on (labels are recipients where known).
+    :param wait_for: "delivered" (READ also counts) or "read".
+    :param deadline: when to give up, in epoch seconds: absolute, so a restarted triggerer keeps it.
+    :param lipachat_conn_id: the connection whose message list is read (through the async API).
+    :param poll_interval: the most seconds between two polls once the first quick ones are done.
+    :param max_failed: how many FAILED messages are accepted before the wait fails.
+    :param max_pages: the most message-list pages (of 100) one poll reads.
     """
 
     def __init__(
