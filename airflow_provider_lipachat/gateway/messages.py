@@ -266,6 +266,17 @@ def _array_items(value: object, field_name: str) -> list[object] | None:
     return list(items) if isinstance(items, list | tuple) else None
 
 
+def array_as_list(value: object, field_name: str = "to") -> object:
+    """A numpy array or pandas Series or Index as a plain list of its values; any other value as it is.
+
+    For a notifier's ``to``: before 3.3, Airflow renders a notifier's fields testing each one's
+    truth, which an array of several values refuses (a ValueError), so no one would be notified.
+    The list holds the same values; a NaN in it is refused with the others when the callback runs.
+    """
+    items = _array_items(value, field_name)
+    return value if items is None else items
+
+
 TEMPLATE_MARKERS: tuple[str, ...] = ("{{", "{%", "{#")
 
 

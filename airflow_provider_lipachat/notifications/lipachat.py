@@ -12,7 +12,12 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_lipachat.compat import BaseNotifier
 from airflow_provider_lipachat.exceptions import LipaChatError, LipaChatFanOutError, LipaChatValidationError
-from airflow_provider_lipachat.gateway.messages import check_literal_recipients, mask_phone, read_recipients
+from airflow_provider_lipachat.gateway.messages import (
+    array_as_list,
+    check_literal_recipients,
+    mask_phone,
+    read_recipients,
+)
 from airflow_provider_lipachat.limits import DEFAULT_MEDIA_URL_EXPIRY, parse_expiry
 from airflow_provider_lipachat.utils.message_ids import callback_message_id
 
@@ -73,8 +78,8 @@ class LipaChatNotifier(BaseNotifier):
         self.preflight = preflight
         self.media_url_expiry = parse_expiry(media_url_expiry)
         self._link: MediaLink | None = None
-        self.to = to
         check_literal_recipients(to)  # no template in it: no rendering can change it
+        self.to = array_as_list(to)  # an array cannot be rendered as a notifier's field before Airflow 3.3
         self.message = message
         self.media_url = media_url
         self.media_type = media_type

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from decimal import Decimal
 
 import numpy as np
@@ -14,6 +15,7 @@ from airflow_provider_lipachat.gateway.messages import (
     MediaMessage,
     TemplateMessage,
     TextMessage,
+    array_as_list,
     check_literal_recipients,
     infer_media_type,
     mask_phone,
@@ -364,6 +366,16 @@ class TestArraysAndMissingValues:
     def test_a_table_is_not_a_list_of_numbers(self, value: object) -> None:
         with pytest.raises(LipaChatValidationError, match="^to="):
             parse_recipients(value)
+
+    def test_an_array_or_series_given_to_a_notifier_is_kept_as_a_plain_list_of_the_same_values(self) -> None:
+        converted = array_as_list(pd.Series([254711000921, None]))
+        assert isinstance(converted, list)
+        assert converted[0] == 254711000921 and math.isnan(converted[1])
+        assert array_as_list(np.array(["254711000921"])) == ["254711000921"]
+        for value in (["254711000921"], "{{ params.on_call }}", 254711000921, np.array(254711000921), None):
+            assert array_as_list(value) is value
+        with pytest.raises(LipaChatValidationError, match="too narrow"):
+            array_as_list(np.array([254711000921.0], dtype=np.float32))
 
     def test_an_object_that_offers_index_but_holds_no_integer_is_refused_not_a_type_error(self) -> None:
         class Several:
