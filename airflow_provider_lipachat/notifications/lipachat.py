@@ -7,12 +7,17 @@ from __future__ import annotations
 
 import asyncio
 import datetime
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_lipachat.compat import BaseNotifier
 from airflow_provider_lipachat.exceptions import LipaChatError, LipaChatFanOutError, LipaChatValidationError
-from airflow_provider_lipachat.gateway.messages import mask_phone, parse_recipients
+from airflow_provider_lipachat.gateway.messages import (
+    array_as_list,
+    check_literal_recipients,
+    mask_phone,
+    read_recipients,
+)
 from airflow_provider_lipachat.limits import DEFAULT_MEDIA_URL_EXPIRY, parse_expiry
 from airflow_provider_lipachat.utils.message_ids import callback_message_id
 
@@ -31,8 +36,10 @@ class LipaChatNotifier(BaseNotifier):
     ``media_type`` and ``caption``) or ``template_name`` (an approved template, with
     ``body_placeholders``) says what to send. Every text field is templated from the callback
     context, e.g. ``message="{{ ti.task_id }} failed in {{ dag.dag_id }}"``. ``to`` takes one
-    number or several, like the operators. Free-form text and media reach only recipients
-    who wrote in the last 24 hours; a template reaches anyone. A media link is checked once
+    number or several, like the operators; each is checked on its own, so an invalid number
+    does not keep the others from being notified (a literal list with one is refused when the DAG
+    is parsed). Free-form text and media reach only recipients who wrote in the last 24 hours; a
+    template reaches anyone. A media link is checked once
     before any send (``preflight``, on by default), as the media operator does; ``media_url`` may
     be an object-storage path, signed for ``media_url_expiry`` seconds as the media operator does.
     """
@@ -54,7 +61,7 @@ class LipaChatNotifier(BaseNotifier):
     def __init__(
         self,
         *,
-        to: str | list[str],
+        to: str | int | Iterable[Any],
         message: str | None = None,
         media_url: str | ObjectStoragePath | None = None,
         media_type: str | None = None,
@@ -71,7 +78,8 @@ class LipaChatNotifier(BaseNotifier):
         self.preflight = preflight
         self.media_url_expiry = parse_expiry(media_url_expiry)
         self._link: MediaLink | None = None
-        self.to = to
+        check_literal_recipients(to)  # no template in it: no rendering can change it
+        self.to = array_as_list(to)  # an array cannot be rendered as a notifier's field before Airflow 3.3
         self.message = message
         self.media_url = media_url
         self.media_type = media_type
@@ -90,15 +98,32 @@ class LipaChatNotifier(BaseNotifier):
         return super().get_template_env(dag=dag)
 
     def notify(self, context: Context) -> None:
-        """Send to every recipient; then, if any was not notified, fail naming each (masked) with its cause."""
-        from airflow_provider_lipachat.hooks.lipachat import LipaChatHook
+        """Send to every valid recipient; then, if any was refused or not sent to, fail naming each (masked) and why."""
         from airflow_provider_lipachat.utils.fanout import failures_by_cause
 
         self._check_one_kind()
-        recipients, _ = parse_recipients(self.to)
-        if not recipients:
+        found = read_recipients(self.to)
+        recipients = found.valid
+        failed: dict[str, Exception] = dict(found.refused)
+        for value, refusal in found.refused.items():
+            self.log.error("Not notified %s: %s: %s", mask_phone(value), type(refusal).__name__, refusal)
+        if not recipients and not failed:
             self.log.warning("Nobody to notify: 'to' is an empty list, so nothing was sent")
             return
+        if recipients:
+            self._send_to_each(recipients, failed, context)
+        if failed:
+            causes = "; ".join(
+                f"{', '.join(mask_phone(r) for r in who)}: {cause}" for cause, who in failures_by_cause(failed)
+            )
+            raise LipaChatFanOutError(
+                f"{len(failed)} of {len(recipients) + len(found.refused)} recipient(s) not notified ({causes})", failed
+            )
+
+    def _send_to_each(self, recipients: list[str], failed: dict[str, Exception], context: Context) -> None:
+        """Send to each valid recipient, logging each outcome; what failed is added to ``failed``."""
+        from airflow_provider_lipachat.hooks.lipachat import LipaChatHook
+
         hook = LipaChatHook(lipachat_conn_id=self.lipachat_conn_id)
         if self.media_url:
             from airflow_provider_lipachat.media.preflight import preflight_if_enabled
@@ -111,7 +136,6 @@ class LipaChatNotifier(BaseNotifier):
                 recipients[0], self._link.url, self._link.media_type, self.caption, from_number=self.from_number
             )
             preflight_if_enabled(self.preflight, media.media_url, str(media.media_type), "media_url", self.log)
-        failed: dict[str, Exception] = {}
         for recipient in recipients:
             try:
                 wa_id = self._send(hook, recipient, context)
@@ -120,13 +144,6 @@ class LipaChatNotifier(BaseNotifier):
                 self.log.error("Not notified %s: %s: %s", mask_phone(recipient), type(err).__name__, err)
                 continue
             self.log.info("Notified %s: waId %s", mask_phone(recipient), wa_id)
-        if failed:
-            causes = "; ".join(
-                f"{', '.join(mask_phone(r) for r in who)}: {cause}" for cause, who in failures_by_cause(failed)
-            )
-            raise LipaChatFanOutError(
-                f"{len(failed)} of {len(recipients)} recipient(s) not notified ({causes})", failed
-            )
 
     def _check_one_kind(self) -> None:
         """Exactly one of text, media or template, judged on the rendered values (empty counts as absent)."""

@@ -7,7 +7,7 @@ imported inside ``execute``.
 from __future__ import annotations
 
 import datetime
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow_provider_lipachat.compat import AirflowSkipException, BaseOperator
@@ -17,7 +17,12 @@ from airflow_provider_lipachat.exceptions import (
     LipaChatSessionClosedError,
     LipaChatValidationError,
 )
-from airflow_provider_lipachat.gateway.messages import TEMPLATE_HEADER_TYPES, mask_phone, parse_recipients
+from airflow_provider_lipachat.gateway.messages import (
+    TEMPLATE_HEADER_TYPES,
+    check_literal_recipients,
+    mask_phone,
+    parse_recipients,
+)
 from airflow_provider_lipachat.limits import (
     DEFAULT_MEDIA_URL_EXPIRY,
     MAX_CONCURRENCY_LIMIT,
@@ -61,7 +66,9 @@ class WhatsAppSendOperator(BaseOperator):
     ``checkpoint_interval`` seconds; every recipient is attempted, then the task fails
     summarising by cause those that were not sent to. Permanent failures fail the task without
     using its retries. An empty list of recipients skips the task, as Airflow skips a task
-    mapped over an empty list.
+    mapped over an empty list. ``to`` may also be a numpy array or a pandas Series or Index; any
+    invalid number in it fails the task before any request, and in a literal list (no template
+    in it) already when the DAG is parsed.
 
     Message ids are stable per task instance and recipient, so retries never send twice; a new
     run (a manual re-run for the same date too) sends again. XCom ``replayed`` lists the
@@ -90,7 +97,7 @@ class WhatsAppSendOperator(BaseOperator):
     def __init__(
         self,
         *,
-        to: str | list[str],
+        to: str | int | Iterable[Any],
         from_number: str | None = None,
         message_id: str | None = None,
         idempotency_key: str | None = None,
@@ -104,6 +111,7 @@ class WhatsAppSendOperator(BaseOperator):
     ) -> None:
         super().__init__(**kwargs)
         self.to = to
+        check_literal_recipients(to)  # a literal list, no template in it: no rendering can change it
         self.from_number = from_number
         self.message_id = message_id
         self.idempotency_key = idempotency_key

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any, Generic, Protocol, TypeVar
 
-from airflow_provider_lipachat.exceptions import LipaChatAuthError
+from airflow_provider_lipachat.exceptions import LipaChatAuthError, LipaChatValidationError
 from airflow_provider_lipachat.limits import PROGRESS_INTERVAL
 
 PROGRESS_THRESHOLD = 100
@@ -122,8 +122,13 @@ def send_to_all(
 
 
 def failures_by_cause(failed: dict[str, Exception]) -> list[tuple[str, list[str]]]:
-    """Recipients grouped by what went wrong (error type and message), the most common cause first."""
+    """Recipients grouped by what went wrong (error type and message), the most common cause first.
+
+    A refused value is grouped by its field and problem, not by the value its message shows: two
+    local numbers are one cause.
+    """
     causes: dict[str, list[str]] = {}
     for recipient, err in failed.items():
-        causes.setdefault(f"{type(err).__name__}: {err}", []).append(recipient)
+        what = f"{err.field}: {err.problem}" if isinstance(err, LipaChatValidationError) else str(err)
+        causes.setdefault(f"{type(err).__name__}: {what}", []).append(recipient)
     return sorted(causes.items(), key=lambda item: -len(item[1]))

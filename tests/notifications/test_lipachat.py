@@ -205,3 +205,94 @@ def test_an_empty_list_of_recipients_sends_nothing_and_says_so(
     assert lipachat_emulator.requests() == []
     logged = printed(capfd)
     assert "Nobody to notify: 'to' is an empty list, so nothing was sent" in logged
+
+
+BAD_IN_LIST_DAG = """
+import pendulum
+from airflow.sdk import DAG, task
+from airflow_provider_lipachat.notifications.lipachat import LipaChatNotifier
+
+with DAG("DAG_ID", schedule=None, start_date=pendulum.datetime(2024, 1, 1, tz="UTC"),
+         params={"on_call": ["254711000991", "0711000995", "254711000993"], "local": "0711000995"}) as dag:
+    @task(retries=0, on_failure_callback=LipaChatNotifier(to=TO, message="{{ ti.task_id }} failed"))
+    def load():
+        raise RuntimeError("warehouse unreachable")
+
+    load()
+"""
+
+
+@pytest.mark.parametrize(
+    "to",
+    ['"{{ params.on_call }}"', '["254711000991", "{{ params.local }}", "254711000993"]'],
+    ids=["rendered-list", "list-with-a-template"],
+)
+def test_an_invalid_number_in_the_list_keeps_no_one_else_from_being_alerted(
+    run_dag: RunDag, lipachat_emulator: Emulator, lipachat_conn: str, capfd: pytest.CaptureFixture[str], to: str
+) -> None:
+    outcome = run_dag(BAD_IN_LIST_DAG.replace("TO", to))
+
+    assert outcome.task_states == {"load": "failed"}
+    assert sorted(d["to"] for d in lipachat_emulator.deliveries()) == ["254711000991", "254711000993"]
+    assert len(lipachat_emulator.requests()) == 2
+    logged = printed(capfd)
+    assert "Not notified 0711****95: LipaChatValidationError: to='0711****95': looks like a local number" in logged
+    assert (
+        "1 of 3 recipient(s) not notified (0711****95: LipaChatValidationError: to: looks like a local number "
+        "(leading 0) with no country code; expected an international number" in logged
+    ), logged[-3000:]
+
+
+def test_a_literal_list_with_only_valid_numbers_or_a_template_parses() -> None:
+    LipaChatNotifier(to=["254711000991", 254711000992, "+254 711 000 993"], message="ok")
+    LipaChatNotifier(to=["254711000991", "{{ params.local }}"], message="checked when it runs")
+    LipaChatNotifier(to="0711000995", message="text may be a template: checked when it runs")
+
+
+PANDAS_NOTIFIER_DAG = """
+import pandas
+import pendulum
+from airflow.sdk import DAG, task
+from airflow_provider_lipachat.notifications.lipachat import LipaChatNotifier
+
+ON_CALL = pandas.Series([254711000981, None, 254711000983])  # a gap: pandas reads the column as floats
+
+with DAG("DAG_ID", schedule=None, start_date=pendulum.datetime(2024, 1, 1, tz="UTC")) as dag:
+    @task(retries=0, on_failure_callback=LipaChatNotifier(to=ON_CALL, message="load failed"))
+    def load():
+        raise RuntimeError("warehouse unreachable")
+
+    load()
+"""
+
+
+def test_a_pandas_column_with_a_gap_alerts_every_number_in_it_and_names_the_gap(
+    run_dag: RunDag, lipachat_emulator: Emulator, lipachat_conn: str, capfd: pytest.CaptureFixture[str]
+) -> None:
+    outcome = run_dag(PANDAS_NOTIFIER_DAG)
+
+    assert outcome.task_states == {"load": "failed"}
+    assert sorted(d["to"] for d in lipachat_emulator.deliveries()) == ["254711000981", "254711000983"]
+    logged = printed(capfd)
+    assert (
+        "1 of 3 recipient(s) not notified (nan: LipaChatValidationError: to: is NaN (a missing value, as pandas "
+        "writes an empty cell), not a phone number" in logged
+    ), logged[-3000:]
+
+
+def test_refused_numbers_are_grouped_by_cause_masked_and_the_valid_ones_sent(
+    lipachat_emulator: Emulator, lipachat_conn: str
+) -> None:
+    notifier = LipaChatNotifier(to="{{ params.on_call }}", message="load failed")
+    notifier.to = ["0711000995", "254711000991", "0722000996", float("nan"), "254711000992"]  # as rendered
+
+    with pytest.raises(LipaChatFanOutError) as failed:
+        notifier.notify(fake_context())
+
+    assert sorted(d["to"] for d in lipachat_emulator.deliveries()) == ["254711000991", "254711000992"]
+    assert set(failed.value.failed) == {"0711000995", "0722000996", "nan"}
+    assert not failed.value.retryable
+    text = str(failed.value)
+    assert text.startswith("3 of 5 recipient(s) not notified (0711****95, 0722****96: LipaChatValidationError: to: ")
+    assert "; nan: LipaChatValidationError: to: is NaN (a missing value" in text
+    assert "0711000995" not in text and "0722000996" not in text
