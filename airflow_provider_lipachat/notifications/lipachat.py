@@ -99,7 +99,7 @@ class LipaChatNotifier(BaseNotifier):
 
     def notify(self, context: Context) -> None:
         """Send to every valid recipient; then, if any was refused or not sent to, fail naming each (masked) and why."""
-        from airflow_provider_lipachat.utils.fanout import failures_by_cause
+        from airflow_provider_lipachat.utils.fanout import failure_summary
 
         self._check_one_kind()
         found = read_recipients(self.to)
@@ -113,11 +113,10 @@ class LipaChatNotifier(BaseNotifier):
         if recipients:
             self._send_to_each(recipients, failed, context)
         if failed:
-            causes = "; ".join(
-                f"{', '.join(mask_phone(r) for r in who)}: {cause}" for cause, who in failures_by_cause(failed)
-            )
             raise LipaChatFanOutError(
-                f"{len(failed)} of {len(recipients) + len(found.refused)} recipient(s) not notified ({causes})", failed
+                f"{len(failed)} of {len(recipients) + len(found.refused)} recipient(s) not notified: "
+                + failure_summary(failed, separator="; "),
+                failed,
             )
 
     def _send_to_each(self, recipients: list[str], failed: dict[str, Exception], context: Context) -> None:
@@ -126,16 +125,16 @@ class LipaChatNotifier(BaseNotifier):
 
         hook = LipaChatHook(lipachat_conn_id=self.lipachat_conn_id)
         if self.media_url:
-            from airflow_provider_lipachat.media.preflight import preflight_if_enabled
-            from airflow_provider_lipachat.media.storage import media_link
+            from airflow_provider_lipachat.media.source import MediaSource
 
-            self._link = media_link(
-                self.media_url, "media_url", self.media_type, None, self.media_url_expiry, log=self.log
+            source = MediaSource(
+                "media_url", self.media_url, self.media_type, None, self.media_url_expiry, self.preflight
             )
+            self._link = source.resolve(self.log)
             media = hook.media_message(
                 recipients[0], self._link.url, self._link.media_type, self.caption, from_number=self.from_number
             )
-            preflight_if_enabled(self.preflight, media.media_url, str(media.media_type), "media_url", self.log)
+            source.check(media.media_url, str(media.media_type), self.log)
         for recipient in recipients:
             try:
                 wa_id = self._send(hook, recipient, context)

@@ -51,8 +51,6 @@ __all__ = [
     "derived_message_id",
 ]
 
-CAUSES_IN_MESSAGE = 10
-EXAMPLES_PER_CAUSE = 3
 FALLBACK_PURPOSE = "fallback_template"
 
 
@@ -292,7 +290,7 @@ class WhatsAppSendOperator(BaseOperator):
         checkpoint: Checkpoint,
         key: str | None,
     ) -> dict[str, str]:
-        from airflow_provider_lipachat.utils.fanout import failures_by_cause, send_to_all
+        from airflow_provider_lipachat.utils.fanout import cause_lines, failure_summary, failures_by_cause, send_to_all
 
         # One id string per recipient, shared by the checkpoint, the sends and XCom.
         message_ids = {r: message_id_for(r) for r in recipients}
@@ -344,18 +342,12 @@ class WhatsAppSendOperator(BaseOperator):
         context["ti"].xcom_push(key="return_value", value=wa_ids)
         causes = failures_by_cause(result.failed)
         context["ti"].xcom_push(key="failed", value={r: cause for cause, failed in causes for r in failed})
-        lines = []
-        for cause, failed in causes:
-            examples = ", ".join(mask_phone(r) for r in failed[:EXAMPLES_PER_CAUSE])
-            more = f" and {len(failed) - EXAMPLES_PER_CAUSE} more" if len(failed) > EXAMPLES_PER_CAUSE else ""
-            lines.append(f"{len(failed)} recipient(s) ({examples}{more}): {cause}")
-            self.log.error("Not sent to %s", lines[-1])
-        hidden = len(lines) - CAUSES_IN_MESSAGE
+        for line in cause_lines(result.failed):
+            self.log.error("Not sent to %s", line)
         failure = LipaChatFanOutError(
             f"{len(result.failed)} of {len(recipients)} recipient(s) not sent to "
             f"({len(wa_ids)} delivered, pushed to XCom; each failure's cause is in XCom 'failed'):\n"
-            + "\n".join(lines[:CAUSES_IN_MESSAGE])
-            + (f"\n... and {hidden} more cause(s)" if hidden > 0 else ""),
+            + failure_summary(result.failed),
             result.failed,
         )
         raise_as_task_failure(failure)
@@ -428,20 +420,19 @@ class SendWhatsAppMediaOperator(WhatsAppSendOperator):
 
     @property
     def link(self) -> MediaLink:
-        """The media link resolved (and signed, for a storage path) once, before any send."""
+        """The media link resolved (and signed, for a storage path) by ``check_message``, before any send."""
         if self._link is None:
-            from airflow_provider_lipachat.media.storage import media_link
-
-            self._link = media_link(
-                self.media_url, "media_url", self.media_type, self.filename, self.media_url_expiry, log=self.log
-            )
-            if self._link.expiry is not None:
-                self.log.info("Signed a link to %s, valid %d s", self._link.shown, self._link.expiry)
+            raise RuntimeError("the media link is resolved by check_message, before any send")
         return self._link
 
     def check_message(self, hook: LipaChatHook, recipient: str) -> Sequence[object]:
-        self._link = None  # resolved afresh for each try: a signed link must not outlive its expiry
-        link = self.link
+        from airflow_provider_lipachat.media.source import MediaSource
+
+        source = MediaSource(
+            "media_url", self.media_url, self.media_type, self.filename, self.media_url_expiry, self.preflight
+        )
+        # Resolved afresh for each try: a signed link must not outlive its expiry.
+        self._link = link = source.resolve(self.log)
         media = hook.media_message(recipient, link.url, link.media_type, self.caption, link.filename, self.from_number)
         if self.fallback_template:
             if media.media_type not in TEMPLATE_HEADER_TYPES:
@@ -460,9 +451,7 @@ class SendWhatsAppMediaOperator(WhatsAppSendOperator):
                 self.fallback_body_placeholders,
                 self.from_number,
             )
-        from airflow_provider_lipachat.media.preflight import preflight_if_enabled
-
-        preflight_if_enabled(self.preflight, media.media_url, str(media.media_type), "media_url", self.log)
+        source.check(media.media_url, str(media.media_type), self.log)
         return ("media", link.shown, media.media_type, media.caption, media.filename)
 
     def send_message(self, hook: LipaChatHook, recipient: str, message_id: str) -> Sent:
@@ -575,25 +564,20 @@ class SendWhatsAppTemplateOperator(WhatsAppSendOperator):
         self.body_placeholders = body_placeholders
 
     def check_message(self, hook: LipaChatHook, recipient: str) -> Sequence[object]:
-        self._header = None
-        if self.header_media_url not in (None, ""):
-            from airflow_provider_lipachat.media.storage import media_link
+        from airflow_provider_lipachat.media.source import MediaSource
 
-            self._header = media_link(
-                self.header_media_url,
-                "header_media_url",
-                self.header_media_type,
-                None,
-                self.media_url_expiry,
-                log=self.log,
-            )
+        source = MediaSource(
+            "header_media_url",
+            self.header_media_url,
+            self.header_media_type,
+            None,
+            self.media_url_expiry,
+            self.preflight,
+        )
+        self._header = None if self.header_media_url in (None, "") else source.resolve(self.log)
         message = hook.template_message(recipient, **self._template_arguments())
         if message.header_media_url is not None:
-            from airflow_provider_lipachat.media.preflight import preflight_if_enabled
-
-            preflight_if_enabled(
-                self.preflight, message.header_media_url, str(message.header_media_type), "header_media_url", self.log
-            )
+            source.check(message.header_media_url, str(message.header_media_type), self.log)
         return (
             "template",
             message.template_name,

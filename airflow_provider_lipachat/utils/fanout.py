@@ -14,9 +14,13 @@ from itertools import islice
 from typing import Any, Generic, Protocol, TypeVar
 
 from airflow_provider_lipachat.exceptions import LipaChatAuthError, LipaChatValidationError
+from airflow_provider_lipachat.gateway.messages import mask_phone
 from airflow_provider_lipachat.limits import PROGRESS_INTERVAL
 
 PROGRESS_THRESHOLD = 100
+#: A failure summary names at most this many causes, each with at most this many (masked) recipients.
+CAUSES_IN_MESSAGE = 10
+EXAMPLES_PER_CAUSE = 3
 
 T = TypeVar("T")
 
@@ -132,3 +136,22 @@ def failures_by_cause(failed: dict[str, Exception]) -> list[tuple[str, list[str]
         what = f"{err.field}: {err.problem}" if isinstance(err, LipaChatValidationError) else str(err)
         causes.setdefault(f"{type(err).__name__}: {what}", []).append(recipient)
     return sorted(causes.items(), key=lambda item: -len(item[1]))
+
+
+def cause_lines(failed: dict[str, Exception]) -> list[str]:
+    """One line per cause, most common first: "N recipient(s) (2547******01, ... and K more): cause"."""
+    lines = []
+    for cause, who in failures_by_cause(failed):
+        examples = ", ".join(mask_phone(r) for r in who[:EXAMPLES_PER_CAUSE])
+        more = f" and {len(who) - EXAMPLES_PER_CAUSE} more" if len(who) > EXAMPLES_PER_CAUSE else ""
+        lines.append(f"{len(who)} recipient(s) ({examples}{more}): {cause}")
+    return lines
+
+
+def failure_summary(failed: dict[str, Exception], separator: str = "\n") -> str:
+    """The causes of ``failed`` for an error message: at most ``CAUSES_IN_MESSAGE`` lines, then how many more."""
+    lines = cause_lines(failed)
+    hidden = len(lines) - CAUSES_IN_MESSAGE
+    return separator.join(lines[:CAUSES_IN_MESSAGE]) + (
+        f"{separator}... and {hidden} more cause(s)" if hidden > 0 else ""
+    )

@@ -163,7 +163,9 @@ def test_every_recipient_is_attempted_and_the_failure_names_who_was_not_notified
     lipachat_emulator.add_fault("status", status=422, to="254711000002")
     notifier = LipaChatNotifier(to=["254711000001", "254711000002", "254711000003"], message="load failed")
 
-    with pytest.raises(LipaChatFanOutError, match=r"1 of 3 recipient\(s\) not notified \(2547\*{6}02: ") as failed:
+    with pytest.raises(
+        LipaChatFanOutError, match=r"1 of 3 recipient\(s\) not notified: 1 recipient\(s\) \(2547\*{6}02\): "
+    ) as failed:
         notifier.notify(fake_context())
 
     assert sorted(d["to"] for d in lipachat_emulator.deliveries()) == ["254711000001", "254711000003"]
@@ -238,7 +240,8 @@ def test_an_invalid_number_in_the_list_keeps_no_one_else_from_being_alerted(
     logged = printed(capfd)
     assert "Not notified 0711****95: LipaChatValidationError: to='0711****95': looks like a local number" in logged
     assert (
-        "1 of 3 recipient(s) not notified (0711****95: LipaChatValidationError: to: looks like a local number "
+        "1 of 3 recipient(s) not notified: 1 recipient(s) (0711****95): LipaChatValidationError: to: "
+        "looks like a local number "
         "(leading 0) with no country code; expected an international number" in logged
     ), logged[-3000:]
 
@@ -275,7 +278,8 @@ def test_a_pandas_column_with_a_gap_alerts_every_number_in_it_and_names_the_gap(
     assert sorted(d["to"] for d in lipachat_emulator.deliveries()) == ["254711000981", "254711000983"]
     logged = printed(capfd)
     assert (
-        "1 of 3 recipient(s) not notified (nan: LipaChatValidationError: to: is NaN (a missing value, as pandas "
+        "1 of 3 recipient(s) not notified: 1 recipient(s) (nan): LipaChatValidationError: to: "
+        "is NaN (a missing value, as pandas "
         "writes an empty cell), not a phone number" in logged
     ), logged[-3000:]
 
@@ -293,6 +297,8 @@ def test_refused_numbers_are_grouped_by_cause_masked_and_the_valid_ones_sent(
     assert set(failed.value.failed) == {"0711000995", "0722000996", "nan"}
     assert not failed.value.retryable
     text = str(failed.value)
-    assert text.startswith("3 of 5 recipient(s) not notified (0711****95, 0722****96: LipaChatValidationError: to: ")
-    assert "; nan: LipaChatValidationError: to: is NaN (a missing value" in text
+    assert text.startswith(
+        "3 of 5 recipient(s) not notified: 2 recipient(s) (0711****95, 0722****96): LipaChatValidationError: to: "
+    )
+    assert "; 1 recipient(s) (nan): LipaChatValidationError: to: is NaN (a missing value" in text
     assert "0711000995" not in text and "0722000996" not in text
