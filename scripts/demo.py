@@ -25,6 +25,8 @@ from typing import Any
 
 import demo_media_host
 
+from airflow_provider_lipachat.emulator.tls import make_certificate
+
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_HOME = REPO / ".airflow-demo"
 DAG_ID = "lipachat_report_delivery"
@@ -76,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     home.mkdir(parents=True)
     for path, text in REPORTS.items():
         demo_media_host.write_pdf(home / "media" / path, text)
-    cert, key = demo_media_host.make_certificate(home / "tls")
+    cert, key = make_certificate(home / "tls", "lipachat demo media host")
     # Only the demo's own certificate is trusted, by every process that fetches media.
     trusting = {**os.environ, "REQUESTS_CA_BUNDLE": str(cert)}
     with demo_media_host.serve(home / "media", cert, key) as media_host:
