@@ -42,6 +42,19 @@ class LipaChatNotifier(BaseNotifier):
     template reaches anyone. A media link is checked once
     before any send (``preflight``, on by default), as the media operator does; ``media_url`` may
     be an object-storage path, signed for ``media_url_expiry`` seconds as the media operator does.
+
+    :param to: one number or several, as the operators take them. Templated.
+    :param message: free-form text. Templated.
+    :param media_url: media: an https URL or an object-storage path. Templated.
+    :param media_type: the media's type; inferred when absent. Templated.
+    :param caption: text under the media. Templated.
+    :param template_name: an approved template, which reaches anyone. Templated.
+    :param language_code: the template's language (default "en"). Templated.
+    :param body_placeholders: the template's {{1}}, {{2}}, ... values. Templated.
+    :param from_number: the sender; default the connection's ``from_number`` extra. Templated.
+    :param lipachat_conn_id: the ``lipachat`` connection to send through. Templated.
+    :param preflight: check a media link against WhatsApp's media rules once before any send. Templated.
+    :param media_url_expiry: seconds (or a timedelta) a signed storage link stays valid; at most seven days.
     """
 
     template_fields: Sequence[str] = (

@@ -72,6 +72,11 @@ class WhatsAppSendOperator(BaseOperator):
     run (a manual re-run for the same date too) sends again. XCom ``replayed`` lists the
     recipients whose send the gateway answered as already sent (empty when none).
 
+    :param to: one number, a list, a string of numbers (commas, newlines or spaces), or a numpy
+        array / pandas Series of them; each with its country code. Templated.
+    :param from_number: the sender; default the connection's ``from_number`` extra. Templated.
+    :param message_id: the gateway's ``messageId`` for one recipient, replacing the stable one
+        derived from the task instance. Templated.
     :param idempotency_key: templated, e.g. ``"{{ ds }}"``; replaces the run in message ids, so
         every run with the same key sends each recipient the message once, as far as the gateway
         deduplicates. A later run with that key whose content changed sends nothing new: the gateway
@@ -87,6 +92,11 @@ class WhatsAppSendOperator(BaseOperator):
         string, type, caption, filename; text: the message; template: name, language, placeholders,
         header link without its query string and type): the same content keeps its id and is sent
         once, changed content gets a new id and is sent once more. Not with ``message_id``.
+    :param lipachat_conn_id: the ``lipachat`` connection to send through. Templated.
+    :param max_retries: retries of one request on transient failures (0-10); default the connection's.
+    :param max_concurrency: sends in flight at once for a list (1-64).
+    :param rate_limit: messages per second this task starts at most; the connection's limit applies too.
+    :param checkpoint_interval: seconds between a fan-out's progress lines and checkpoints.
     """
 
     template_fields: Sequence[str] = ("to", "from_number", "message_id", "idempotency_key", "lipachat_conn_id")
@@ -366,6 +376,16 @@ class SendWhatsAppMediaOperator(WhatsAppSendOperator):
     WhatsApp's media rules: a definite problem fails the task, an unreachable link is a warning.
     With ``fallback_template``, a recipient whose 24-hour window is closed gets that approved
     template instead, with the media as its header; XCom ``delivery_path`` says which was sent.
+
+    :param media_url: an https URL, an ``ObjectStoragePath``, or a path's text. Templated.
+    :param media_type: IMAGE, VIDEO, AUDIO, DOCUMENT or STICKER; inferred when absent. Templated.
+    :param caption: text under an image, video or document (at most 1024 characters). Templated.
+    :param filename: the name a document is shown with. Templated.
+    :param fallback_template: an approved template sent instead when the 24-hour window is closed. Templated.
+    :param fallback_language_code: the fallback template's language (default "en"). Templated.
+    :param fallback_body_placeholders: the fallback template's {{1}}, {{2}}, ... values. Templated.
+    :param preflight: check the link against WhatsApp's media rules once before any send. Templated.
+    :param media_url_expiry: seconds (or a timedelta) a signed storage link stays valid; at most seven days.
     """
 
     template_fields: Sequence[str] = (
@@ -495,6 +515,8 @@ class SendWhatsAppTextOperator(WhatsAppSendOperator):
 
     WhatsApp delivers free-form text only within 24 hours of the recipient's last message; for
     anyone else use ``SendWhatsAppTemplateOperator``.
+
+    :param message: the text, at most 4096 characters. Templated.
     """
 
     template_fields: Sequence[str] = (
@@ -525,6 +547,14 @@ class SendWhatsAppTemplateOperator(WhatsAppSendOperator):
     ``body_placeholders`` fill the template's {{1}}, {{2}}, ... in order; an optional media
     header (IMAGE, VIDEO or DOCUMENT) comes from ``header_media_url`` (a URL or an object-storage
     path, signed as the media operator does), checked once before any send unless ``preflight`` is False.
+
+    :param template_name: the approved template's name. Templated.
+    :param language_code: the template's language, such as "en" or "en_US". Templated.
+    :param header_media_url: the header's media: an https URL or an object-storage path. Templated.
+    :param header_media_type: IMAGE, VIDEO or DOCUMENT; inferred when absent. Templated.
+    :param body_placeholders: the values of {{1}}, {{2}}, ... in order. Templated.
+    :param preflight: check the header link against WhatsApp's media rules once before any send. Templated.
+    :param media_url_expiry: seconds (or a timedelta) a signed storage link stays valid; at most seven days.
     """
 
     template_fields: Sequence[str] = (
