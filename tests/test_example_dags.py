@@ -17,9 +17,9 @@ from airflow_provider_lipachat.operators.lipachat import (
     SendWhatsAppTextOperator,
 )
 from airflow_provider_lipachat.sensors.lipachat import WhatsAppDeliverySensor
-from tests.conftest import REPO_ROOT, DagRunOutcome, printed
 from tests.media_host import PDF, MediaHost
 from tests.s3_server import S3Server
+from tests.support import REPO_ROOT, DagRunOutcome, printed
 from tests.test_provider_checks import load_example
 
 EXAMPLES = REPO_ROOT / "example_dags"

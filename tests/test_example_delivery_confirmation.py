@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from airflow_provider_lipachat.emulator import Emulator
-from tests.conftest import DagRunOutcome
+from tests.support import DagRunOutcome
 from tests.test_example_dags import example_source
 
 

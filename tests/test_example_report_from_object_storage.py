@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from airflow_provider_lipachat.emulator import Emulator
-from tests.conftest import DagRunOutcome
 from tests.s3_server import BUCKET, S3Server
+from tests.support import DagRunOutcome
 from tests.test_example_dags import example_source
 
 REPORT = b"region,orders\nnorth,120\nsouth,97\n"

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import AIRFLOW_V3
+from tests.support import AIRFLOW_V3
 
 PACKAGE = Path(__file__).resolve().parent.parent / "airflow_provider_lipachat"
 NAME = "airflow_provider_lipachat"

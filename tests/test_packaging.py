@@ -15,7 +15,7 @@ from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 
 from scripts.check_sdist import build_sdist
-from tests.conftest import REPO_ROOT
+from tests.support import REPO_ROOT
 
 METADATA = distribution("airflow-provider-lipachat").metadata
 LINT_AND_BROWSER_TOOLS = {"ruff", "mypy", "types-requests", "playwright", "pyroma", "twine", "check-wheel-contents"}

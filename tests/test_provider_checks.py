@@ -24,7 +24,7 @@ import pytest
 
 from airflow_provider_lipachat.compat import BaseNotifier, BaseOperator
 from airflow_provider_lipachat.get_provider_info import get_provider_info
-from tests.conftest import REPO_ROOT
+from tests.support import REPO_ROOT
 
 EXAMPLES = sorted((REPO_ROOT / "example_dags").glob("*.py"))
 PACKAGE = "airflow_provider_lipachat"

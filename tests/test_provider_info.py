@@ -9,7 +9,7 @@ from importlib.metadata import distribution, entry_points
 from pathlib import Path
 
 from airflow_provider_lipachat.get_provider_info import get_provider_info
-from tests.conftest import cli_json
+from tests.support import cli_json
 
 
 def airflow_cli(*args: str) -> str:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from airflow_provider_lipachat.emulator import Emulator
-from tests.conftest import SANDBOX_SENDER
+from tests.support import SANDBOX_SENDER
 
 WAIT_SECONDS = 240
 LOOPBACK_SITE = Path(__file__).resolve().parents[1] / "loopback_site"

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from airflow_provider_lipachat.emulator import Emulator
-from tests.conftest import AIRFLOW_V3, REPO_ROOT, SANDBOX_SENDER, cli_json
 from tests.e2e.airflow_on_loopback import AirflowOnLoopback
+from tests.support import AIRFLOW_V3, REPO_ROOT, SANDBOX_SENDER, cli_json
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [

@@ -25,8 +25,8 @@ from pathlib import Path
 import pytest
 
 from airflow_provider_lipachat.emulator import Emulator
-from tests.conftest import AIRFLOW_V3, HAS_TASK_STATE_STORE, KILLED_TASK_NOT_RETRIED, airflow_defect
 from tests.e2e.airflow_on_loopback import AirflowOnLoopback
+from tests.support import AIRFLOW_V3, HAS_TASK_STATE_STORE, KILLED_TASK_NOT_RETRIED, airflow_defect
 
 pytestmark = pytest.mark.scheduler
 

@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 from airflow_provider_lipachat.gateway.net import is_loopback
-from tests.conftest import AIRFLOW_V3, REPO_ROOT
 from tests.e2e.airflow_on_loopback import LOOPBACK_SITE
 from tests.loopback_resolver import NETWORK_LOG_ENV
+from tests.support import AIRFLOW_V3, REPO_ROOT
 
 pytestmark = pytest.mark.skipif(
     not AIRFLOW_V3, reason="make demo runs Airflow 3 (.venv, constraints.txt); its XCom reader reads Airflow 3's table"

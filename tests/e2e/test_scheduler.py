@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from airflow_provider_lipachat.emulator import Emulator
-from tests.conftest import AIRFLOW_V3, HAS_TASK_STATE_STORE, REPO_ROOT
 from tests.e2e.airflow_on_loopback import AirflowOnLoopback
+from tests.support import AIRFLOW_V3, HAS_TASK_STATE_STORE, REPO_ROOT
 
 pytestmark = [
     pytest.mark.scheduler,

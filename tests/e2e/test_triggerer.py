@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from airflow_provider_lipachat.emulator import Emulator
-from tests.conftest import AIRFLOW_V3
 from tests.e2e.airflow_on_loopback import AirflowOnLoopback
+from tests.support import AIRFLOW_V3
 
 pytestmark = pytest.mark.scheduler
 

@@ -18,7 +18,7 @@ from airflow_provider_lipachat.exceptions import (
 from airflow_provider_lipachat.gateway.client import LipaChatClient
 from airflow_provider_lipachat.gateway.messages import MediaMessage, TemplateMessage, TextMessage
 from airflow_provider_lipachat.gateway.retry import BACKOFF_CAP, RETRY_AFTER_CAP, backoff_delay, parse_retry_after
-from tests.conftest import backdate_gateway_answers
+from tests.support import backdate_gateway_answers
 
 SENDER = "254110090747"
 RECIPIENT = "254711222333"

@@ -17,7 +17,7 @@ from airflow_provider_lipachat.get_provider_info import get_provider_info
 from airflow_provider_lipachat.hooks.connection_form import CONN_FIELDS, FIELDS, form_widgets
 from airflow_provider_lipachat.hooks.lipachat import LipaChatHook
 from airflow_provider_lipachat.limits import MAX_RETRIES_LIMIT
-from tests.conftest import AIRFLOW_V3, AIRFLOW_VERSION, SANDBOX_SENDER
+from tests.support import AIRFLOW_V3, AIRFLOW_VERSION, SANDBOX_SENDER
 
 #: Airflow 3.2 reads ``conn-fields`` from the provider info; earlier releases call the hook's widgets.
 READS_CONN_FIELDS = AIRFLOW_V3 and tuple(int(part) for part in AIRFLOW_VERSION.split(".")[:2]) >= (3, 2)

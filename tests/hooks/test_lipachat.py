@@ -15,7 +15,7 @@ from airflow_provider_lipachat.exceptions import LipaChatAuthError, LipaChatVali
 from airflow_provider_lipachat.hooks.connection_form import CONN_FIELDS, UI_FIELD_BEHAVIOUR
 from airflow_provider_lipachat.hooks.lipachat import LipaChatHook
 from airflow_provider_lipachat.hooks.settings import gateway_base_url
-from tests.conftest import SANDBOX_SENDER, connection_json, redact
+from tests.support import SANDBOX_SENDER, connection_json, redact
 
 RECIPIENT = "254711222333"
 

@@ -11,7 +11,7 @@ import pytest
 from airflow_provider_lipachat.emulator import Emulator
 from airflow_provider_lipachat.exceptions import LipaChatFanOutError, LipaChatValidationError
 from airflow_provider_lipachat.notifications.lipachat import LipaChatNotifier, send_lipachat_notification
-from tests.conftest import RENDERED_EMPTY_KEEPS_SOURCE, DagRunOutcome, printed
+from tests.support import RENDERED_EMPTY_KEEPS_SOURCE, DagRunOutcome, printed
 
 RunDag = Callable[..., DagRunOutcome]
 

@@ -7,9 +7,9 @@ from collections.abc import Callable
 import pytest
 
 from airflow_provider_lipachat.emulator import Emulator
-from tests.conftest import DagRunOutcome, printed
 from tests.media_host import PNG, MediaHost
 from tests.s3_server import S3Server
+from tests.support import DagRunOutcome, printed
 
 RunDag = Callable[..., DagRunOutcome]
 

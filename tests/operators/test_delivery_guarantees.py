@@ -14,7 +14,7 @@ import pytest
 
 from airflow_provider_lipachat.emulator import Emulator
 from airflow_provider_lipachat.operators.lipachat import default_message_id
-from tests.conftest import DAG_TEST_LOGS_SECRETS, DagRunOutcome, airflow_defect, connection_json, flat, printed
+from tests.support import DAG_TEST_LOGS_SECRETS, DagRunOutcome, airflow_defect, connection_json, flat, printed
 
 RunDag = Callable[..., DagRunOutcome]
 RECIPIENT = "254711222333"

@@ -9,8 +9,8 @@ import pytest
 
 from airflow_provider_lipachat.emulator import Emulator
 from airflow_provider_lipachat.operators.lipachat import default_message_id
-from tests.conftest import HAS_TASK_STATE_STORE, DagRunOutcome, connection_json, printed
 from tests.gateway.test_ratelimit import max_in_any_window
+from tests.support import HAS_TASK_STATE_STORE, DagRunOutcome, connection_json, printed
 
 RunDag = Callable[..., DagRunOutcome]
 FIFTY = [f"2547000000{n:02d}" for n in range(50)]

@@ -8,7 +8,7 @@ import pytest
 
 from airflow_provider_lipachat.emulator import Emulator
 from airflow_provider_lipachat.utils.message_ids import default_message_id
-from tests.conftest import DagRunOutcome, printed
+from tests.support import DagRunOutcome, printed
 
 RunDag = Callable[..., DagRunOutcome]
 RECIPIENTS = ["254711000941", "254711000942", "254711000943"]

@@ -13,7 +13,7 @@ import pytest
 
 from airflow_provider_lipachat.emulator import Emulator
 from airflow_provider_lipachat.operators.lipachat import SendWhatsAppMediaOperator, default_message_id
-from tests.conftest import (
+from tests.support import (
     DAG_TEST_AT_DEBUG_LOGS_SECRETS,
     DAG_TEST_LOGS_SECRETS,
     DAGS_FOLDER,

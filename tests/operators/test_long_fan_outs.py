@@ -17,7 +17,7 @@ import pytest
 
 from airflow_provider_lipachat.emulator import Emulator
 from airflow_provider_lipachat.utils.checkpoint import CHUNK_KEY, INDEX_KEY, MAX_CHUNK_BYTES
-from tests.conftest import HAS_TASK_STATE_STORE, DagRunOutcome, connection_json
+from tests.support import HAS_TASK_STATE_STORE, DagRunOutcome, connection_json
 
 RunDag = Callable[..., DagRunOutcome]
 

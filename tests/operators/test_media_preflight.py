@@ -7,8 +7,8 @@ from collections.abc import Callable
 import pytest
 
 from airflow_provider_lipachat.emulator import Emulator
-from tests.conftest import DagRunOutcome, printed
 from tests.media_host import PDF, PNG, WEBP, MediaHost, TLSFiles, serve_media
+from tests.support import DagRunOutcome, printed
 
 RunDag = Callable[..., DagRunOutcome]
 RECIPIENTS = ["254711000001", "254711000002", "254711000003"]

@@ -9,8 +9,8 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from airflow_provider_lipachat.emulator import Emulator
-from tests.conftest import DagRunOutcome, printed
 from tests.s3_server import BUCKET, S3Server, clear_object_store_cache
+from tests.support import DagRunOutcome, printed
 
 RunDag = Callable[..., DagRunOutcome]
 REPORT = b"%PDF-1.7\n" + b"daily numbers " * 500

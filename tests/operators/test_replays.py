@@ -18,7 +18,7 @@ import pytest
 from airflow_provider_lipachat.compat import AIRFLOW_V3
 from airflow_provider_lipachat.emulator import Emulator
 from airflow_provider_lipachat.utils.message_ids import default_message_id
-from tests.conftest import (
+from tests.support import (
     HAS_TASK_STATE_STORE,
     DagRunOutcome,
     backdate_gateway_answers,

@@ -8,7 +8,7 @@ import pytest
 
 from airflow_provider_lipachat.emulator import Emulator
 from airflow_provider_lipachat.operators.lipachat import default_message_id, derived_message_id
-from tests.conftest import AIRFLOW_V3, SANDBOX_SENDER, DagRunOutcome, printed
+from tests.support import AIRFLOW_V3, SANDBOX_SENDER, DagRunOutcome, printed
 
 RunDag = Callable[..., DagRunOutcome]
 RECIPIENT = "254711222333"

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from airflow_provider_lipachat.emulator import Emulator
-from tests.conftest import AIRFLOW2_IMPORTS, AIRFLOW_V3, DagRunOutcome, printed
+from tests.support import AIRFLOW2_IMPORTS, AIRFLOW_V3, DagRunOutcome, printed
 
 RunDag = Callable[..., DagRunOutcome]
 

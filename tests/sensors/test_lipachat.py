@@ -9,7 +9,7 @@ import pytest
 from airflow_provider_lipachat.compat import AirflowFailException, AirflowSensorTimeout
 from airflow_provider_lipachat.emulator import Emulator
 from airflow_provider_lipachat.sensors.lipachat import WhatsAppDeliverySensor
-from tests.conftest import RESCHEDULE_TIMEOUT_BROKEN, DagRunOutcome, airflow_defect, printed
+from tests.support import RESCHEDULE_TIMEOUT_BROKEN, DagRunOutcome, airflow_defect, printed
 
 RunDag = Callable[..., DagRunOutcome]
 ALICE, BOB = "254700000001", "254700000002"

@@ -12,8 +12,8 @@ from collections.abc import Callable
 import pytest
 
 from airflow_provider_lipachat.emulator import Emulator
-from tests.conftest import AIRFLOW_V3, RESCHEDULE_TIMEOUT_BROKEN, DagRunOutcome, airflow_defect, printed
 from tests.media_host import PNG, MediaHost
+from tests.support import AIRFLOW_V3, RESCHEDULE_TIMEOUT_BROKEN, DagRunOutcome, airflow_defect, printed
 
 RunDag = Callable[..., DagRunOutcome]
 ALICE, BOB, CAROL = "254700000001", "254700000002", "254700000003"

@@ -10,7 +10,7 @@ import pytest
 
 from airflow_provider_lipachat.emulator import Emulator
 from airflow_provider_lipachat.triggers.lipachat import WhatsAppDeliveryTrigger
-from tests.conftest import connection_json
+from tests.support import connection_json
 
 
 def first_event(trigger: WhatsAppDeliveryTrigger) -> dict[str, Any]:
