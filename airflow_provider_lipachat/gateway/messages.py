@@ -15,12 +15,14 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import pendulum
 
 from airflow_provider_lipachat.exceptions import LipaChatValidationError
+
+T = TypeVar("T")
 
 MEDIA_TYPES: tuple[str, ...] = ("IMAGE", "VIDEO", "AUDIO", "DOCUMENT", "STICKER")
 CAPTION_MEDIA_TYPES: frozenset[str] = frozenset({"IMAGE", "VIDEO", "DOCUMENT"})
@@ -266,12 +268,12 @@ def _array_items(value: object, field_name: str) -> list[object] | None:
     return list(items) if isinstance(items, list | tuple) else None
 
 
-def array_as_list(value: object, field_name: str = "to") -> object:
+def array_as_list(value: T, field_name: str = "to") -> T | list[object]:
     """A numpy array or pandas Series or Index as a plain list of its values; any other value as it is.
 
-    For a notifier's ``to``: before 3.3, Airflow renders a notifier's fields testing each one's
-    truth, which an array of several values refuses (a ValueError), so no one would be notified.
-    The list holds the same values; a NaN in it is refused with the others when the callback runs.
+    For a notifier's ``to``, before it is rendered: Airflow before 3.3 tests each field's truth
+    there, which an array of several values refuses. The list holds the same values; a NaN in it
+    is refused with the others when the callback sends.
     """
     items = _array_items(value, field_name)
     return value if items is None else items

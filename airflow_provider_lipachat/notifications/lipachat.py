@@ -91,8 +91,8 @@ class LipaChatNotifier(BaseNotifier):
         self.preflight = preflight
         self.media_url_expiry = parse_expiry(media_url_expiry)
         self._link: MediaLink | None = None
-        check_literal_recipients(to)  # no template in it: no rendering can change it
-        self.to = array_as_list(to)  # an array cannot be rendered as a notifier's field before Airflow 3.3
+        self.to = to
+        check_literal_recipients(self.to)  # a literal list, no template in it: no rendering can change it
         self.message = message
         self.media_url = media_url
         self.media_type = media_type
@@ -109,6 +109,18 @@ class LipaChatNotifier(BaseNotifier):
         if dag is not None and not hasattr(dag, "get_template_env"):
             dag = None
         return super().get_template_env(dag=dag)
+
+    def render_template_fields(self, context: Context, jinja_env: jinja2.Environment | None = None) -> None:
+        """Render the fields as Airflow does, with ``to`` first made a plain list if it is an array or Series.
+
+        Before Airflow 3.3 a notifier's rendering tests each field's truth, which an array of several
+        values refuses with a ValueError: no one would be notified.
+
+        :param context: the callback's context.
+        :param jinja_env: the Jinja environment to render with, else the DAG's.
+        """
+        self.to = array_as_list(self.to)
+        super().render_template_fields(context, jinja_env)
 
     def notify(self, context: Context) -> None:
         """Send to every valid recipient; then, if any was refused or not sent to, fail naming each (masked) and why."""

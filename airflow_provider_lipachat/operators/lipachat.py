@@ -119,7 +119,7 @@ class WhatsAppSendOperator(BaseOperator):
     ) -> None:
         super().__init__(**kwargs)
         self.to = to
-        check_literal_recipients(to)  # a literal list, no template in it: no rendering can change it
+        check_literal_recipients(self.to)  # a literal list, no template in it: no rendering can change it
         self.from_number = from_number
         self.message_id = message_id
         self.idempotency_key = idempotency_key
