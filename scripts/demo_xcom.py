@@ -1,4 +1,4 @@
-"""Print, as JSON, the XCom ``return_value`` of each map index of one task in a DAG's latest run.
+"""Print, as JSON on the last line, the XCom ``return_value`` of each map index of one task in a DAG's latest run.
 
 Runs in its own process because Airflow reads its configuration (``AIRFLOW_HOME``) on import.
 """

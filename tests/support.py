@@ -44,6 +44,9 @@ AIRFLOW30_UNMASKED = (
 DAG_TEST_AT_DEBUG_LOGS_SECRETS = AIRFLOW_V3
 
 
+#: Airflow 2.11's and 3.0's dag.test() hand task log records to standard logging (pytest's caplog sees
+#: them); later releases print structlog lines that only the captured output shows.
+DAG_TEST_LOGS_THROUGH_STDLIB = not AIRFLOW_V3 or AIRFLOW_RELEASE == (3, 0)
 #: Airflow 3.0's supervisor fails a task whose process died abnormally, never retrying it (3.1 retries).
 KILLED_TASK_NOT_RETRIED = AIRFLOW_RELEASE == (3, 0)
 

@@ -19,6 +19,7 @@ from airflow_provider_lipachat.compat import AIRFLOW_V3
 from airflow_provider_lipachat.emulator import Emulator
 from airflow_provider_lipachat.utils.message_ids import default_message_id
 from tests.support import (
+    DAG_TEST_LOGS_THROUGH_STDLIB,
     HAS_TASK_STATE_STORE,
     DagRunOutcome,
     backdate_gateway_answers,
@@ -73,23 +74,24 @@ class TaskLog:
 def task_log(request: pytest.FixtureRequest, caplog: pytest.LogCaptureFixture) -> Callable[[], TaskLog]:
     """Read what was logged since the last call: the text, and each record once with its level.
 
-    Airflow 3's ``dag.test()`` prints structlog lines, read here from what the test printed (``capfd``),
+    Airflow 3.1+'s ``dag.test()`` prints structlog lines, read here from what the test printed (``capfd``),
     a record running from its level mark to the next one; pytest's log capture does not see them.
-    Airflow 2's goes through standard logging, which pytest's log capture sees once per record. Its
+    Airflow 2's and 3.0's go through standard logging, which pytest's log capture sees once per record. Its
     ``dag.test()`` also adds a handler on ``sys.stdout`` the first time it runs in a session, so ``capfd``
     is not used there: a handler left on a test's closed ``capfd`` stream fails every later test's logging.
     """
     capfd = request.getfixturevalue("capfd") if AIRFLOW_V3 else None
 
     def read() -> TaskLog:
-        if capfd is not None:
-            text = printed(capfd)
+        shown = printed(capfd) if capfd is not None else ""
+        if DAG_TEST_LOGS_THROUGH_STDLIB:  # records in caplog; on 3.0 a task's failure is printed beside them
+            text = f"{flat(caplog.text)} {shown}"
+            records = [(record.levelname.lower(), record.getMessage()) for record in caplog.records]
+        else:
+            text = shown
             marks = list(LEVEL_MARK.finditer(text))
             ends = [mark.start() for mark in marks[1:]] + [len(text)]
             records = [(mark.group(1), text[mark.end() : end].strip()) for mark, end in zip(marks, ends, strict=True)]
-        else:
-            text = flat(caplog.text)
-            records = [(record.levelname.lower(), record.getMessage()) for record in caplog.records]
         caplog.clear()
         return TaskLog(text, records)
 
