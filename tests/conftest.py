@@ -40,7 +40,12 @@ from tests.support import (  # noqa: E402 - after AIRFLOW_HOME is set
     ti_name,
 )
 
-pytest_plugins = ["airflow_provider_lipachat.emulator.pytest_plugin", "tests.media_host", "tests.s3_server"]
+pytest_plugins = [
+    "airflow_provider_lipachat.emulator.pytest_plugin",
+    "tests.media_host",
+    "tests.s3_server",
+    "tests.redis_server",
+]
 
 
 #: The suite's tiers, slowest last; each test gets exactly one, from where it lives and what it uses.
