@@ -69,7 +69,12 @@ def arrival(request: dict[str, Any]) -> float:
 
 def max_requests_in_any_second(base_url: str) -> int:
     """The most gateway requests the emulator received within any one-second window."""
-    times = sorted(arrival(r) for r in control(base_url, "/_emulator/requests"))
+    return busiest_second([arrival(r) for r in control(base_url, "/_emulator/requests")])
+
+
+def busiest_second(times: list[float]) -> int:
+    """The most arrivals within any one-second window."""
+    times = sorted(times)
     best, left = 0, 0
     for right, moment in enumerate(times):
         while moment - times[left] >= 1.0:

@@ -26,24 +26,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="lipachat-bench-"))
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 
-from common import API_KEY, SENDER, arrival, control, emulator_process, table
+from common import API_KEY, SENDER, arrival, busiest_second, control, emulator_process, table
 
 from tests.redis_server import RedisServer
 
 PROBE = Path(__file__).with_name("dag_probe.py")
 LIMIT = 40
 STORE_CONN = "lipachat_rate_store"
-
-
-def busiest_second(times: list[float]) -> int:
-    """The most arrivals within any one-second window."""
-    times = sorted(times)
-    best, left = 0, 0
-    for right, moment in enumerate(times):
-        while moment - times[left] >= 1.0:
-            left += 1
-        best = max(best, right - left + 1)
-    return best
 
 
 def worker_homes(count: int) -> list[Path]:
