@@ -75,6 +75,13 @@ class LipaChatRateLimitStoreError(LipaChatTransientError):
     stops_fan_out = True
 
 
+class LipaChatThroughputError(LipaChatTransientError):
+    """WhatsApp refused sends over the sender number's throughput limit (error 130429), even after retries.
+
+    Transient: the same message goes through once the number sends more slowly.
+    """
+
+
 class LipaChatResponseError(LipaChatError):
     """The gateway answered something this client cannot read (HTML, no waId, not JSON)."""
 

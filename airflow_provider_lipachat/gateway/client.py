@@ -166,7 +166,7 @@ class LipaChatClient:
         url = self.base_url + API_PREFIX + path
         what = f"{method} {API_PREFIX}{path}"
         policy = self.retry_policy
-        for attempt in range(1, policy.attempts + 1):
+        for attempt in range(1, policy.most_attempts + 1):
             if self.rate_limiter is not None:
                 self.rate_limiter.acquire()
             if sender is not None and self.shared_rate_limit is not None:
@@ -181,12 +181,12 @@ class LipaChatClient:
                 text = self._redact(response.text)
                 if response.is_redirect:
                     raise redirect_refused(response.status_code, response.headers.get("Location"))
-                if not policy.retries_status(response.status_code):
+                if not policy.retries_answer(response.status_code, text):
                     return response.status_code, text
                 retry = policy.after_status(
-                    what, attempt, response.status_code, text, response.headers.get("Retry-After")
+                    what, attempt, response.status_code, text, response.headers.get("Retry-After"), sender=sender
                 )
-            if attempt == policy.attempts:
+            if policy.gives_up(attempt, retry):
                 raise retry.failure
             policy.log_retry(log, what + about, attempt, retry)
             self._sleep(retry.wait)
