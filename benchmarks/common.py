@@ -14,6 +14,8 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
+from airflow_provider_lipachat.emulator import busiest_window
+
 API_KEY = "bench-key"
 SENDER = "254110090747"
 
@@ -69,18 +71,7 @@ def arrival(request: dict[str, Any]) -> float:
 
 def max_requests_in_any_second(base_url: str) -> int:
     """The most gateway requests the emulator received within any one-second window."""
-    return busiest_second([arrival(r) for r in control(base_url, "/_emulator/requests")])
-
-
-def busiest_second(times: list[float]) -> int:
-    """The most arrivals within any one-second window."""
-    times = sorted(times)
-    best, left = 0, 0
-    for right, moment in enumerate(times):
-        while moment - times[left] >= 1.0:
-            left += 1
-        best = max(best, right - left + 1)
-    return best
+    return busiest_window([arrival(r) for r in control(base_url, "/_emulator/requests")])
 
 
 def median(values: list[float]) -> float:

@@ -26,8 +26,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="lipachat-bench-"))
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 
-from common import API_KEY, SENDER, arrival, busiest_second, control, emulator_process, table
+from common import API_KEY, SENDER, arrival, control, emulator_process, table
 
+from airflow_provider_lipachat.emulator import busiest_window
 from tests.redis_server import RedisServer
 
 PROBE = Path(__file__).with_name("dag_probe.py")
@@ -89,7 +90,7 @@ def run_tasks(base_url: str, homes: list[Path], per_task: int, store_url: str | 
     span = accepted[-1] - accepted[0]
     return {
         "rate": (len(accepted) - 1) / span if span > 0 else float("inf"),
-        "busiest": busiest_second(accepted),
+        "busiest": busiest_window(accepted),
         "throttled": sum(1 for r in requests if "130429" in str(r["outcome"])),
         "wall": wall,
     }

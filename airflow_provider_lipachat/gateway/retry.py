@@ -156,11 +156,6 @@ class RetryPolicy:
         return backoff_delay(attempt, base=self.backoff_base, cap=self.backoff_cap)
 
     @staticmethod
-    def retries_status(status: int) -> bool:
-        """Whether an HTTP status is transient (429, 5xx from a proxy or an overloaded gateway)."""
-        return status in RETRYABLE_STATUS
-
-    @staticmethod
     def retries_answer(status: int, text: str) -> bool:
         """Whether an answer is transient: a retryable status, or WhatsApp's 130429 with any status."""
         return status in RETRYABLE_STATUS or is_throughput_answer(text)

@@ -10,8 +10,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from airflow_provider_lipachat.emulator import Emulator
-from tests.gateway.test_ratelimit import max_in_any_window
+from airflow_provider_lipachat.emulator import Emulator, busiest_window
 from tests.redis_server import RedisServer
 from tests.support import DagRunOutcome, connection_json, printed
 
@@ -71,7 +70,7 @@ def test_a_fan_out_keeps_to_the_shared_budget_and_says_so(
     assert outcome.task_states == {"send": "success"}
     assert Counter(d["to"] for d in lipachat_emulator.deliveries()) == {f"2547{n:08d}": 1 for n in range(40)}
     arrivals = delivered_arrivals(lipachat_emulator)
-    assert max_in_any_window(arrivals) <= 20
+    assert busiest_window(arrivals) <= 20
     assert "at most 20/s (20/s shared by every task sending from this number, through 'lipachat_rate_store')" in (
         printed(capfd)
     )
@@ -84,7 +83,7 @@ def test_the_task_s_own_lower_rate_limit_applies_on_top_of_the_shared_one(
     outcome = run_dag(source)
 
     assert outcome.task_states == {"send": "success"}
-    assert max_in_any_window(delivered_arrivals(lipachat_emulator)) <= 5
+    assert busiest_window(delivered_arrivals(lipachat_emulator)) <= 5
 
 
 @pytest.fixture
@@ -128,4 +127,4 @@ def test_a_store_outage_fails_the_try_as_transient_and_the_retry_delivers_the_re
     assert sends == {f"2547{n:08d}": 1 for n in range(count)}
     output = printed(capfd)
     assert "the shared rate limit's store (connection 'lipachat_rate_store') did not answer" in output
-    assert max_in_any_window(delivered_arrivals(lipachat_emulator)) <= 20
+    assert busiest_window(delivered_arrivals(lipachat_emulator)) <= 20
