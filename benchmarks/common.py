@@ -21,8 +21,11 @@ SENDER = "254110090747"
 
 
 @contextmanager
-def emulator_process(latency: float = 0.0) -> Iterator[str]:
-    """The emulator in a separate process (so it does not share the client's GIL); yields its base URL."""
+def emulator_process(latency: float = 0.0, throughput: float | None = None) -> Iterator[str]:
+    """The emulator in a separate process (so it does not share the client's GIL); yields its base URL.
+
+    ``throughput``: the emulator refuses sends above that many per second per sender with 130429.
+    """
     process = subprocess.Popen(
         [
             sys.executable,
@@ -34,6 +37,7 @@ def emulator_process(latency: float = 0.0) -> Iterator[str]:
             API_KEY,
             "--latency",
             str(latency),
+            *([] if throughput is None else ["--throughput", str(throughput)]),
         ],
         stdout=subprocess.PIPE,
         text=True,

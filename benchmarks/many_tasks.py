@@ -3,7 +3,8 @@
 1, 4 and 8 send tasks run at once, each a real DAG run (``dag.test()``) of ``SendWhatsAppTextOperator`` in
 a process of its own (its own copy of a migrated SQLite database, as separate workers have), all
 sending from one number through a connection with ``rate_limit`` 40. The emulator (its own process)
-records when each send arrived. Also: what one reservation costs against Redis on loopback, beside a send.
+enforces the number's throughput limit of 40/s as WhatsApp does (130429 above it) and records when
+each send arrived. Also: what one reservation costs against Redis on loopback, beside a send.
 Needs Debian's ``redis-server``. Usage: python benchmarks/many_tasks.py [--quick]
 """
 
@@ -26,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="lipachat-bench-"))
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 
-from common import API_KEY, SENDER, arrival, control, emulator_process, table
+from common import API_KEY, SENDER, control, emulator_process, table
 
 from airflow_provider_lipachat.emulator import busiest_window
 from tests.redis_server import RedisServer
@@ -84,14 +85,14 @@ def run_tasks(base_url: str, homes: list[Path], per_task: int, store_url: str | 
         _, err = process.communicate(timeout=900)
         assert process.returncode == 0, err[-3000:]
     wall = time.monotonic() - started
-    requests = control(base_url, "/_emulator/requests")
-    accepted = sorted(arrival(r) for r in requests if r["outcome"] == "delivered")
+    arrivals = control(base_url, f"/_emulator/arrivals?sender={SENDER}")
+    accepted = sorted(a["time"] for a in arrivals if a["accepted"])
     assert len(accepted) == per_task * len(homes), f"{len(accepted)} delivered, expected {per_task * len(homes)}"
     span = accepted[-1] - accepted[0]
     return {
         "rate": (len(accepted) - 1) / span if span > 0 else float("inf"),
-        "busiest": busiest_window(accepted),
-        "throttled": sum(1 for r in requests if "130429" in str(r["outcome"])),
+        "busiest": busiest_window(a["time"] for a in arrivals),
+        "throttled": sum(1 for a in arrivals if not a["accepted"]),
         "wall": wall,
     }
 
@@ -134,7 +135,7 @@ def main(quick: bool = False) -> None:
         store = RedisServer(Path(workdir))
         store.start()
         try:
-            with emulator_process() as base_url:
+            with emulator_process(throughput=LIMIT) as base_url:
                 for tasks in counts:
                     for shared in (True, False):
                         got = run_tasks(base_url, homes[:tasks], per_task, store.url if shared else None)
@@ -146,6 +147,7 @@ def main(quick: bool = False) -> None:
                                 f"{got['rate']:.1f}",
                                 f"{got['rate'] / LIMIT:.2f}",
                                 str(got["busiest"]),
+                                str(got["throttled"]),
                                 f"{got['wall']:.1f}",
                             ]
                         )
@@ -155,8 +157,17 @@ def main(quick: bool = False) -> None:
     print(
         table(
             f"Send tasks at once from one number, connection rate_limit {LIMIT}/s, {per_task} recipients each "
-            "(goal with the store: busiest second <= 40, rate >= 0.85 x 40)",
-            ["tasks", "rate limit", "messages", "msg/s at the gateway", "x limit", "busiest second", "wall s"],
+            "(goal with the store: busiest second <= 40, rate >= 0.85 x 40, no 130429)",
+            [
+                "tasks",
+                "rate limit",
+                "messages",
+                "delivered/s",
+                "x limit",
+                "busiest second (sends)",
+                "130429 answers",
+                "wall s",
+            ],
             rows,
         )
     )
