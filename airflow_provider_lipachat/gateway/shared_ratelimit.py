@@ -1,11 +1,11 @@
 """A sender number's rate limit shared by every process that sends from it: one reservation in Redis per send.
 
 The budget is a GCRA schedule (generic cell rate algorithm) kept in one Redis key per gateway host
-and sender number: each send reserves the next free slot, ``interval`` after the one before,
-with Redis's own clock, and sleeps until it (slots as wide as the in-process limiter's). Processes on any worker therefore start their sends
-evenly spaced, never in bursts, with one round trip per send and no polling. A reservation whose
-process dies is simply an unused slot: the number runs below its limit for that instant, never
-above it.
+and sender number: each send reserves the next free slot, one interval (as wide as the in-process
+limiter's) after the one before, with Redis's own clock, and sleeps until it. Processes on any
+worker therefore start their sends evenly spaced, never in bursts, with one round trip per send and
+no polling. A reservation whose process dies is simply an unused slot: the number runs below its
+limit for that instant, never above it.
 
 Needs ``redis`` (the ``redis`` extra); imported only when a connection names a store. No Airflow.
 """
