@@ -10,6 +10,7 @@ import pytest
 from airflow_provider_lipachat.hooks.lipachat import LipaChatHook
 from airflow_provider_lipachat.notifications.lipachat import LipaChatNotifier
 from airflow_provider_lipachat.operators.lipachat import (
+    SendWhatsAppButtonsOperator,
     SendWhatsAppMediaOperator,
     SendWhatsAppTemplateOperator,
     SendWhatsAppTextOperator,
@@ -22,6 +23,7 @@ PUBLIC = [
     SendWhatsAppMediaOperator,
     SendWhatsAppTextOperator,
     SendWhatsAppTemplateOperator,
+    SendWhatsAppButtonsOperator,
     WhatsAppDeliverySensor,
     WhatsAppDeliveryTrigger,
     LipaChatNotifier,

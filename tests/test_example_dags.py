@@ -12,6 +12,7 @@ import pytest
 from airflow_provider_lipachat.emulator import Emulator
 from airflow_provider_lipachat.notifications.lipachat import LipaChatNotifier
 from airflow_provider_lipachat.operators.lipachat import (
+    SendWhatsAppButtonsOperator,
     SendWhatsAppMediaOperator,
     SendWhatsAppTemplateOperator,
     SendWhatsAppTextOperator,
@@ -29,6 +30,7 @@ ROUTES = {
     SendWhatsAppMediaOperator.__name__: "media",
     SendWhatsAppTextOperator.__name__: "text",
     SendWhatsAppTemplateOperator.__name__: "template",
+    SendWhatsAppButtonsOperator.__name__: "buttons",
 }
 
 

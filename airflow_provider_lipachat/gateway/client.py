@@ -19,6 +19,7 @@ from airflow_provider_lipachat.exceptions import LipaChatRequestError
 from airflow_provider_lipachat.gateway.answers import read_envelope, read_send_result
 from airflow_provider_lipachat.gateway.message_list import DEFAULT_MAX_PAGES, PAGE_SIZE, ListScan, MessageStatus
 from airflow_provider_lipachat.gateway.messages import (
+    ButtonsMessage,
     MediaMessage,
     SendResult,
     TemplateMessage,
@@ -93,7 +94,7 @@ class LipaChatClient:
     def close(self) -> None:
         self.session.close()
 
-    def send(self, message: MediaMessage | TextMessage | TemplateMessage) -> SendResult:
+    def send(self, message: MediaMessage | TextMessage | TemplateMessage | ButtonsMessage) -> SendResult:
         """Send one message to its route; returns the gateway's result or raises a ``LipaChatError``.
 
         The result's ``replayed`` says whether the gateway answered as already sent, judged against
@@ -112,6 +113,9 @@ class LipaChatClient:
         return self.send(message)
 
     def send_template(self, message: TemplateMessage) -> SendResult:
+        return self.send(message)
+
+    def send_buttons(self, message: ButtonsMessage) -> SendResult:
         return self.send(message)
 
     def list_templates(self, sender: str) -> list[dict[str, Any]]:
