@@ -15,8 +15,8 @@ from airflow_provider_lipachat.operators.lipachat import (
     SendWhatsAppTemplateOperator,
     SendWhatsAppTextOperator,
 )
-from airflow_provider_lipachat.sensors.lipachat import WhatsAppDeliverySensor
-from airflow_provider_lipachat.triggers.lipachat import WhatsAppDeliveryTrigger
+from airflow_provider_lipachat.sensors.lipachat import WhatsAppDeliverySensor, WhatsAppReplySensor
+from airflow_provider_lipachat.triggers.lipachat import WhatsAppDeliveryTrigger, WhatsAppReplyTrigger
 
 PUBLIC = [
     LipaChatHook,
@@ -26,6 +26,8 @@ PUBLIC = [
     SendWhatsAppButtonsOperator,
     WhatsAppDeliverySensor,
     WhatsAppDeliveryTrigger,
+    WhatsAppReplySensor,
+    WhatsAppReplyTrigger,
     LipaChatNotifier,
 ]
 

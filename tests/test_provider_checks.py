@@ -147,6 +147,7 @@ def test_the_checks_cover_every_operator_the_sensor_and_the_notifier() -> None:
         "SendWhatsAppTemplateOperator",
         "SendWhatsAppButtonsOperator",
         "WhatsAppDeliverySensor",
+        "WhatsAppReplySensor",
         "LipaChatNotifier",
     }
 

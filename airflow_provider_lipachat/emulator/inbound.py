@@ -142,7 +142,8 @@ class ReplyScript:
       person could not press it. Other messages get no answer.
     - ``text``: answer any message (buttons included) with this text.
 
-    ``times`` is how many messages the script answers (default every one).
+    ``times`` is how many messages the script answers (default every one). Every script that
+    applies to a message answers it, so one script can type a text and a later one press a button.
     """
 
     to: str | None = None

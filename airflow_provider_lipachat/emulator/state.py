@@ -259,22 +259,20 @@ class EmulatorState:
     def _schedule_replies(self, message: SentMessage, payload: dict[str, Any]) -> None:
         """The scripted answers to one accepted message (the lock held), once it has reached its recipient.
 
-        The latest script naming the recipient wins over one for everyone; a message that never
-        reaches its recipient (never delivered, failed) gets no answer.
+        Every script that applies answers, in the order they were added (one can type a text and a
+        later one press a button); a message that never reaches its recipient (never delivered,
+        failed) gets no answer.
         """
         reached = next((after for after, status in message.script.updates() if status in ("DELIVERED", "READ")), None)
         if reached is None:
             return
-        latest_first = sorted(range(len(self.reply_scripts)), key=lambda i: (self.reply_scripts[i].to is None, -i))
-        for index in latest_first:
-            script = self.reply_scripts[index]
+        for index, script in enumerate(self.reply_scripts):
             if script.times is not None and self.replies_given.get(index, 0) >= script.times:
                 continue
             spec = script.answer(message.kind, payload)
             if spec is not None:
                 self.replies_given[index] = self.replies_given.get(index, 0) + 1
                 self._add_inbound(spec, message.sent_at + reached + spec.after)
-                return
 
     def arrived_inbound(self, now: float | None = None) -> list[InboundMessage]:
         """Inbound messages that have arrived by ``now``, oldest first."""

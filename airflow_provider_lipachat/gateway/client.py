@@ -134,7 +134,10 @@ class LipaChatClient:
 
     def statuses(self, wa_ids: Iterable[str], max_pages: int = DEFAULT_MAX_PAGES) -> dict[str, MessageStatus]:
         """The latest status of each waId, in one pass over the list that stops once all are found."""
-        scan = ListScan(frozenset(wa_ids), max_pages=max_pages)
+        return self.scan(ListScan(frozenset(wa_ids), max_pages=max_pages)).found
+
+    def scan(self, scan: ListScan) -> ListScan:
+        """Drive one pass over the message list (statuses, and inbound messages when it asks for them)."""
         while (page := scan.next_page()) is not None:
             scan.take(self.message_page(page))
         if scan.bounded:
@@ -144,7 +147,7 @@ class LipaChatClient:
                 len(scan.awaited) - len(scan.found),
                 len(scan.awaited),
             )
-        return scan.found
+        return scan
 
     def _request(
         self, method: str, path: str, *, json_body: dict[str, Any] | None = None, about: str = ""

@@ -9,7 +9,7 @@ from typing import Any
 from airflow_provider_lipachat.compat import AirflowNotFoundException, BaseHook, mask_secret
 from airflow_provider_lipachat.exceptions import LipaChatError, LipaChatValidationError
 from airflow_provider_lipachat.gateway.client import LipaChatClient
-from airflow_provider_lipachat.gateway.message_list import DEFAULT_MAX_PAGES, MessageStatus
+from airflow_provider_lipachat.gateway.message_list import DEFAULT_MAX_PAGES, ListScan, MessageStatus
 from airflow_provider_lipachat.gateway.messages import (
     Button,
     ButtonsMessage,
@@ -107,6 +107,19 @@ class LipaChatHook(BaseHook):
     def statuses(self, wa_ids: Iterable[str], max_pages: int = DEFAULT_MAX_PAGES) -> dict[str, MessageStatus]:
         """The latest delivery status of each waId found on the gateway's message list."""
         return self.client.statuses(wa_ids, max_pages=max_pages)
+
+    def replies(
+        self, wa_ids: Iterable[str], senders: Iterable[str] | None = None, max_pages: int = DEFAULT_MAX_PAGES
+    ) -> ListScan:
+        """One pass over the message list: the status of each waId, and the inbound messages from ``senders``
+        (from anyone when None) met on the way."""
+        scan = ListScan(
+            frozenset(wa_ids),
+            max_pages=max_pages,
+            replies=True,
+            reply_senders=None if senders is None else frozenset(senders),
+        )
+        return self.client.scan(scan)
 
     def get_conn(self) -> LipaChatClient:
         return self.client
