@@ -415,28 +415,40 @@ class WhatsAppReplySensor(BaseSensorOperator):
             self.log.info("Pushed the %d answer(s) known to XCom return_value", len(final))
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:
-        """Turn the trigger's event into the task's outcome; a ``reprompt`` event sends the texts and defers again."""
-        status = event.get("status")
-        if status == "reprompt":
-            from airflow_provider_lipachat.hooks.lipachat import LipaChatHook
+        """Turn the trigger's event into the task's outcome.
 
+        The trigger's events carry no phone numbers (Airflow logs each event whole), so the answers
+        come from one more look here, on the worker: on ``success`` it returns them; on ``reprompt``
+        it sends the polite texts and the wait goes on in the triggerer, with the same deadline.
+        """
+        status = event.get("status")
+        if status in ("success", "reprompt"):
             self._reset_try()
-            self._read_arguments()
             self._handled = set(event.get("handled") or [])
-            ignored = [
-                Ignored(recipient, InboundMessage(wa_id=wa_id, sender=recipient))
-                for recipient, wa_id in event.get("ignored") or []
-            ]
-            self._answer_ignored(context, LipaChatHook(self.lipachat_conn_id), ignored)
+            try:
+                look = self.poke(context)
+            except AirflowFailException as err:
+                self._push_known(context)
+                if self.soft_fail:
+                    raise AirflowSkipException(f"soft_fail: {err}") from err
+                raise
+            if look.is_done:
+                return look.xcom_value
             self._defer(float(event["deadline"]), sorted(self._handled))
-        if status == "success":
-            final = event["final"]
-            self.log.info("Answered: %s", event.get("message"))
-            return final
         message = str(event.get("message") or f"reply trigger ended with {status!r}")
-        self._push_known(context, event.get("final"))
+        if status in ("timeout", "failed"):
+            self._last_look(context)
         if self.soft_fail:
             raise AirflowSkipException(f"soft_fail: {message}")
         if status == "timeout":
             raise AirflowSensorTimeout(message)
         raise AirflowFailException(message)
+
+    def _last_look(self, context: Context) -> None:
+        """Before failing: one more look, to push the answers known; a failed look only leaves them out."""
+        self._reset_try()
+        try:
+            self.poke(context)
+        except Exception as err:  # the wait's own failure is what the task reports
+            self.log.warning("Could not read the answers known before failing: %s: %s", type(err).__name__, err)
+        self._push_known(context)

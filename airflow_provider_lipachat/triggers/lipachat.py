@@ -216,7 +216,9 @@ class WhatsAppReplyTrigger(MessageListTrigger):
     Each poll is one scan for the questions' statuses and the answers together. With ``reprompt`` an
     answer matching no option ends the trigger with a ``reprompt`` event (the sensor sends the polite
     text and defers again, with that answer in ``handled``). Every other outcome is a ``success``,
-    ``failed``, ``timeout`` or ``error`` event; ``run()`` never raises.
+    ``failed``, ``timeout`` or ``error`` event; ``run()`` never raises. Events hold no phone number
+    (Airflow logs them whole; recipients appear masked in ``message``): the sensor reads the answers
+    in one more look on the worker.
 
     :param wa_ids: ``{label: waId}`` of the questions (labels are recipients where known).
     :param options: the answers that count (compared ignoring case and surrounding spaces), or None for any.
@@ -293,15 +295,12 @@ class WhatsAppReplyTrigger(MessageListTrigger):
         self._inbound.update((m.wa_id, m) for m in scan.inbound)
         decision = self._decide()
         if decision.state == "failed":
-            message = reply_outcome("failed", decision, self.answers_from)
-            return {"status": "failed", "final": decision.final, "message": message}
+            return self._event("failed", reply_outcome("failed", decision, self.answers_from))
         if decision.done:
-            message = f"answered: {describe_answers(decision.answers)}"
-            return {"status": "success", "final": decision.final, "message": message}
+            return self._event("success", describe_answers(decision.answers))
         fresh = [i for i in decision.ignored if i.message.wa_id not in self.handled]
         if self.reprompt and fresh:
-            ignored = [[i.recipient, i.message.wa_id] for i in fresh]
-            return {"status": "reprompt", "ignored": ignored, "deadline": self.deadline, "handled": self.handled}
+            return self._event("reprompt", f"{len(fresh)} answer(s) matching none of the options")
         for item in fresh:
             self.log.info("Ignored an answer from %s matching none of the options", describe_waiting([item.recipient]))
         self.handled.extend(i.message.wa_id for i in fresh)  # logged once
@@ -311,6 +310,8 @@ class WhatsAppReplyTrigger(MessageListTrigger):
         return None
 
     def timeout_event(self) -> dict[str, Any]:
-        decision = self._decide()
-        message = reply_outcome("timeout", decision, self.answers_from)
-        return {"status": "timeout", "final": decision.final, "message": message}
+        return self._event("timeout", reply_outcome("timeout", self._decide(), self.answers_from))
+
+    def _event(self, status: str, message: str) -> dict[str, Any]:
+        """An event with no phone number in it: Airflow logs events whole. The sensor reads the answers itself."""
+        return {"status": status, "message": message, "deadline": self.deadline, "handled": self.handled}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from typing import Any
 
@@ -52,7 +53,8 @@ def test_answers_through_a_503_end_with_a_success_event(lipachat_emulator: Emula
     lipachat_emulator.add_fault("status", status=503, count=3, retry_after="0")
     event = first_event(trigger(ids))
     assert event["status"] == "success"
-    assert {k: v["answer"] for k, v in event["final"].items()} == {ALICE: "Reject", BOB: "Reject"}
+    assert event["message"] == "2547******01: Reject, 2547******02: Reject"
+    assert ALICE not in json.dumps(event) and BOB not in json.dumps(event)  # Airflow logs events whole
 
 
 def test_a_passed_deadline_is_a_timeout_naming_who_has_not_answered(
@@ -63,8 +65,7 @@ def test_a_passed_deadline_is_a_timeout_naming_who_has_not_answered(
     ids = asked(lipachat_emulator, ALICE, BOB)
     event = first_event(trigger(ids, deadline=time.time() - 1))
     assert event["status"] == "timeout"
-    assert "have not answered: 2547******02" in event["message"] and BOB not in event["message"]
-    assert set(event["final"]) == {ALICE}
+    assert "have not answered: 2547******02" in event["message"] and BOB not in json.dumps(event)
 
 
 def test_an_answer_matching_no_option_is_a_reprompt_event_once(lipachat_emulator: Emulator, lipachat_conn: str) -> None:
@@ -72,6 +73,6 @@ def test_an_answer_matching_no_option_is_a_reprompt_event_once(lipachat_emulator
     ids = asked(lipachat_emulator, ALICE)
     reply = lipachat_emulator.receive(ALICE, "tomorrow?")
     event = first_event(trigger(ids, reprompt=True))
-    assert event["status"] == "reprompt" and event["ignored"] == [[ALICE, reply.wa_id]]
+    assert event["status"] == "reprompt" and ALICE not in json.dumps(event)
     again = first_event(trigger(ids, reprompt=True, handled=[reply.wa_id], deadline=time.time() + 0.5))
     assert again["status"] == "timeout"
