@@ -26,6 +26,7 @@ os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 import delivery_status
 import import_cost
 import preflight
+import reply_scan
 import requests
 from common import (
     API_KEY,
@@ -269,6 +270,7 @@ def main() -> None:
     import_cost.main(quick)
     print(peak_memory([1000, 5000] if quick else [10_000, 100_000]))
     delivery_status.main(quick)
+    reply_scan.main(quick)
     preflight.main(quick)
 
 
