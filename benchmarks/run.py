@@ -25,6 +25,7 @@ os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 
 import delivery_status
 import import_cost
+import many_tasks
 import preflight
 import reply_scan
 import requests
@@ -272,6 +273,7 @@ def main() -> None:
     delivery_status.main(quick)
     reply_scan.main(quick)
     preflight.main(quick)
+    many_tasks.main(quick)
 
 
 if __name__ == "__main__":
