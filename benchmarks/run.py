@@ -27,6 +27,7 @@ import delivery_status
 import import_cost
 import many_tasks
 import preflight
+import reply_scan
 import requests
 from common import (
     API_KEY,
@@ -270,6 +271,7 @@ def main() -> None:
     import_cost.main(quick)
     print(peak_memory([1000, 5000] if quick else [10_000, 100_000]))
     delivery_status.main(quick)
+    reply_scan.main(quick)
     preflight.main(quick)
     many_tasks.main(quick)
 

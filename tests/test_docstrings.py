@@ -10,20 +10,24 @@ import pytest
 from airflow_provider_lipachat.hooks.lipachat import LipaChatHook
 from airflow_provider_lipachat.notifications.lipachat import LipaChatNotifier
 from airflow_provider_lipachat.operators.lipachat import (
+    SendWhatsAppButtonsOperator,
     SendWhatsAppMediaOperator,
     SendWhatsAppTemplateOperator,
     SendWhatsAppTextOperator,
 )
-from airflow_provider_lipachat.sensors.lipachat import WhatsAppDeliverySensor
-from airflow_provider_lipachat.triggers.lipachat import WhatsAppDeliveryTrigger
+from airflow_provider_lipachat.sensors.lipachat import WhatsAppDeliverySensor, WhatsAppReplySensor
+from airflow_provider_lipachat.triggers.lipachat import WhatsAppDeliveryTrigger, WhatsAppReplyTrigger
 
 PUBLIC = [
     LipaChatHook,
     SendWhatsAppMediaOperator,
     SendWhatsAppTextOperator,
     SendWhatsAppTemplateOperator,
+    SendWhatsAppButtonsOperator,
     WhatsAppDeliverySensor,
     WhatsAppDeliveryTrigger,
+    WhatsAppReplySensor,
+    WhatsAppReplyTrigger,
     LipaChatNotifier,
 ]
 

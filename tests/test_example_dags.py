@@ -12,6 +12,7 @@ import pytest
 from airflow_provider_lipachat.emulator import Emulator
 from airflow_provider_lipachat.notifications.lipachat import LipaChatNotifier
 from airflow_provider_lipachat.operators.lipachat import (
+    SendWhatsAppButtonsOperator,
     SendWhatsAppMediaOperator,
     SendWhatsAppTemplateOperator,
     SendWhatsAppTextOperator,
@@ -31,6 +32,7 @@ ROUTES = {
     SendWhatsAppMediaOperator.__name__: "media",
     SendWhatsAppTextOperator.__name__: "text",
     SendWhatsAppTemplateOperator.__name__: "template",
+    SendWhatsAppButtonsOperator.__name__: "buttons",
 }
 
 
@@ -81,6 +83,7 @@ def test_every_example_runs_and_the_gateway_receives_each_task_s_messages(
 ) -> None:
     """Messages are delivered at once here, so a sensor's first poke already sees them; S3 is moto on loopback."""
     lipachat_emulator.script_status("read", delivered_after=0, read_after=0)
+    lipachat_emulator.script_reply(press="Approve", after=0)  # whoever is asked approves at once
     dag = load_example(path).dag
     source = example_source(path.stem).replace("s3://aws_default@", f"s3://{s3_server.conn_id}@")
     # dag.test() fails any DAG with a deadline alert on Airflow 3.1-3.3 (3.1 evaluates it before the run
@@ -189,3 +192,38 @@ def test_pipeline_notifications_text_the_on_call_engineer_when_the_load_fails(
     [alert] = lipachat_emulator.deliveries()
     assert alert["route"] == "text" and alert["to"] == "254711000003"
     assert alert["payload"]["message"] == f"load_rows failed in {outcome.dag_id} (2024-02-29), try 1."
+
+
+@pytest.mark.parametrize(
+    ("press", "sent", "skipped"),
+    [("Approve", "send_to_board", "tell_author"), ("Reject", "tell_author", "send_to_board")],
+)
+def test_approve_before_send_sends_to_the_board_only_on_approve(
+    run_dag: Callable[..., DagRunOutcome],
+    lipachat_emulator: Emulator,
+    lipachat_conn: str,
+    press: str,
+    sent: str,
+    skipped: str,
+) -> None:
+    """The approver answers some seconds after the question reached them: the sensor defers, and resumes on it."""
+    lipachat_emulator.script_status("delivered", delivered_after=0.5)
+    lipachat_emulator.script_reply(to="254711000010", press=press, after=6)
+    outcome = run_dag(example_source("lipachat_approve_before_send"), logical_date="2024-03-04T00:00:00+00:00")
+    assert outcome.state == "success"
+    assert (outcome.task_states[sent], outcome.task_states[skipped]) == ("success", "skipped")
+    assert outcome.xcom("wait_for_answer")["254711000010"]["answer"] == press
+    question, *after = lipachat_emulator.deliveries()
+    assert question["route"] == "buttons" and question["to"] == "254711000010"
+    assert question["payload"]["text"] == (
+        "The board report for 2024-03-04 is ready: https://reports.example.com/weekly/2024-03-04/board.pdf"
+        "\nSend it to the board?"
+    )
+    if press == "Approve":
+        assert sorted(d["to"] for d in after) == ["254711000001", "254711000002"]
+        assert {d["payload"]["template"]["components"]["header"]["mediaUrl"] for d in after} == {
+            "https://reports.example.com/weekly/2024-03-04/board.pdf"
+        }
+    else:
+        [told] = after
+        assert (told["route"], told["to"]) == ("text", "254711000011")

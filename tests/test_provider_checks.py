@@ -145,7 +145,9 @@ def test_the_checks_cover_every_operator_the_sensor_and_the_notifier() -> None:
         "SendWhatsAppMediaOperator",
         "SendWhatsAppTextOperator",
         "SendWhatsAppTemplateOperator",
+        "SendWhatsAppButtonsOperator",
         "WhatsAppDeliverySensor",
+        "WhatsAppReplySensor",
         "LipaChatNotifier",
     }
 

@@ -121,11 +121,11 @@ class SentMessage:
             "text": None,
             "metadata": json.dumps(metadata),
             "status": status,
-            "createdAt": _iso(self.sent_at),
-            "updatedAt": _iso(at),
+            "createdAt": iso_time(self.sent_at),
+            "updatedAt": iso_time(at),
         }
 
 
-def _iso(moment: float) -> str:
+def iso_time(moment: float) -> str:
     millis = int(moment * 1000) % 1000
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(moment)) + f".{millis:03d}+00:00"

@@ -24,6 +24,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from airflow_provider_lipachat.emulator.inbound import (
+    InboundMessage,
+    InboundSpec,
+    InboundSpecError,
+    ReplyScript,
+    validate_buttons,
+)
 from airflow_provider_lipachat.emulator.lifecycle import StatusScript, StatusScriptError
 from airflow_provider_lipachat.emulator.media import MediaFetch, fetch_media, fetchable, media_link
 from airflow_provider_lipachat.emulator.state import (
@@ -55,8 +62,11 @@ SEND_ROUTES = {
     "/api/v1/whatsapp/media": ("media", "Media sent successfully"),
     "/api/v1/whatsapp/message/text": ("text", "Message sent successfully"),
     "/api/v1/whatsapp/template": ("template", "Template message sent successfully"),
+    "/api/v1/whatsapp/interactive/buttons": ("buttons", "Message sent successfully"),
 }
 CONTROL_LISTS = {"/_emulator/messages": "deliveries", "/_emulator/requests": "requests", "/_emulator/faults": "faults"}
+INBOUND_PATH = "/_emulator/inbound"
+REPLIES_PATH = "/_emulator/replies"
 ARRIVALS_PATH = "/_emulator/arrivals"
 THROUGHPUT_PATH = "/_emulator/throughput"
 TEMPLATE_LIST_PREFIX = "/api/v1/template/"
@@ -104,6 +114,8 @@ def validate_send(route: str, payload: dict[str, Any]) -> str | None:
         template = payload.get("template")
         if not isinstance(template, dict) or not template.get("name"):
             return "template.name is required"
+    elif route == "buttons":
+        return validate_buttons(payload)
     return None
 
 
@@ -155,6 +167,8 @@ class _Handler(BaseHTTPRequestHandler):
         state = self.server.state
         if self.path in CONTROL_LISTS:
             self._send_json(200, state.snapshot()[CONTROL_LISTS[self.path]])
+        elif self.path == INBOUND_PATH:
+            self._send_json(200, [m.to_json() for m in state.arrived_inbound()])
         elif urlsplit(self.path).path == ARRIVALS_PATH:
             sender = parse_qs(urlsplit(self.path).query).get("sender", [None])[0]
             self._send_json(200, [a.to_json() for a in state.arrivals_of(sender)])
@@ -201,6 +215,9 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             state.add_status_script(script)
             self._send_json(201, script.to_json())
+        elif self.path in (INBOUND_PATH, REPLIES_PATH):
+            self._inbound_control(raw)
+
         elif self.path == THROUGHPUT_PATH:
             self._set_throughput(raw)
         elif self.path.startswith("/_emulator/sessions/"):
@@ -212,6 +229,24 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json(200, {"session": number.lstrip("+"), "open": True})
         else:
             self._send_json(404, {"error": "Not Found", "path": self.path})
+
+    def _inbound_control(self, raw: bytes) -> None:
+        """``POST /_emulator/inbound`` receives a message from a number; ``/_emulator/replies`` scripts answers."""
+        state = self.server.state
+        try:
+            spec = json.loads(raw or b"{}")
+            if not isinstance(spec, dict):
+                raise InboundSpecError("expected a JSON object")
+            if self.path == INBOUND_PATH:
+                document = state.add_inbound(InboundSpec.from_spec(spec)).to_json()
+            else:
+                script = ReplyScript.from_spec(spec)
+                state.add_reply_script(script)
+                document = script.to_json()
+        except ValueError as err:
+            self._send_json(400, {"error": str(err)})
+            return
+        self._send_json(201, document)
 
     def _set_throughput(self, raw: bytes) -> None:
         """``{"per_second": N, "http_status": 400}`` sets the per-sender limit; ``{"per_second": null}`` clears it."""
@@ -470,3 +505,43 @@ class Emulator:
     def reset(self) -> None:
         """Forget what was received and scripted (arrivals too); the settings, throughput limit included, stay."""
         self.state.reset()
+
+    def receive(
+        self,
+        from_number: str,
+        text: str | None = None,
+        *,
+        button: str | dict[str, str] | None = None,
+        after: float = 0.0,
+    ) -> InboundMessage:
+        """A message from ``from_number`` arriving ``after`` seconds from now, as ``POST /_emulator/inbound`` would.
+
+        ``text``, or ``button``: a button reply, ``{"id": ..., "title": ...}`` (or one string for both).
+        Like any message from a customer it opens the number's 24-hour window once it has arrived.
+        """
+        spec = {"from": from_number, "after": after, **({"text": text} if text is not None else {})}
+        if button is not None:
+            spec["button"] = button
+        return self.state.add_inbound(InboundSpec.from_spec(spec))
+
+    def script_reply(
+        self,
+        *,
+        to: str | None = None,
+        press: str | None = None,
+        text: str | None = None,
+        after: float = 1.0,
+        times: int | None = None,
+    ) -> ReplyScript:
+        """Make ``to`` (every number when None) answer each message ``after`` s after it reached them.
+
+        As ``POST /_emulator/replies`` would; see ``ReplyScript``. Applies to messages accepted afterwards.
+        """
+        spec: dict[str, Any] = {"to": to, "press": press, "text": text, "after": after, "times": times}
+        script = ReplyScript.from_spec({k: v for k, v in spec.items() if v is not None})
+        self.state.add_reply_script(script)
+        return script
+
+    def inbound(self) -> list[InboundMessage]:
+        """Inbound messages that have arrived so far, oldest first."""
+        return self.state.arrived_inbound()

@@ -11,10 +11,19 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from airflow_provider_lipachat.emulator.inbound import (
+    INBOUND_ID_BASE,
+    InboundMessage,
+    InboundSpec,
+    ReplyScript,
+    new_inbound_wa_id,
+)
 from airflow_provider_lipachat.emulator.lifecycle import SentMessage, StatusScript
 from airflow_provider_lipachat.emulator.media import MEDIA_FETCH_FAILED, MediaFetch
 from airflow_provider_lipachat.emulator.throughput import Arrival, ThroughputLimit, busiest_window
 
+#: WhatsApp's customer service window: free-form messages reach a number this long after it last wrote.
+SESSION_WINDOW_SECONDS = 24 * 3600
 FAULT_ACTIONS = ("status", "html", "reset", "delay", "deliver_then_delay", "redirect")
 MAX_FAULT_DELAY = 60.0
 
@@ -118,6 +127,9 @@ class EmulatorState:
     sent: list[SentMessage] = field(default_factory=list)
     status_scripts: list[StatusScript] = field(default_factory=list)
     media_fetches: list[MediaFetch] = field(default_factory=list)
+    inbound: list[InboundMessage] = field(default_factory=list)
+    reply_scripts: list[ReplyScript] = field(default_factory=list)
+    replies_given: dict[int, int] = field(default_factory=dict)
     throughput: ThroughputLimit | None = None
     arrivals: list[Arrival] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -178,6 +190,7 @@ class EmulatorState:
         self.deliveries.append({"route": route, "waId": wa_id, "payload": payload, **_ids(payload)})
         to = str(payload.get("to", "")).lstrip("+")
         self.sent.append(SentMessage(len(self.sent) + 1, wa_id, to, route, self._script_for(to)))
+        self._schedule_replies(self.sent[-1], payload)
         return answer
 
     def set_throughput(self, limit: ThroughputLimit | None) -> None:
@@ -230,16 +243,20 @@ class EmulatorState:
             self.status_scripts.append(script)
 
     def message_page(self, page: int, size: int, now: float | None = None) -> dict[str, Any]:
-        """One page of the message list, newest first, with ``totalPages``."""
+        """One page of the message list, newest first, with ``totalPages``: sent messages and arrived inbound ones."""
         now = time.time() if now is None else now
         with self.lock:
-            newest_first = self.sent[::-1][page * size : (page + 1) * size]
-            total = -(-len(self.sent) // size)
-        return {**success_envelope([m.list_item(now) for m in newest_first]), "totalPages": total}
+            listed = self._listed(now)
+            newest_first = listed[::-1][page * size : (page + 1) * size]
+            total = -(-len(listed) // size)
+        items = [m.list_item(now) if isinstance(m, SentMessage) else m.list_item() for m in newest_first]
+        return {**success_envelope(items), "totalPages": total}
 
     def session_open(self, number: str) -> bool:
         with self.lock:
-            return not self.enforce_session_window or number in self.open_sessions
+            if not self.enforce_session_window or number in self.open_sessions:
+                return True
+            return self._wrote_within_window(number, time.time())
 
     def open_session(self, number: str) -> None:
         with self.lock:
@@ -269,6 +286,70 @@ class EmulatorState:
             self.status_scripts.clear()
             self.media_fetches.clear()
             self.arrivals.clear()
+            self.inbound.clear()
+            self.reply_scripts.clear()
+            self.replies_given.clear()
+
+    # -- inbound messages and scripted replies ------------------------------------------------
+
+    def add_inbound(self, spec: InboundSpec, now: float | None = None) -> InboundMessage:
+        """Receive a message from ``spec.from_number`` ``spec.after`` seconds from ``now``."""
+        with self.lock:
+            return self._add_inbound(spec, (time.time() if now is None else now) + spec.after)
+
+    def _add_inbound(self, spec: InboundSpec, at: float) -> InboundMessage:
+        """Keep an inbound message (the lock held), the list sorted by arrival."""
+        message = InboundMessage(
+            id=INBOUND_ID_BASE + len(self.inbound) + 1,
+            wa_id=new_inbound_wa_id(),
+            from_number=spec.from_number,
+            at=at,
+            text=spec.text,
+            button_id=spec.button_id,
+            button_title=spec.button_title,
+        )
+        self.inbound.append(message)
+        self.inbound.sort(key=lambda m: m.at)
+        return message
+
+    def add_reply_script(self, script: ReplyScript) -> None:
+        with self.lock:
+            self.reply_scripts.append(script)
+
+    def _schedule_replies(self, message: SentMessage, payload: dict[str, Any]) -> None:
+        """The scripted answers to one accepted message (the lock held), once it has reached its recipient.
+
+        Every script that applies answers, in the order they were added (one can type a text and a
+        later one press a button); a message that never reaches its recipient (never delivered,
+        failed) gets no answer.
+        """
+        reached = next((after for after, status in message.script.updates() if status in ("DELIVERED", "READ")), None)
+        if reached is None:
+            return
+        for index, script in enumerate(self.reply_scripts):
+            if script.times is not None and self.replies_given.get(index, 0) >= script.times:
+                continue
+            spec = script.answer(message.kind, payload)
+            if spec is not None:
+                self.replies_given[index] = self.replies_given.get(index, 0) + 1
+                self._add_inbound(spec, message.sent_at + reached + spec.after)
+
+    def arrived_inbound(self, now: float | None = None) -> list[InboundMessage]:
+        """Inbound messages that have arrived by ``now``, oldest first."""
+        now = time.time() if now is None else now
+        with self.lock:
+            return [m for m in self.inbound if m.at <= now]
+
+    def _listed(self, now: float) -> list[SentMessage | InboundMessage]:
+        """Every message the list shows now, oldest first (the lock held)."""
+        arrived = [m for m in self.inbound if m.at <= now]
+        if not arrived:
+            return list(self.sent)
+        return sorted([*self.sent, *arrived], key=lambda m: m.sent_at if isinstance(m, SentMessage) else m.at)
+
+    def _wrote_within_window(self, number: str, now: float) -> bool:
+        """Whether ``number`` sent a message that arrived within the last 24 hours (the lock held)."""
+        return any(m.from_number == number and now - SESSION_WINDOW_SECONDS <= m.at <= now for m in self.inbound)
 
 
 def _ids(payload: dict[str, Any]) -> dict[str, Any]:

@@ -32,7 +32,7 @@ def tls_context() -> ssl.SSLContext:
 
 
 class AsyncMessageList:
-    """Delivery status from the message list, read without blocking the event loop."""
+    """Delivery status and inbound messages from the message list, read without blocking the event loop."""
 
     def __init__(
         self, base_url: str, api_key: str, *, timeout: float = DEFAULT_TIMEOUT, max_retries: int = DEFAULT_MAX_RETRIES
@@ -48,11 +48,15 @@ class AsyncMessageList:
         self, wa_ids: Iterable[str], max_pages: int = DEFAULT_MAX_PAGES
     ) -> tuple[dict[str, MessageStatus], ListScan]:
         """The latest status of each waId found in one pass, and the scan (pages read, bound hit)."""
-        scan = ListScan(frozenset(wa_ids), max_pages=max_pages)
+        scan = await self.scan(ListScan(frozenset(wa_ids), max_pages=max_pages))
+        return scan.found, scan
+
+    async def scan(self, scan: ListScan) -> ListScan:
+        """Drive one pass over the message list (statuses, and inbound messages when it asks for them)."""
         http = await self._client()
         while (page := scan.next_page()) is not None:
             scan.take(await self._page(http, page))
-        return scan.found, scan
+        return scan
 
     async def _client(self) -> httpx.AsyncClient:
         """One pooled client for every poll, built in a thread: loading TLS certificates blocks."""

@@ -19,6 +19,7 @@ from airflow_provider_lipachat.exceptions import LipaChatRequestError
 from airflow_provider_lipachat.gateway.answers import read_envelope, read_send_result
 from airflow_provider_lipachat.gateway.message_list import DEFAULT_MAX_PAGES, PAGE_SIZE, ListScan, MessageStatus
 from airflow_provider_lipachat.gateway.messages import (
+    ButtonsMessage,
     MediaMessage,
     SendResult,
     TemplateMessage,
@@ -96,7 +97,7 @@ class LipaChatClient:
     def close(self) -> None:
         self.session.close()
 
-    def send(self, message: MediaMessage | TextMessage | TemplateMessage) -> SendResult:
+    def send(self, message: MediaMessage | TextMessage | TemplateMessage | ButtonsMessage) -> SendResult:
         """Send one message to its route; returns the gateway's result or raises a ``LipaChatError``.
 
         The result's ``replayed`` says whether the gateway answered as already sent, judged against
@@ -121,6 +122,9 @@ class LipaChatClient:
     def send_template(self, message: TemplateMessage) -> SendResult:
         return self.send(message)
 
+    def send_buttons(self, message: ButtonsMessage) -> SendResult:
+        return self.send(message)
+
     def list_templates(self, sender: str) -> list[dict[str, Any]]:
         """The sender's templates; read-only, so it doubles as the connection test."""
         path = TEMPLATES_PATH.format(sender=sender)
@@ -137,7 +141,10 @@ class LipaChatClient:
 
     def statuses(self, wa_ids: Iterable[str], max_pages: int = DEFAULT_MAX_PAGES) -> dict[str, MessageStatus]:
         """The latest status of each waId, in one pass over the list that stops once all are found."""
-        scan = ListScan(frozenset(wa_ids), max_pages=max_pages)
+        return self.scan(ListScan(frozenset(wa_ids), max_pages=max_pages)).found
+
+    def scan(self, scan: ListScan) -> ListScan:
+        """Drive one pass over the message list (statuses, and inbound messages when it asks for them)."""
         while (page := scan.next_page()) is not None:
             scan.take(self.message_page(page))
         if scan.bounded:
@@ -147,7 +154,7 @@ class LipaChatClient:
                 len(scan.awaited) - len(scan.found),
                 len(scan.awaited),
             )
-        return scan.found
+        return scan
 
     def _request(
         self,

@@ -1,7 +1,8 @@
-"""The gateway's message list: one message's status, its ranking, and one pass over the pages.
+"""The gateway's message list: one message's status, its ranking, inbound messages, and one pass over the pages.
 
 Pure values and functions, no Airflow and no HTTP: the sync client and the async reader drive a
-``ListScan``; what waits on the statuses (the sensor, its trigger) decides with ``utils.delivery``.
+``ListScan``; what waits on the statuses (the sensors, their triggers) decides with ``utils.delivery``
+and ``utils.replies``.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ class MessageStatus:
     recipient: str | None = None
     error_code: int | None = None
     updated_at: str | None = None
+    created_at: str | None = None
 
     @property
     def failed(self) -> bool:
@@ -112,15 +114,86 @@ def read_list_item(item: object) -> MessageStatus | None:
             code = _error_code_in(json.loads(item["metadata"]))
         except ValueError:
             code = None
-    contact = item.get("contact")
-    phone = contact.get("phoneNumber") if isinstance(contact, Mapping) else None
-    updated = item.get("updatedAt")
+    updated, created = item.get("updatedAt"), item.get("createdAt")
     return MessageStatus(
         wa_id=wa_id,
         status=status,
-        recipient=str(phone) if phone else None,
+        recipient=_contact_number(item),
         error_code=code if status == FAILED else None,
         updated_at=str(updated) if updated else None,
+        created_at=str(created) if created else None,
+    )
+
+
+def _contact_number(item: Mapping[str, Any]) -> str | None:
+    """The item's ``contact.phoneNumber`` as digits (a leading ``+`` dropped), or None."""
+    contact = item.get("contact")
+    phone = contact.get("phoneNumber") if isinstance(contact, Mapping) else None
+    digits = str(phone).strip().lstrip("+") if phone else ""
+    return digits or None
+
+
+INBOUND = "INBOUND"
+
+
+@dataclass(frozen=True)
+class InboundMessage:
+    """One message a number sent to the business, as the message list shows it: a text or a button reply."""
+
+    wa_id: str
+    sender: str
+    text: str | None = None
+    button_id: str | None = None
+    button_title: str | None = None
+    received_at: str | None = None
+
+    @property
+    def shown(self) -> str:
+        """What the sender chose or wrote: a button's title, else the text (empty for media without caption)."""
+        return self.button_title or self.text or ""
+
+
+def _button_reply(metadata: object) -> tuple[str | None, str | None]:
+    """A button reply's (id, title) from an inbound item's ``metadata``, or (None, None).
+
+    ASSUMED, not in LipaChat's public reference: the button sits in ``metadata`` (a JSON string) in
+    Meta's webhook shape, ``{"interactive": {"type": "button_reply", "button_reply": {"id", "title"}}}``.
+    This is the one place that reads it, so a confirmed shape is a change here only.
+    """
+    if isinstance(metadata, str):
+        try:
+            metadata = json.loads(metadata)
+        except ValueError:
+            return None, None
+    interactive = metadata.get("interactive") if isinstance(metadata, Mapping) else None
+    reply = interactive.get("button_reply") if isinstance(interactive, Mapping) else None
+    if not isinstance(reply, Mapping):
+        return None, None
+    button_id, title = reply.get("id"), reply.get("title")
+    return (str(button_id) if button_id is not None else None, str(title) if title is not None else None)
+
+
+def read_inbound_item(item: object) -> InboundMessage | None:
+    """One message-list item as an inbound message, or None when it is not one (outbound, or no sender).
+
+    As lipachat-api.md describes: ``direction: INBOUND``, the sender in ``contact.phoneNumber``, the
+    text in ``text``; a button reply's button is read by ``_button_reply`` (an assumed shape).
+    """
+    if not isinstance(item, Mapping) or str(item.get("direction") or "").strip().upper() != INBOUND:
+        return None
+    wa_id, sender = item.get("waMessageId") or item.get("id"), _contact_number(item)
+    if wa_id is None or sender is None:
+        return None
+    text = item.get("text")
+    button_id, button_title = _button_reply(item.get("metadata"))
+    created = item.get("createdAt")
+    return InboundMessage(
+        wa_id=str(wa_id),
+        sender=sender,
+        text=text if isinstance(text, str) else None,
+        button_id=button_id,
+        button_title=button_title,
+        received_at=str(created) if created else None,
     )
 
 
@@ -130,11 +203,18 @@ class ListScan:
 
     Drive it with ``next_page()`` / ``take(body)``; it stops as soon as every awaited id was seen,
     at the last page, or at ``max_pages`` (then ``bounded`` is True and the rest count as not seen yet).
+
+    With ``replies`` it also keeps, in the same pass, the inbound messages from ``reply_senders``
+    (from anyone when None). The list is read newest first (as the delivery lookup assumes too), so
+    once the awaited messages (the questions) are found every answer newer than them has been seen.
     """
 
     awaited: frozenset[str]
     max_pages: int = DEFAULT_MAX_PAGES
+    replies: bool = False
+    reply_senders: frozenset[str] | None = None
     found: dict[str, MessageStatus] = field(default_factory=dict)
+    inbound: list[InboundMessage] = field(default_factory=list)
     pages_read: int = 0
     total_pages: int | None = None
 
@@ -168,6 +248,11 @@ class ListScan:
                 status = read_list_item(item)
                 if status is not None:
                     self.found[wa_id] = status
+            elif self.replies and (inbound := read_inbound_item(item)) is not None and self._wanted(inbound):
+                self.inbound.append(inbound)
+
+    def _wanted(self, inbound: InboundMessage) -> bool:
+        return self.reply_senders is None or inbound.sender in self.reply_senders
 
 
 class StatusSource(Protocol):

@@ -613,6 +613,130 @@ class TemplateMessage:
         }
 
 
+#: WhatsApp's reply-button rules (Meta's Cloud API reference, "Interactive reply buttons messages" and
+#: its Reply Buttons object: https://developers.facebook.com/documentation/business-messaging/whatsapp/
+#: messages/interactive-reply-buttons-messages): at most 3 buttons; body text at most 1024 characters;
+#: a title at most 20 characters, unique within the message; an id at most 256 characters, no
+#: leading or trailing spaces. LipaChat documents 1 to 3 buttons of ``{id, title}``.
+MAX_BUTTONS = 3
+MAX_BUTTONS_TEXT_LENGTH = 1024
+MAX_BUTTON_TITLE_LENGTH = 20
+MAX_BUTTON_ID_LENGTH = 256
+BUTTONS_ACCEPTED = (
+    f"expected 1 to {MAX_BUTTONS} buttons: a list of titles (['Approve', 'Reject']; each title is also its id) "
+    "or of {'id': ..., 'title': ...} mappings, or the text of such a list"
+)
+
+
+@dataclass(frozen=True)
+class Button:
+    """One reply button: ``id`` comes back when it is pressed, ``title`` is what the recipient sees."""
+
+    id: str
+    title: str
+
+
+def _button(item: object, position: int, field_name: str) -> Button:
+    """One button from a title or an ``{id, title}`` mapping, checked against WhatsApp's limits."""
+    button_id: object
+    title: object
+    if isinstance(item, Button):
+        button_id, title = item.id, item.title
+    elif isinstance(item, str):
+        button_id, title = item, item
+    elif isinstance(item, Mapping) and set(item) <= {"id", "title"} and "title" in item:
+        button_id, title = item.get("id", item["title"]), item["title"]
+    else:
+        problem = f"button {position} is neither a title nor {{id, title}}; "
+        raise LipaChatValidationError(field_name, item, problem + BUTTONS_ACCEPTED)
+    if not isinstance(title, str) or not title.strip():
+        raise LipaChatValidationError(field_name, item, f"button {position} has no title; " + BUTTONS_ACCEPTED)
+    if not isinstance(button_id, str | int) or isinstance(button_id, bool) or not str(button_id).strip():
+        raise LipaChatValidationError(field_name, item, f"button {position} has no id; " + BUTTONS_ACCEPTED)
+    title, button_id = title.strip(), str(button_id).strip()
+    if len(title) > MAX_BUTTON_TITLE_LENGTH:
+        raise LipaChatValidationError(
+            field_name,
+            title,
+            f"button {position}'s title is {len(title)} characters; WhatsApp shows at most {MAX_BUTTON_TITLE_LENGTH}",
+        )
+    if len(button_id) > MAX_BUTTON_ID_LENGTH:
+        raise LipaChatValidationError(
+            field_name,
+            button_id[:40] + "...",
+            f"button {position}'s id is {len(button_id)} characters; at most {MAX_BUTTON_ID_LENGTH} are accepted",
+        )
+    return Button(button_id, title)
+
+
+def parse_buttons(value: object, field_name: str = "buttons") -> tuple[Button, ...]:
+    """1 to 3 reply buttons from a list of titles or ``{id, title}`` mappings (or a list's rendered text).
+
+    Ids and titles must each be unique, ignoring case and surrounding spaces: answers are matched that way.
+    """
+    items: object = value
+    if isinstance(value, str):
+        items = rendered_collection(value)
+        if items is None:
+            raise LipaChatValidationError(field_name, value, "is text that is no list; " + BUTTONS_ACCEPTED)
+    if not isinstance(items, list | tuple):
+        raise LipaChatValidationError(field_name, value, BUTTONS_ACCEPTED, shown=f"<a {type(value).__name__}>")
+    if not 1 <= len(items) <= MAX_BUTTONS:
+        raise LipaChatValidationError(field_name, value, f"holds {len(items)} buttons; " + BUTTONS_ACCEPTED)
+    buttons = tuple(_button(item, position, field_name) for position, item in enumerate(items, start=1))
+    for part in ("id", "title"):
+        names = [getattr(button, part).casefold() for button in buttons]
+        if len(set(names)) != len(names):
+            raise LipaChatValidationError(
+                field_name, value, f"repeats a button {part} (case ignored); each {part} must be unique"
+            )
+    return buttons
+
+
+@dataclass(frozen=True)
+class ButtonsMessage:
+    """A free-form message with 1 to 3 reply buttons, validated on construction; the 24-hour rule applies."""
+
+    to: str
+    text: str
+    buttons: Sequence[Button | Mapping[str, str] | str]
+    from_number: str
+    message_id: str = field(default_factory=new_message_id)
+
+    path: ClassVar[str] = "/whatsapp/interactive/buttons"
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.text, str) or not self.text.strip():
+            raise LipaChatValidationError("message", self.text, "expected non-empty text above the buttons")
+        if len(self.text) > MAX_BUTTONS_TEXT_LENGTH:
+            raise LipaChatValidationError(
+                "message",
+                self.text[:40] + "...",
+                f"is {len(self.text)} characters; a buttons message's text takes at most {MAX_BUTTONS_TEXT_LENGTH}",
+            )
+        object.__setattr__(self, "buttons", parse_buttons(self.buttons))
+        _normalise_addressing(self)
+
+    @property
+    def reply_buttons(self) -> tuple[Button, ...]:
+        """The checked buttons (``buttons`` holds only these once the message is built)."""
+        return tuple(b for b in self.buttons if isinstance(b, Button))
+
+    def to_payload(self) -> dict[str, Any]:
+        """The JSON body of ``POST /api/v1/whatsapp/interactive/buttons``, as LipaChat's sample request sends it.
+
+        The sample puts the text in ``text``; its field table says ``message``. The sample is what runs.
+        """
+        buttons = [{"id": b.id, "title": b.title} for b in self.reply_buttons]
+        return {
+            "messageId": self.message_id,
+            "text": self.text,
+            "buttons": buttons,
+            "from": self.from_number,
+            "to": self.to,
+        }
+
+
 @dataclass(frozen=True)
 class SendResult:
     """What the gateway said about one accepted message."""

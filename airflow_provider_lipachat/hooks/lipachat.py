@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_lipachat.compat import AirflowNotFoundException, BaseHook, mask_secret
 from airflow_provider_lipachat.exceptions import LipaChatError, LipaChatValidationError
 from airflow_provider_lipachat.gateway.client import LipaChatClient
-from airflow_provider_lipachat.gateway.message_list import DEFAULT_MAX_PAGES, MessageStatus
+from airflow_provider_lipachat.gateway.message_list import DEFAULT_MAX_PAGES, ListScan, MessageStatus
 from airflow_provider_lipachat.gateway.messages import (
+    Button,
+    ButtonsMessage,
     MediaMessage,
     SendResult,
     TemplateMessage,
@@ -132,6 +134,19 @@ class LipaChatHook(BaseHook):
         """The latest delivery status of each waId found on the gateway's message list."""
         return self.client.statuses(wa_ids, max_pages=max_pages)
 
+    def replies(
+        self, wa_ids: Iterable[str], senders: Iterable[str] | None = None, max_pages: int = DEFAULT_MAX_PAGES
+    ) -> ListScan:
+        """One pass over the message list: the status of each waId, and the inbound messages from ``senders``
+        (from anyone when None) met on the way."""
+        scan = ListScan(
+            frozenset(wa_ids),
+            max_pages=max_pages,
+            replies=True,
+            reply_senders=None if senders is None else frozenset(senders),
+        )
+        return self.client.scan(scan)
+
     def get_conn(self) -> LipaChatClient:
         return self.client
 
@@ -200,6 +215,34 @@ class LipaChatHook(BaseHook):
     ) -> SendResult:
         """Send free-form text; only reaches recipients inside their 24-hour window."""
         return self.client.send_text(self.text_message(to, message, from_number, message_id))
+
+    def buttons_message(
+        self,
+        to: str,
+        message: str,
+        buttons: Sequence[Button | Mapping[str, str] | str] | str,
+        from_number: str | None = None,
+        message_id: str | None = None,
+    ) -> ButtonsMessage:
+        """A validated message with 1 to 3 reply buttons (text at most 1024 characters, titles at most 20)."""
+        return ButtonsMessage(
+            to=to,
+            text=message,
+            buttons=buttons,
+            from_number=self.default_sender(from_number),
+            **_optional_id(message_id),
+        )
+
+    def send_buttons(
+        self,
+        to: str,
+        message: str,
+        buttons: Sequence[Button | Mapping[str, str] | str] | str,
+        from_number: str | None = None,
+        message_id: str | None = None,
+    ) -> SendResult:
+        """Send text with reply buttons; free-form, so it only reaches recipients inside their 24-hour window."""
+        return self.client.send_buttons(self.buttons_message(to, message, buttons, from_number, message_id))
 
     def template_message(
         self,

@@ -42,6 +42,8 @@ class LipaChatNotifier(BaseNotifier):
     template reaches anyone. A media link is checked once
     before any send (``preflight``, on by default), as the media operator does; ``media_url`` may
     be an object-storage path, signed for ``media_url_expiry`` seconds as the media operator does.
+    In a human-in-the-loop operator's ``notifiers`` (Airflow 3.1+), the templates also see
+    ``hitl_link``, the link to the task's required-actions page.
 
     As a deadline alert's callback (Airflow 3.1+), ``AsyncCallback(LipaChatNotifier, kwargs={...})``
     runs it in the triggerer and, from 3.3, ``SyncCallback(LipaChatNotifier, kwargs={...})`` through
@@ -134,7 +136,25 @@ class LipaChatNotifier(BaseNotifier):
         """
         normalize_deadline_context(cast("MutableMapping[str, Any]", context))
         self.to = array_as_list(self.to)
-        super().render_template_fields(context, jinja_env)
+        super().render_template_fields(self._with_hitl_link(context), jinja_env)
+
+    def _with_hitl_link(self, context: Context) -> Context:
+        """The context, with ``hitl_link`` when a human-in-the-loop operator calls this notifier (Airflow 3.1+).
+
+        ``hitl_link`` is the task's required-actions page (``HITLOperator.generate_link_to_ui_from_context``),
+        for the message to carry: ``message="Please answer: {{ hitl_link }}"``. It needs ``[api] base_url``;
+        without it the link is left out with a warning and a template using it renders it empty.
+        """
+        task = context.get("task")
+        make_link = getattr(type(task), "generate_link_to_ui_from_context", None)
+        if not callable(make_link):
+            return context
+        try:
+            link = make_link(context=context)
+        except ValueError as err:
+            self.log.warning("No required-actions link for the message: %s (set [api] base_url)", err)
+            return context
+        return {**context, "hitl_link": link}  # type: ignore[typeddict-unknown-key]
 
     def notify(self, context: Context) -> None:
         """Send to every valid recipient; then, if any was refused or not sent to, fail naming each (masked) and why."""

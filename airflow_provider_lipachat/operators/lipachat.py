@@ -1,4 +1,4 @@
-"""Operators that send WhatsApp media, text and template messages, exactly once per recipient.
+"""Operators that send WhatsApp media, text, template and buttons messages, exactly once per recipient.
 
 DAG files import this module, so it stays cheap: the hook (and with it ``requests``) is
 imported inside ``execute``.
@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from airflow_provider_lipachat.media.storage import MediaLink
 
 __all__ = [
+    "SendWhatsAppButtonsOperator",
     "SendWhatsAppMediaOperator",
     "SendWhatsAppTemplateOperator",
     "SendWhatsAppTextOperator",
@@ -540,6 +541,45 @@ class SendWhatsAppTextOperator(WhatsAppSendOperator):
     def send_message(self, hook: LipaChatHook, recipient: str, message_id: str) -> Sent:
         result = hook.send_text(recipient, self.message, self.from_number, message_id)
         return Sent(result.wa_id, "text", result.replayed)
+
+
+class SendWhatsAppButtonsOperator(WhatsAppSendOperator):
+    """Ask a question: text with 1 to 3 reply buttons, to one WhatsApp number or many.
+
+    ``buttons`` is a list of titles (``["Approve", "Reject"]``, each title also its id) or of
+    ``{"id": ..., "title": ...}`` mappings. WhatsApp's rules are checked on the rendered values
+    before any request: text at most 1024 characters, 1 to 3 buttons, titles at most 20
+    characters, ids at most 256, ids and titles each unique (case ignored). Like text, it is a
+    free-form message: it reaches only recipients who wrote within the last 24 hours. Wait for the
+    answers with ``WhatsAppReplySensor`` on what this task returns.
+
+    :param message: the question above the buttons, at most 1024 characters. Templated.
+    :param buttons: 1 to 3 titles or ``{"id", "title"}`` mappings (or a list's text). Templated.
+    """
+
+    template_fields: Sequence[str] = (
+        "to",
+        "message",
+        "buttons",
+        "from_number",
+        "message_id",
+        "idempotency_key",
+        "lipachat_conn_id",
+    )
+    template_fields_renderers: ClassVar[dict[str, str]] = {"message": "md"}
+
+    def __init__(self, *, message: str, buttons: Sequence[Any] | str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.message = message
+        self.buttons = buttons
+
+    def check_message(self, hook: LipaChatHook, recipient: str) -> Sequence[object]:
+        checked = hook.buttons_message(recipient, self.message, self.buttons, self.from_number)
+        return ("buttons", checked.text, [[b.id, b.title] for b in checked.reply_buttons])
+
+    def send_message(self, hook: LipaChatHook, recipient: str, message_id: str) -> Sent:
+        result = hook.send_buttons(recipient, self.message, self.buttons, self.from_number, message_id)
+        return Sent(result.wa_id, "buttons", result.replayed)
 
 
 class SendWhatsAppTemplateOperator(WhatsAppSendOperator):

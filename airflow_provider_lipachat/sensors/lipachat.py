@@ -1,4 +1,4 @@
-"""WhatsAppDeliverySensor: wait until sent messages are delivered (or read), in poke, reschedule or deferred mode.
+"""Sensors on sent messages, in poke, reschedule or deferred mode: delivered (or read), and answered.
 
 DAG files import this module, so it stays cheap: the hook is imported when the sensor runs.
 """
@@ -17,7 +17,13 @@ from airflow_provider_lipachat.compat import (
     PokeReturnValue,
 )
 from airflow_provider_lipachat.exceptions import LipaChatError, LipaChatValidationError
-from airflow_provider_lipachat.gateway.message_list import DEFAULT_MAX_PAGES, TARGETS, MessageStatus, Target
+from airflow_provider_lipachat.gateway.message_list import (
+    DEFAULT_MAX_PAGES,
+    TARGETS,
+    InboundMessage,
+    MessageStatus,
+    Target,
+)
 from airflow_provider_lipachat.limits import whole_number
 from airflow_provider_lipachat.utils.delivery import (
     UNSEEN_WARN_AFTER,
@@ -25,16 +31,30 @@ from airflow_provider_lipachat.utils.delivery import (
     decide,
     describe_unseen,
     describe_waiting,
+    label_for_people,
     merge_seen,
     outcome_message,
     parse_wa_ids,
+)
+from airflow_provider_lipachat.utils.message_ids import default_message_id
+from airflow_provider_lipachat.utils.replies import (
+    ANSWERS_FROM,
+    AnswersFrom,
+    Ignored,
+    ReplyDecision,
+    decide_replies,
+    describe_answers,
+    parse_options,
+    reply_outcome,
+    reply_senders,
+    reprompt_text,
 )
 from airflow_provider_lipachat.utils.task_outcome import WHATSAPP_GREEN, raise_as_task_failure
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-__all__ = ["WhatsAppDeliverySensor"]
+__all__ = ["WhatsAppDeliverySensor", "WhatsAppReplySensor"]
 
 MAX_PAGES_LIMIT = 10_000
 
@@ -203,3 +223,232 @@ class WhatsAppDeliverySensor(BaseSensorOperator):
     def _log_done(self, final: dict[str, Any], failed: int) -> None:
         accepted = f" ({failed} failed, accepted by max_failed={self.max_failed})" if failed else ""
         self.log.info("All %d message(s) reached %s%s", len(final) - failed, self.wait_for, accepted)
+
+
+class WhatsAppReplySensor(BaseSensorOperator):
+    """Wait until the recipients of a question answer: a button pressed, or a text typed.
+
+    ``wa_ids`` (templated) is what the send task returned, as for ``WhatsAppDeliverySensor``: one
+    waId, a ``{recipient: waId}`` mapping, or a list of them. An answer is a message from the
+    question's recipient that arrived after the question, read from the message list in the same
+    scan that reads the questions' statuses. ``options`` (templated) are the answers that count:
+    button ids or titles, or texts, compared ignoring case and surrounding spaces, so pressing
+    "Approve" and typing "approve" count the same; anything else is logged and ignored, or, with
+    ``reprompt=True``, answered with a polite text asking to choose one of the options (once per
+    message). Without ``options`` any answer counts. ``answers_from`` says whose answers end the
+    wait: "all" (every recipient), "any" (at least one; all answers known then are returned) or
+    "first" (only the earliest). A question that failed to arrive cannot be answered: with "all"
+    it fails the task, otherwise only when every question failed.
+
+    Returns and pushes ``{recipient: {"answer", "text", "received_at"}}``: ``answer`` as ``options``
+    spell it (else what was sent), ``text`` what was pressed or typed. On timeout the task fails
+    naming (masked) who has not answered, after pushing the answers known. ``deferrable=True`` waits
+    in the triggerer.
+
+    :param wa_ids: what the send task returned (see above), usually ``ask.output``.
+    :param options: the answers that count, such as ``["Approve", "Reject"]``; unset takes any answer.
+    :param answers_from: "all", "any" or "first": whose answers end the wait.
+    :param reprompt: answer a message matching no option with a text asking to choose one of them.
+    :param max_pages: the most message-list pages (of 100) one look reads.
+    :param lipachat_conn_id: the LipaChat connection whose message list is read (and reprompts are sent through).
+    :param deferrable: wait in the triggerer instead of a worker slot.
+    """
+
+    template_fields: Sequence[str] = ("wa_ids", "options")
+    ui_color = WHATSAPP_GREEN
+
+    def __init__(
+        self,
+        *,
+        wa_ids: Any,
+        options: Any = None,
+        answers_from: str = "all",
+        reprompt: bool = False,
+        max_pages: int = DEFAULT_MAX_PAGES,
+        lipachat_conn_id: str = "lipachat_default",
+        deferrable: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if answers_from not in ANSWERS_FROM:
+            raise LipaChatValidationError(
+                "answers_from", answers_from, f"expected one of {', '.join(map(repr, ANSWERS_FROM))}"
+            )
+        if not isinstance(reprompt, bool):
+            raise LipaChatValidationError("reprompt", reprompt, "expected True or False")
+        self.wa_ids = wa_ids
+        self.options = options
+        self.answers_from: AnswersFrom = answers_from  # type: ignore[assignment]  # checked just above
+        self.reprompt = reprompt
+        self.max_pages = whole_number(max_pages, "max_pages", 1, MAX_PAGES_LIMIT)
+        self.lipachat_conn_id = lipachat_conn_id
+        self.deferrable = deferrable
+        self._reset_try()
+
+    def _reset_try(self) -> None:
+        """Forget what an earlier try read: each try reads its rendered arguments and the list afresh."""
+        self._awaited_ids: dict[str, str] | None = None
+        self._options: tuple[str, ...] | None = None
+        self._seen: dict[str, MessageStatus] = {}
+        self._inbound: dict[str, InboundMessage] = {}
+        self._handled: set[str] = set()
+        self._decision: ReplyDecision | None = None
+
+    def _read_arguments(self) -> dict[str, str]:
+        """``{label: waId}`` and the options from the rendered fields, checked once, before any request."""
+        if self._awaited_ids is None:
+            try:
+                options = parse_options(self.options)
+                if self.reprompt and options is None:
+                    raise LipaChatValidationError(
+                        "options", self.options, "is unset, but reprompt=True needs the answers to ask for"
+                    )
+                self._awaited_ids = parse_wa_ids(self.wa_ids, notice=self.log.info)
+                self._options = options
+            except LipaChatError as err:
+                raise_as_task_failure(err)
+        return self._awaited_ids
+
+    def poke(self, context: Context) -> PokeReturnValue:
+        from airflow_provider_lipachat.hooks.lipachat import LipaChatHook
+
+        awaited = self._read_arguments()
+        hook = LipaChatHook(self.lipachat_conn_id)
+        try:
+            scan = hook.replies(awaited.values(), reply_senders(awaited), max_pages=self.max_pages)
+        except LipaChatError as err:
+            raise_as_task_failure(err, "could not read the message list")
+        merge_seen(self._seen, scan.found)
+        self._inbound.update((m.wa_id, m) for m in scan.inbound)
+        decision = self._decision = decide_replies(
+            awaited, self._seen, self._inbound.values(), self._options, self.answers_from
+        )
+        self._answer_ignored(context, hook, decision.ignored)
+        if decision.state == "failed":
+            raise AirflowFailException(reply_outcome("failed", decision, self.answers_from))
+        if decision.done:
+            self.log.info("Answered: %s", describe_answers(decision.answers))
+        else:
+            self.log.info("Waiting for answers from %s", describe_waiting(decision.waiting))
+        return PokeReturnValue(is_done=decision.done, xcom_value=decision.final if decision.done else None)
+
+    def _answer_ignored(self, context: Context, hook: Any, ignored: Sequence[Ignored]) -> None:
+        """Log each answer matching no option once; with ``reprompt``, send its sender the polite text once.
+
+        The text's message id is stable per task instance and answer, so another look, a reschedule
+        or a retry that meets the same answer again sends nothing new (the gateway deduplicates).
+        """
+        for item in ignored:
+            if item.message.wa_id in self._handled:
+                continue
+            self._handled.add(item.message.wa_id)
+            who = label_for_people(item.recipient)
+            if not self.reprompt or self._options is None:
+                self.log.info("Ignored an answer from %s matching none of the options", who)
+                continue
+            ti = context["ti"]
+            message_id = default_message_id(
+                ti.dag_id,
+                ti.task_id,
+                ti.run_id,
+                ti.map_index if ti.map_index is not None else -1,
+                item.recipient,
+                key=f"reprompt:{item.message.wa_id}",
+            )
+            try:
+                hook.send_text(item.recipient, reprompt_text(self._options), message_id=message_id)
+            except LipaChatError as err:
+                raise_as_task_failure(err, f"could not ask {who} to choose again")
+            self.log.info("Asked %s to choose one of the options again", who)
+
+    def execute(self, context: Context) -> Any:
+        self._reset_try()
+        if not self.deferrable:
+            try:
+                return super().execute(context)
+            except AirflowSensorTimeout as err:  # the base class's timeout names no one: say who has not answered
+                self._push_known(context)
+                raise AirflowSensorTimeout(f"{err}; {self._still_waiting()}") from err
+            except (AirflowFailException, AirflowSkipException):
+                self._push_known(context)
+                raise
+        try:
+            first = self.poke(context)  # no deferral when the answers are already there
+        except AirflowFailException as err:
+            self._push_known(context)
+            if self.soft_fail:
+                raise AirflowSkipException(f"soft_fail: {err}") from err
+            raise
+        if first.is_done:
+            return first.xcom_value
+        self._defer(time.time() + float(self.timeout), sorted(self._handled))
+
+    def _defer(self, deadline: float, handled: list[str]) -> None:
+        from airflow_provider_lipachat.triggers.lipachat import WhatsAppReplyTrigger
+
+        self.defer(
+            trigger=WhatsAppReplyTrigger(
+                wa_ids=self._read_arguments(),
+                options=None if self._options is None else list(self._options),
+                answers_from=self.answers_from,
+                deadline=deadline,
+                lipachat_conn_id=self.lipachat_conn_id,
+                poll_interval=float(self.poke_interval),
+                max_pages=self.max_pages,
+                reprompt=self.reprompt,
+                handled=handled,
+            ),
+            method_name="execute_complete",
+        )
+
+    def _still_waiting(self) -> str:
+        if self._decision is None:
+            return "no look at the message list completed"
+        return reply_outcome("timeout", self._decision, self.answers_from)
+
+    def _push_known(self, context: Context, final: object = None) -> None:
+        """Before the task fails or skips: push the answers known, as the success value would be."""
+        if final is None and self._decision is not None:
+            final = self._decision.final
+        if isinstance(final, dict) and final:
+            context["ti"].xcom_push(key="return_value", value=final)
+            self.log.info("Pushed the %d answer(s) known to XCom return_value", len(final))
+
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:
+        """Turn the trigger's event into the task's outcome.
+
+        The trigger's events carry no phone numbers (Airflow logs each event whole), so the answers
+        come from one more look here, on the worker: on ``success`` it returns them; on ``reprompt``
+        it sends the polite texts and the wait goes on in the triggerer, with the same deadline.
+        """
+        status = event.get("status")
+        if status in ("success", "reprompt"):
+            self._reset_try()
+            self._handled = set(event.get("handled") or [])
+            try:
+                look = self.poke(context)
+            except AirflowFailException as err:
+                self._push_known(context)
+                if self.soft_fail:
+                    raise AirflowSkipException(f"soft_fail: {err}") from err
+                raise
+            if look.is_done:
+                return look.xcom_value
+            self._defer(float(event["deadline"]), sorted(self._handled))
+        message = str(event.get("message") or f"reply trigger ended with {status!r}")
+        if status in ("timeout", "failed"):
+            self._last_look(context)
+        if self.soft_fail:
+            raise AirflowSkipException(f"soft_fail: {message}")
+        if status == "timeout":
+            raise AirflowSensorTimeout(message)
+        raise AirflowFailException(message)
+
+    def _last_look(self, context: Context) -> None:
+        """Before failing: one more look, to push the answers known; a failed look only leaves them out."""
+        self._reset_try()
+        try:
+            self.poke(context)
+        except Exception as err:  # the wait's own failure is what the task reports
+            self.log.warning("Could not read the answers known before failing: %s: %s", type(err).__name__, err)
+        self._push_known(context)

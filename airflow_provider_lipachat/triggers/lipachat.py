@@ -1,4 +1,4 @@
-"""The trigger that watches many sent messages at once in the triggerer: one list scan per poll."""
+"""The triggers that watch sent messages in the triggerer, one list scan per poll: delivery, and answers."""
 
 from __future__ import annotations
 
@@ -12,7 +12,14 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 from airflow_provider_lipachat.compat import aget_connection
 from airflow_provider_lipachat.exceptions import LipaChatError
 from airflow_provider_lipachat.gateway.async_reader import AsyncMessageList
-from airflow_provider_lipachat.gateway.message_list import DEFAULT_MAX_PAGES, TARGETS, MessageStatus, Target
+from airflow_provider_lipachat.gateway.message_list import (
+    DEFAULT_MAX_PAGES,
+    TARGETS,
+    InboundMessage,
+    ListScan,
+    MessageStatus,
+    Target,
+)
 from airflow_provider_lipachat.gateway.retry import RetryPolicy
 from airflow_provider_lipachat.utils.delivery import (
     UNSEEN_WARN_AFTER,
@@ -23,13 +30,99 @@ from airflow_provider_lipachat.utils.delivery import (
     merge_seen,
     outcome_message,
 )
+from airflow_provider_lipachat.utils.replies import (
+    ANSWERS_FROM,
+    AnswersFrom,
+    ReplyDecision,
+    decide_replies,
+    describe_answers,
+    reply_outcome,
+    reply_senders,
+)
 
 ERROR_BACKOFF_CAP = 60.0
 #: Most messages are delivered within seconds: the first polls come sooner, doubling up to poll_interval.
 FIRST_POLL_AFTER = 5.0
 
 
-class WhatsAppDeliveryTrigger(BaseTrigger):
+class MessageListTrigger(BaseTrigger):
+    """What the message-list triggers share: the async reader, polls that speed down to ``poll_interval``,
+    a pause after every transient error, and the absolute ``deadline``.
+
+    A subclass looks once per poll (``look``: an event ends the wait, None polls again) and says what
+    a timeout reports (``timeout_event``). ``run()`` never raises: every outcome is a ``TriggerEvent``.
+    """
+
+    deadline: float
+    lipachat_conn_id: str
+    poll_interval: float
+
+    def _start(self, deadline: float, lipachat_conn_id: str, poll_interval: float) -> None:
+        self.deadline = float(deadline)
+        self.lipachat_conn_id = lipachat_conn_id
+        self.poll_interval = float(poll_interval)
+        #: After a transient failure to read the list: back off from poll_interval, doubling, up to a minute.
+        self._error_backoff = RetryPolicy(backoff_base=self.poll_interval, backoff_cap=ERROR_BACKOFF_CAP)
+
+    async def look(self, reader: AsyncMessageList, looks: int) -> dict[str, Any] | None:
+        """One look at the list: the final event, or None to poll again."""
+        raise NotImplementedError
+
+    def timeout_event(self) -> dict[str, Any]:
+        """The event when the deadline passed, from what the looks so far saw."""
+        raise NotImplementedError
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        try:
+            event = await self._watch()
+        except Exception as err:  # run() never raises: the sensor turns this into a task failure
+            event = {"status": "error", "message": f"{type(err).__name__}: {err}"}
+        yield TriggerEvent(event)  # type: ignore[no-untyped-call]
+
+    async def _reader(self) -> AsyncMessageList:
+        from asgiref.sync import sync_to_async
+
+        from airflow_provider_lipachat.hooks.lipachat import LipaChatHook
+
+        connection = await aget_connection(self.lipachat_conn_id)
+        # Off the event loop: registering the key for masking is a blocking supervisor call on Airflow 3.0.
+        settings = await sync_to_async(LipaChatHook(self.lipachat_conn_id).settings_from)(connection)
+        return AsyncMessageList(
+            settings.base_url, settings.api_key, timeout=settings.timeout, max_retries=settings.max_retries
+        )
+
+    async def _watch(self) -> dict[str, Any]:
+        reader = await self._reader()
+        try:
+            return await self._poll(reader)
+        finally:
+            await reader.aclose()
+
+    async def _poll(self, reader: AsyncMessageList) -> dict[str, Any]:
+        errors = polls = looks = 0
+        while True:
+            polls += 1
+            try:
+                event = await self.look(reader, looks + 1)
+            except LipaChatError as err:
+                if not err.retryable:
+                    return {"status": "error", "message": str(err)}
+                errors += 1
+                self.log.warning("Message list unavailable (%s); polling again after a pause", err)
+                wait = max(self.poll_interval, self._error_backoff.backoff(errors))
+            else:
+                errors = 0
+                looks += 1
+                if event is not None:
+                    return event
+                wait = min(self.poll_interval, FIRST_POLL_AFTER * 2 ** (polls - 1))
+            remaining = self.deadline - time.time()
+            if remaining <= 0:
+                return self.timeout_event()
+            await asyncio.sleep(min(wait, remaining))
+
+
+class WhatsAppDeliveryTrigger(MessageListTrigger):
     """Polls the message list (after 5 s, 10 s, ... doubling up to every ``poll_interval`` seconds)
     until every awaited message reached ``wait_for``, too many failed, or the absolute ``deadline``
     (epoch seconds) passed.
@@ -64,13 +157,10 @@ class WhatsAppDeliveryTrigger(BaseTrigger):
             raise ValueError(f"wait_for={wait_for!r}: expected one of {', '.join(TARGETS)}")
         self.wa_ids = dict(wa_ids)
         self.wait_for: Target = wait_for
-        self.deadline = float(deadline)
-        self.lipachat_conn_id = lipachat_conn_id
-        self.poll_interval = float(poll_interval)
         self.max_failed = int(max_failed)
         self.max_pages = int(max_pages)
-        #: After a transient failure to read the list: back off from poll_interval, doubling, up to a minute.
-        self._error_backoff = RetryPolicy(backoff_base=self.poll_interval, backoff_cap=ERROR_BACKOFF_CAP)
+        self._start(deadline, lipachat_conn_id, poll_interval)
+        self._seen: dict[str, MessageStatus] = {}
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -86,78 +176,142 @@ class WhatsAppDeliveryTrigger(BaseTrigger):
             },
         )
 
-    async def run(self) -> AsyncIterator[TriggerEvent]:
-        try:
-            event = await self._watch()
-        except Exception as err:  # run() never raises: the sensor turns this into a task failure
-            event = {"status": "error", "message": f"{type(err).__name__}: {err}"}
-        yield TriggerEvent(event)  # type: ignore[no-untyped-call]
+    async def look(self, reader: AsyncMessageList, looks: int) -> dict[str, Any] | None:
+        found, scan = await reader.statuses(self.wa_ids.values(), max_pages=self.max_pages)
+        merge_seen(self._seen, found)
+        decision = decide(self.wa_ids, self.wait_for, self._seen, self.max_failed)
+        if decision.state != "waiting":
+            if not decision.done:
+                message = outcome_message(decision.state, decision, self.wait_for, self.max_pages)
+            elif decision.failed:
+                message = f"reached {self.wait_for}, failures accepted: {describe_failures(decision.failed)}"
+            else:
+                message = f"every message reached {self.wait_for}"
+            return {"status": "success" if decision.done else "failed", "final": decision.final, "message": message}
+        if scan.bounded:
+            self.log.warning(
+                "Read max_pages=%d page(s); %d message(s) not found yet",
+                self.max_pages,
+                len(scan.awaited) - len(scan.found),
+            )
+        elif looks == UNSEEN_WARN_AFTER and decision.unseen:
+            self.log.warning("After %d looks, %s", looks, describe_unseen(decision.unseen, self.max_pages))
+        self.log.info("Waiting for %s from %s", self.wait_for, describe_waiting(decision.waiting))
+        return None
 
-    async def _reader(self) -> AsyncMessageList:
-        from asgiref.sync import sync_to_async
+    def timeout_event(self) -> dict[str, Any]:
+        decision = decide(self.wa_ids, self.wait_for, self._seen, self.max_failed)
+        return {
+            "status": "timeout",
+            "final": decision.final,
+            "message": outcome_message("timeout", decision, self.wait_for, self.max_pages),
+        }
 
-        from airflow_provider_lipachat.hooks.lipachat import LipaChatHook
 
-        connection = await aget_connection(self.lipachat_conn_id)
-        # Off the event loop: registering the key for masking is a blocking supervisor call on Airflow 3.0.
-        settings = await sync_to_async(LipaChatHook(self.lipachat_conn_id).settings_from)(connection)
-        return AsyncMessageList(
-            settings.base_url, settings.api_key, timeout=settings.timeout, max_retries=settings.max_retries
+class WhatsAppReplyTrigger(MessageListTrigger):
+    """Polls the message list (after 5 s, 10 s, ... doubling up to every ``poll_interval`` seconds) until
+    the recipients of the questions ``wa_ids`` answered (``answers_from``: all, any, or the first one),
+    a question failed so it cannot be answered, or the absolute ``deadline`` (epoch seconds) passed.
+
+    Each poll is one scan for the questions' statuses and the answers together. With ``reprompt`` an
+    answer matching no option ends the trigger with a ``reprompt`` event (the sensor sends the polite
+    text and defers again, with that answer in ``handled``). Every other outcome is a ``success``,
+    ``failed``, ``timeout`` or ``error`` event; ``run()`` never raises. Events hold no phone number
+    (Airflow logs them whole; recipients appear masked in ``message``): the sensor reads the answers
+    in one more look on the worker.
+
+    :param wa_ids: ``{label: waId}`` of the questions (labels are recipients where known).
+    :param options: the answers that count (compared ignoring case and surrounding spaces), or None for any.
+    :param answers_from: "all", "any" or "first": whose answers end the wait.
+    :param deadline: when to give up, in epoch seconds: absolute, so a restarted triggerer keeps it.
+    :param lipachat_conn_id: the connection whose message list is read (through the async API).
+    :param poll_interval: the most seconds between two polls once the first quick ones are done.
+    :param max_pages: the most message-list pages (of 100) one poll reads.
+    :param reprompt: end with a ``reprompt`` event when an answer matches no option.
+    :param handled: waIds of answers already reprompted, not to report again.
+    """
+
+    def __init__(
+        self,
+        *,
+        wa_ids: dict[str, str],
+        options: list[str] | None,
+        answers_from: AnswersFrom,
+        deadline: float,
+        lipachat_conn_id: str = "lipachat_default",
+        poll_interval: float = 30.0,
+        max_pages: int = DEFAULT_MAX_PAGES,
+        reprompt: bool = False,
+        handled: list[str] | None = None,
+    ) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]  # Airflow leaves it untyped
+        if not wa_ids or not all(isinstance(k, str) and isinstance(v, str) for k, v in wa_ids.items()):
+            raise ValueError(f"wa_ids={wa_ids!r}: expected a non-empty {{label: waId}} mapping of strings")
+        if options is not None and (not options or not all(isinstance(o, str) for o in options)):
+            raise ValueError(f"options={options!r}: expected a non-empty list of strings, or None for any answer")
+        if answers_from not in ANSWERS_FROM:
+            raise ValueError(f"answers_from={answers_from!r}: expected one of {', '.join(ANSWERS_FROM)}")
+        if reprompt and options is None:
+            raise ValueError("reprompt=True needs options: the answers to ask for")
+        self.wa_ids = dict(wa_ids)
+        self.options = None if options is None else list(options)
+        self.answers_from: AnswersFrom = answers_from
+        self.max_pages = int(max_pages)
+        self.reprompt = bool(reprompt)
+        self.handled = list(handled or [])
+        self._start(deadline, lipachat_conn_id, poll_interval)
+        self._seen: dict[str, MessageStatus] = {}
+        self._inbound: dict[str, InboundMessage] = {}
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                "wa_ids": self.wa_ids,
+                "options": self.options,
+                "answers_from": self.answers_from,
+                "deadline": self.deadline,
+                "lipachat_conn_id": self.lipachat_conn_id,
+                "poll_interval": self.poll_interval,
+                "max_pages": self.max_pages,
+                "reprompt": self.reprompt,
+                "handled": self.handled,
+            },
         )
 
-    async def _watch(self) -> dict[str, Any]:
-        reader = await self._reader()
-        try:
-            return await self._poll(reader)
-        finally:
-            await reader.aclose()
+    def _decide(self) -> ReplyDecision:
+        options = None if self.options is None else tuple(self.options)
+        return decide_replies(self.wa_ids, self._seen, self._inbound.values(), options, self.answers_from)
 
-    async def _poll(self, reader: AsyncMessageList) -> dict[str, Any]:
-        seen: dict[str, MessageStatus] = {}
-        errors = polls = looks = 0
-        while True:
-            polls += 1
-            try:
-                found, scan = await reader.statuses(self.wa_ids.values(), max_pages=self.max_pages)
-            except LipaChatError as err:
-                if not err.retryable:
-                    return {"status": "error", "message": str(err)}
-                errors += 1
-                self.log.warning("Message list unavailable (%s); polling again after a pause", err)
-                wait = max(self.poll_interval, self._error_backoff.backoff(errors))
-            else:
-                errors = 0
-                looks += 1
-                merge_seen(seen, found)
-                decision = decide(self.wa_ids, self.wait_for, seen, self.max_failed)
-                if decision.state != "waiting":
-                    if not decision.done:
-                        message = outcome_message(decision.state, decision, self.wait_for, self.max_pages)
-                    elif decision.failed:
-                        message = f"reached {self.wait_for}, failures accepted: {describe_failures(decision.failed)}"
-                    else:
-                        message = f"every message reached {self.wait_for}"
-                    return {
-                        "status": "success" if decision.done else "failed",
-                        "final": decision.final,
-                        "message": message,
-                    }
-                if scan.bounded:
-                    self.log.warning(
-                        "Read max_pages=%d page(s); %d message(s) not found yet",
-                        self.max_pages,
-                        len(scan.awaited) - len(scan.found),
-                    )
-                elif looks == UNSEEN_WARN_AFTER and decision.unseen:
-                    self.log.warning("After %d looks, %s", looks, describe_unseen(decision.unseen, self.max_pages))
-                self.log.info("Waiting for %s from %s", self.wait_for, describe_waiting(decision.waiting))
-                wait = min(self.poll_interval, FIRST_POLL_AFTER * 2 ** (polls - 1))
-            remaining = self.deadline - time.time()
-            if remaining <= 0:
-                decision = decide(self.wa_ids, self.wait_for, seen, self.max_failed)
-                return {
-                    "status": "timeout",
-                    "final": decision.final,
-                    "message": outcome_message("timeout", decision, self.wait_for, self.max_pages),
-                }
-            await asyncio.sleep(min(wait, remaining))
+    async def look(self, reader: AsyncMessageList, looks: int) -> dict[str, Any] | None:
+        scan = ListScan(
+            frozenset(self.wa_ids.values()),
+            max_pages=self.max_pages,
+            replies=True,
+            reply_senders=reply_senders(self.wa_ids),
+        )
+        await reader.scan(scan)
+        merge_seen(self._seen, scan.found)
+        self._inbound.update((m.wa_id, m) for m in scan.inbound)
+        decision = self._decide()
+        if decision.state == "failed":
+            return self._event("failed", reply_outcome("failed", decision, self.answers_from))
+        if decision.done:
+            return self._event("success", describe_answers(decision.answers))
+        fresh = [i for i in decision.ignored if i.message.wa_id not in self.handled]
+        if self.reprompt and fresh:
+            return self._event("reprompt", f"{len(fresh)} answer(s) matching none of the options")
+        for item in fresh:
+            self.log.info("Ignored an answer from %s matching none of the options", describe_waiting([item.recipient]))
+        self.handled.extend(i.message.wa_id for i in fresh)  # logged once
+        if looks == UNSEEN_WARN_AFTER and decision.unseen:
+            self.log.warning("After %d looks, %s", looks, reply_outcome("timeout", decision, self.answers_from))
+        self.log.info("Waiting for answers from %s", describe_waiting(decision.waiting))
+        return None
+
+    def timeout_event(self) -> dict[str, Any]:
+        return self._event("timeout", reply_outcome("timeout", self._decide(), self.answers_from))
+
+    def _event(self, status: str, message: str) -> dict[str, Any]:
+        """An event with no phone number in it: Airflow logs events whole. The sensor reads the answers itself."""
+        return {"status": status, "message": message, "deadline": self.deadline, "handled": self.handled}

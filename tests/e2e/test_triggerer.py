@@ -1,9 +1,13 @@
-"""End to end under a real scheduler and triggerer: the delivery sensor defers, the triggerer resumes it.
+"""End to end under a real scheduler and triggerer: the delivery and reply sensors defer, the triggerer resumes them.
 
 One DAG run whose messages are delivered succeeds; one whose message fails fails naming the
 masked recipient and WhatsApp's code. Both waits pass through the triggerer process. On Airflow 3
 the scheduler runs beside an api-server and a dag-processor; on Airflow 2.11 the scheduler parses
 DAGs itself and runs tasks with the SequentialExecutor, the one Airflow 2 allows on SQLite.
+
+The example "approve before it goes out" runs on Airflow 3.3 only (one more stack of Airflow
+processes per leg does not fit CI's hour; its DAG runs on every leg under ``dag.test()``): the
+approver's scripted answer arrives while the reply sensor is deferred, and the triggerer resumes it.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import pytest
 
 from airflow_provider_lipachat.emulator import Emulator
 from tests.e2e.airflow_on_loopback import AirflowOnLoopback
-from tests.support import AIRFLOW_V3
+from tests.support import AIRFLOW_RELEASE, AIRFLOW_V3, REPO_ROOT
 
 pytestmark = pytest.mark.scheduler
 
@@ -47,6 +51,8 @@ def state_of(airflow: AirflowOnLoopback, dag_id: str, task_id: str) -> str | Non
 def airflow_with_triggerer(tmp_path: Path, lipachat_emulator: Emulator) -> Iterator[AirflowOnLoopback]:
     (tmp_path / "dags").mkdir()
     (tmp_path / "dags" / "delivery_e2e.py").write_text(DAGS)
+    approval = REPO_ROOT / "example_dags" / "lipachat_approve_before_send.py"
+    (tmp_path / "dags" / approval.name).write_text(approval.read_text())
     airflow = AirflowOnLoopback(tmp_path, lipachat_emulator)
     if not AIRFLOW_V3:
         airflow.env["AIRFLOW__CORE__EXECUTOR"] = "SequentialExecutor"
@@ -98,3 +104,43 @@ def test_the_sensor_defers_and_the_triggerer_resumes_it_to_success_or_failure(
     )
     assert "2547******31: FAILED, WhatsApp error 131026" in task_logs
     assert lipachat_emulator.api_key not in task_logs + triggerer_log
+
+
+APPROVAL = "lipachat_approve_before_send"
+APPROVER = "254711000010"
+
+
+@pytest.mark.skipif(
+    AIRFLOW_RELEASE < (3, 3),
+    reason="the approval example runs under a real scheduler and triggerer on Airflow 3.3 only (CI's time budget); "
+    "every leg runs it under dag.test()",
+)
+def test_the_approval_example_waits_in_the_triggerer_for_the_approver_s_answer(
+    airflow_with_triggerer: AirflowOnLoopback, lipachat_emulator: Emulator
+) -> None:
+    airflow = airflow_with_triggerer
+    # Pressed well after the sensor deferred: under load the worker can take many seconds to start it.
+    lipachat_emulator.script_status("delivered", delivered_after=1)
+    lipachat_emulator.script_reply(to=APPROVER, press="Approve", after=30)
+    airflow.wait_for(
+        "the example to be parsed", lambda: bool(airflow.query("SELECT 1 FROM dag WHERE dag_id = ?", APPROVAL))
+    )
+    airflow.cli("dags", "unpause", APPROVAL)
+    airflow.cli("dags", "trigger", APPROVAL, "--logical-date", "2024-03-04T00:00:00+00:00")
+
+    def settled() -> bool:
+        states = dict(airflow.query("SELECT task_id, state FROM task_instance WHERE dag_id = ?", APPROVAL))
+        return "failed" in states.values() or states.get("send_to_board") in ("success", "skipped")
+
+    airflow.wait_for("the answer and the branch after it", settled)
+    assert state_of(airflow, APPROVAL, "wait_for_answer") == "success"
+    assert state_of(airflow, APPROVAL, "send_to_board") == "success"
+    assert state_of(airflow, APPROVAL, "tell_author") == "skipped"
+    trigger_logs = [p for p in (airflow.home / "logs").rglob("*.trigger.*.log") if "task_id=wait_for_answer" in str(p)]
+    assert len(trigger_logs) == 1  # the sensor deferred once and its trigger ran in the triggerer
+    assert "Trigger fired event" in trigger_logs[0].read_text()
+    routes = [(d["route"], d["to"]) for d in lipachat_emulator.deliveries()]
+    assert routes[0] == ("buttons", APPROVER)
+    assert sorted(routes[1:]) == [("template", "254711000001"), ("template", "254711000002")]
+    logs = "\n".join(p.read_text(errors="replace") for p in (airflow.home / "logs").rglob("*") if p.is_file())
+    assert APPROVER not in logs and lipachat_emulator.api_key not in logs

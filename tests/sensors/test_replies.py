@@ -1,0 +1,179 @@
+"""WhatsAppReplySensor in real DAG runs: ask with buttons, then wait for the answers the emulator's numbers give."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from airflow_provider_lipachat.compat import AirflowFailException
+from airflow_provider_lipachat.emulator import Emulator
+from airflow_provider_lipachat.sensors.lipachat import WhatsAppReplySensor
+from tests.support import DagRunOutcome, printed
+
+RunDag = Callable[..., DagRunOutcome]
+ALICE, BOB = "254700000001", "254700000002"
+
+ASK_AND_WAIT = """
+import pendulum
+from airflow.sdk import DAG
+from airflow_provider_lipachat.operators.lipachat import SendWhatsAppButtonsOperator
+from airflow_provider_lipachat.sensors.lipachat import WhatsAppReplySensor
+
+with DAG("DAG_ID", schedule=None, start_date=pendulum.datetime(2024, 1, 1, tz="UTC")) as dag:
+    ask = SendWhatsAppButtonsOperator(
+        task_id="ask", to=__TO__, message="Send the report to the board?",
+        buttons=[{"id": "approve", "title": "Approve"}, {"id": "reject", "title": "Reject"}],
+    )
+    wait = WhatsAppReplySensor(
+        task_id="wait", wa_ids=ask.output, options=__OPTIONS__, answers_from=__FROM__, reprompt=__REPROMPT__,
+        poke_interval=0.3, timeout=__TIMEOUT__, deferrable=__DEFERRABLE__,
+    )
+"""
+
+
+def ask_and_wait(
+    to: object = ALICE,
+    options: object = ("Approve", "Reject"),
+    answers_from: str = "all",
+    reprompt: bool = False,
+    timeout: float = 30,
+    deferrable: bool = False,
+) -> str:
+    values = {
+        "__TO__": repr(list(to) if isinstance(to, tuple) else to),
+        "__OPTIONS__": repr(list(options) if isinstance(options, tuple) else options),
+        "__FROM__": repr(answers_from),
+        "__REPROMPT__": repr(reprompt),
+        "__TIMEOUT__": repr(timeout),
+        "__DEFERRABLE__": repr(deferrable),
+    }
+    source = ASK_AND_WAIT
+    for name, value in values.items():
+        source = source.replace(name, value)
+    return source
+
+
+def answers(outcome: DagRunOutcome) -> dict[str, tuple[str, str]]:
+    return {who: (a["answer"], a["text"]) for who, a in (outcome.xcom("wait") or {}).items()}
+
+
+@pytest.fixture
+def quick(lipachat_emulator: Emulator, lipachat_conn: str) -> Emulator:
+    """Messages reach their recipients at once."""
+    lipachat_emulator.script_status("delivered", delivered_after=0)
+    return lipachat_emulator
+
+
+@pytest.mark.parametrize("deferrable", [False, True], ids=["poke", "deferred"])
+def test_a_pressed_button_ends_the_wait_with_the_answer_in_xcom(
+    run_dag: RunDag, quick: Emulator, deferrable: bool, capfd: pytest.CaptureFixture[str]
+) -> None:
+    # Well after the first look, even where a loaded machine takes seconds to start the sensor's task.
+    quick.script_reply(press="Approve", after=6)
+    outcome = run_dag(ask_and_wait(deferrable=deferrable))
+    assert outcome.task_states == {"ask": "success", "wait": "success"}
+    assert answers(outcome) == {ALICE: ("Approve", "Approve")}
+    [reply] = quick.inbound()
+    assert outcome.xcom("wait")[ALICE]["received_at"] is not None
+    assert reply.from_number == ALICE
+    log = printed(capfd)
+    assert "Answered: " in log and "2547******01" in log and ALICE not in log
+
+
+def test_a_typed_answer_counts_as_the_button_of_that_title_and_is_answered_as_the_options_spell_it(
+    run_dag: RunDag, quick: Emulator
+) -> None:
+    quick.script_reply(text="  APPROVE ", after=0.5)
+    outcome = run_dag(ask_and_wait())
+    assert answers(outcome) == {ALICE: ("Approve", "  APPROVE ")}
+
+
+def test_an_answer_before_the_question_does_not_count(run_dag: RunDag, quick: Emulator) -> None:
+    quick.receive(ALICE, "Reject")  # an earlier conversation
+    quick.script_reply(press="approve", after=1)
+    outcome = run_dag(ask_and_wait())
+    assert answers(outcome) == {ALICE: ("Approve", "Approve")}
+
+
+def test_anything_else_is_ignored_and_with_reprompt_answered_once_with_the_choices(
+    run_dag: RunDag, quick: Emulator
+) -> None:
+    quick.script_reply(text="maybe later?", after=0.2, times=1)
+    quick.script_reply(press="Reject", after=2.5)
+    outcome = run_dag(ask_and_wait(reprompt=True))
+    assert answers(outcome) == {ALICE: ("Reject", "Reject")}
+    texts = [d for d in quick.deliveries() if d["route"] == "text"]
+    assert [d["payload"]["message"] for d in texts] == [
+        'Sorry, that is not one of the answers I can take. Please choose one of: "Approve", "Reject".'
+    ]
+    assert texts[0]["to"] == ALICE
+
+
+def test_a_deferred_wait_reprompts_then_waits_again_for_the_same_deadline(run_dag: RunDag, quick: Emulator) -> None:
+    quick.script_reply(text="what?", after=4, times=1)
+    quick.script_reply(press="Approve", after=9)
+    outcome = run_dag(ask_and_wait(reprompt=True, deferrable=True))
+    assert answers(outcome) == {ALICE: ("Approve", "Approve")}
+    assert [d["to"] for d in quick.deliveries() if d["route"] == "text"] == [ALICE]
+
+
+@pytest.mark.parametrize(
+    ("answers_from", "expected"),
+    [("all", {ALICE: "Approve", BOB: "Reject"}), ("any", {ALICE: "Approve"}), ("first", {ALICE: "Approve"})],
+)
+def test_whose_answers_end_the_wait(
+    run_dag: RunDag, quick: Emulator, answers_from: str, expected: dict[str, str]
+) -> None:
+    quick.script_reply(to=ALICE, press="Approve", after=0.5)
+    quick.script_reply(to=BOB, press="Reject", after=4)
+    outcome = run_dag(ask_and_wait(to=(ALICE, BOB), answers_from=answers_from))
+    assert outcome.task_states["wait"] == "success"
+    assert {who: a for who, (a, _) in answers(outcome).items()} == expected
+
+
+@pytest.mark.parametrize("deferrable", [False, True], ids=["poke", "deferred"])
+def test_a_timeout_names_who_has_not_answered_and_pushes_who_did(
+    run_dag: RunDag, quick: Emulator, deferrable: bool, capfd: pytest.CaptureFixture[str]
+) -> None:
+    quick.script_reply(to=ALICE, press="Approve", after=0)
+    outcome = run_dag(ask_and_wait(to=(ALICE, BOB), timeout=2, deferrable=deferrable))
+    assert outcome.task_states["wait"] == "failed"
+    assert "1 recipient(s) have not answered: 2547******02" in printed(capfd)
+    assert answers(outcome) == {ALICE: ("Approve", "Approve")}
+
+
+def test_a_question_that_never_arrived_fails_the_wait(
+    run_dag: RunDag, lipachat_emulator: Emulator, lipachat_conn: str, capfd: pytest.CaptureFixture[str]
+) -> None:
+    lipachat_emulator.script_status("failed", code=131026, delivered_after=0)
+    outcome = run_dag(ask_and_wait())
+    assert outcome.task_states["wait"] == "failed"
+    assert "question not delivered, so it cannot be answered: 2547******01: FAILED, WhatsApp error 131026" in printed(
+        capfd
+    )
+
+
+@pytest.mark.parametrize(
+    ("arguments", "problem"),
+    [
+        ({"options": []}, "options=[]: names no answer"),
+        ({"options": None, "reprompt": True}, "reprompt=True needs the answers to ask for"),
+        ({"wa_ids": "{'254700000001': "}, "wa_ids="),
+        ({"wa_ids": [3]}, "neither a waId nor a {recipient: waId} mapping"),
+    ],
+)
+def test_bad_arguments_fail_before_any_request(
+    lipachat_emulator: Emulator, lipachat_conn: str, arguments: dict[str, Any], problem: str
+) -> None:
+    sensor = WhatsAppReplySensor(task_id="wait", **{"wa_ids": {ALICE: "wamid.A"}, "options": ["Yes"], **arguments})
+    with pytest.raises(AirflowFailException) as failure:
+        sensor.poke({})  # type: ignore[arg-type]  # fails before reading anything from the context
+    assert problem in str(failure.value)
+    assert lipachat_emulator.requests() == []
+
+
+def test_answers_from_must_be_all_any_or_first() -> None:
+    with pytest.raises(ValueError, match="answers_from.*'all', 'any', 'first'"):
+        WhatsAppReplySensor(task_id="wait", wa_ids="wamid.A", answers_from="most")
