@@ -13,6 +13,8 @@ class LipaChatError(Exception):
     """Base class of every error this provider raises."""
 
     retryable: bool = False
+    #: Whether the rest of a fan-out is pointless after this error: every other send would meet it too.
+    stops_fan_out: bool = False
 
 
 MAX_SHOWN_VALUE = 200
@@ -38,6 +40,8 @@ class LipaChatValidationError(LipaChatError, ValueError):
 class LipaChatAuthError(LipaChatError):
     """The gateway refused the API key (including its 'Invalid credentials' with status success)."""
 
+    stops_fan_out = True
+
 
 class LipaChatRequestError(LipaChatError):
     """The gateway answered and rejected the request; sending it again will not help."""
@@ -59,6 +63,23 @@ class LipaChatTransientError(LipaChatError):
     def __init__(self, message: str, *, http_status: int | None = None) -> None:
         self.http_status = http_status
         super().__init__(message)
+
+
+class LipaChatRateLimitStoreError(LipaChatTransientError):
+    """The store that shares a sender number's rate limit between workers did not answer; nothing was sent.
+
+    Transient (Airflow retries the task once the store is back), and the rest of a fan-out is not
+    attempted: every send would need the same store.
+    """
+
+    stops_fan_out = True
+
+
+class LipaChatThroughputError(LipaChatTransientError):
+    """WhatsApp refused sends over the sender number's throughput limit (error 130429), even after retries.
+
+    Transient: the same message goes through once the number sends more slowly.
+    """
 
 
 class LipaChatResponseError(LipaChatError):

@@ -14,13 +14,18 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
+from airflow_provider_lipachat.emulator import busiest_window
+
 API_KEY = "bench-key"
 SENDER = "254110090747"
 
 
 @contextmanager
-def emulator_process(latency: float = 0.0) -> Iterator[str]:
-    """The emulator in a separate process (so it does not share the client's GIL); yields its base URL."""
+def emulator_process(latency: float = 0.0, throughput: float | None = None) -> Iterator[str]:
+    """The emulator in a separate process (so it does not share the client's GIL); yields its base URL.
+
+    ``throughput``: the emulator refuses sends above that many per second per sender with 130429.
+    """
     process = subprocess.Popen(
         [
             sys.executable,
@@ -32,6 +37,7 @@ def emulator_process(latency: float = 0.0) -> Iterator[str]:
             API_KEY,
             "--latency",
             str(latency),
+            *([] if throughput is None else ["--throughput", str(throughput)]),
         ],
         stdout=subprocess.PIPE,
         text=True,
@@ -69,13 +75,7 @@ def arrival(request: dict[str, Any]) -> float:
 
 def max_requests_in_any_second(base_url: str) -> int:
     """The most gateway requests the emulator received within any one-second window."""
-    times = sorted(arrival(r) for r in control(base_url, "/_emulator/requests"))
-    best, left = 0, 0
-    for right, moment in enumerate(times):
-        while moment - times[left] >= 1.0:
-            left += 1
-        best = max(best, right - left + 1)
-    return best
+    return busiest_window([arrival(r) for r in control(base_url, "/_emulator/requests")])
 
 
 def median(values: list[float]) -> float:

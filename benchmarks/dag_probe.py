@@ -5,6 +5,8 @@ COUNT recipients, runs it with ``dag.test()`` (the task state store on, Airflow 
 JSON line: the task's seconds, this process's peak RSS, whether XCom holds every waId, and what the
 checkpoints wrote to the store. ``dag_probe.py baseline BASE_URL COUNT`` prints the peak RSS of a process that
 holds the same input list and result mappings and runs the same DAG to one recipient.
+``dag_probe.py text COUNT PREFIX`` runs a text fan-out to COUNT numbers starting PREFIX through
+the connection ``AIRFLOW_CONN_LIPACHAT_DEFAULT`` the caller set, and prints the task's seconds.
 RATE_LIMIT is a number per second, or ``none``.
 """
 
@@ -97,6 +99,25 @@ def run_operator(count: int, concurrency: int, rate_limit: str) -> dict[str, Any
     }
 
 
+TEXT_DAG_SOURCE = """
+import pendulum
+from airflow.sdk import DAG
+from airflow_provider_lipachat.operators.lipachat import SendWhatsAppTextOperator
+
+with DAG("DAG_ID", schedule=None, start_date=pendulum.datetime(2024, 1, 1, tz="UTC")) as dag:
+    SendWhatsAppTextOperator(
+        task_id="send", to=[f"PREFIX{n:06d}" for n in range(COUNT)], message="Partition ready", max_concurrency=8
+    )
+"""
+
+
+def run_text(count: int, prefix: str) -> dict[str, Any]:
+    """A text fan-out to ``count`` recipients (numbers starting ``prefix``) in a real DAG run."""
+    dag_id = f"bench_text_{prefix}_{os.getpid()}"
+    _, seconds = run_send_dag(dag_id, TEXT_DAG_SOURCE.replace("COUNT", str(count)).replace("PREFIX", prefix))
+    return {"seconds": seconds}
+
+
 def baseline(count: int) -> dict[str, Any]:
     """The same DAG run to one recipient, in a process that also holds the big run's inputs and result mappings."""
     numbers = [f"2548{n:08d}" for n in range(count)]
@@ -110,6 +131,9 @@ def baseline(count: int) -> dict[str, Any]:
 if __name__ == "__main__":
     from common import use_lipachat_connection
 
+    if sys.argv[1] == "text":  # the connection comes from the environment, as the caller set it
+        print(json.dumps(run_text(int(sys.argv[2]), sys.argv[3])))
+        sys.exit(0)
     use_lipachat_connection(sys.argv[2])
     if sys.argv[1] == "baseline":
         print(json.dumps(baseline(int(sys.argv[3]))))

@@ -25,6 +25,7 @@ os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 
 import delivery_status
 import import_cost
+import many_tasks
 import preflight
 import requests
 from common import (
@@ -270,6 +271,7 @@ def main() -> None:
     print(peak_memory([1000, 5000] if quick else [10_000, 100_000]))
     delivery_status.main(quick)
     preflight.main(quick)
+    many_tasks.main(quick)
 
 
 if __name__ == "__main__":

@@ -2,5 +2,6 @@
 
 from airflow_provider_lipachat.emulator.server import DEFAULT_API_KEY, Emulator
 from airflow_provider_lipachat.emulator.state import Fault
+from airflow_provider_lipachat.emulator.throughput import Arrival, ThroughputLimit, busiest_window
 
-__all__ = ["DEFAULT_API_KEY", "Emulator", "Fault"]
+__all__ = ["DEFAULT_API_KEY", "Arrival", "Emulator", "Fault", "ThroughputLimit", "busiest_window"]

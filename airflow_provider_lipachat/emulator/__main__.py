@@ -8,6 +8,7 @@ import sys
 from types import FrameType
 
 from airflow_provider_lipachat.emulator.server import DEFAULT_API_KEY, Emulator
+from airflow_provider_lipachat.emulator.throughput import DEFAULT_THROUGHPUT_STATUS, THROUGHPUT_STATUSES
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -23,6 +24,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--latency", type=float, default=0.0, help="seconds added to every gateway answer, as a network would"
     )
+    parser.add_argument(
+        "--throughput",
+        type=float,
+        default=None,
+        metavar="N",
+        help="accept at most N sends per second per sender number (any number above 0), answering the excess "
+        "with WhatsApp's error 130429 (default: no limit; POST /_emulator/throughput changes it)",
+    )
+    parser.add_argument(
+        "--throughput-status",
+        type=int,
+        default=DEFAULT_THROUGHPUT_STATUS,
+        choices=THROUGHPUT_STATUSES,
+        help=f"HTTP status of a 130429 answer, unknown for LipaChat (default {DEFAULT_THROUGHPUT_STATUS})",
+    )
     parser.add_argument("--verbose", action="store_true", help="log every request")
     args = parser.parse_args(argv)
     try:
@@ -32,6 +48,8 @@ def main(argv: list[str] | None = None) -> int:
             api_key=args.api_key,
             enforce_session_window=args.enforce_session_window,
             latency=args.latency,
+            throughput=args.throughput,
+            throughput_status=args.throughput_status,
             verbose=args.verbose,
         )
     except (OSError, ValueError) as err:

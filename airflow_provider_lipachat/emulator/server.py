@@ -4,6 +4,10 @@ Where the gateway's behaviour is undocumented the emulator makes one choice and 
 error envelopes answer HTTP 400, the Invalid-credentials quirk answers HTTP 200 with
 ``status: "success"`` (that is the quirk), and a repeated ``messageId`` answers the original
 result without delivering again.
+
+A throughput limit per sender number (WhatsApp's, off unless set: ``throughput``, ``--throughput``,
+``POST /_emulator/throughput``) refuses the excess with WhatsApp's error 130429 in LipaChat's
+error envelope, HTTP 400 unless set otherwise; that shape is ASSUMED (see ``throughput``).
 """
 
 from __future__ import annotations
@@ -29,6 +33,13 @@ from airflow_provider_lipachat.emulator.state import (
     gateway_timestamp,
     success_envelope,
 )
+from airflow_provider_lipachat.emulator.throughput import (
+    DEFAULT_THROUGHPUT_STATUS,
+    Arrival,
+    ThroughputLimit,
+    ThroughputSpecError,
+    throughput_error_envelope,
+)
 from airflow_provider_lipachat.gateway.net import is_loopback
 
 DEFAULT_API_KEY = "lipachat-emulator-key"
@@ -46,6 +57,8 @@ SEND_ROUTES = {
     "/api/v1/whatsapp/template": ("template", "Template message sent successfully"),
 }
 CONTROL_LISTS = {"/_emulator/messages": "deliveries", "/_emulator/requests": "requests", "/_emulator/faults": "faults"}
+ARRIVALS_PATH = "/_emulator/arrivals"
+THROUGHPUT_PATH = "/_emulator/throughput"
 TEMPLATE_LIST_PREFIX = "/api/v1/template/"
 MESSAGE_LIST_PATH = "/api/v1/whatsapp/message"
 MAX_PAGE_SIZE = 100
@@ -142,6 +155,11 @@ class _Handler(BaseHTTPRequestHandler):
         state = self.server.state
         if self.path in CONTROL_LISTS:
             self._send_json(200, state.snapshot()[CONTROL_LISTS[self.path]])
+        elif urlsplit(self.path).path == ARRIVALS_PATH:
+            sender = parse_qs(urlsplit(self.path).query).get("sender", [None])[0]
+            self._send_json(200, [a.to_json() for a in state.arrivals_of(sender)])
+        elif self.path == THROUGHPUT_PATH:
+            self._send_json(200, state.throughput_report())
         elif self.path.startswith(TEMPLATE_LIST_PREFIX) or urlsplit(self.path).path == MESSAGE_LIST_PATH:
             self._gateway_request(None, None)
         else:
@@ -183,6 +201,8 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             state.add_status_script(script)
             self._send_json(201, script.to_json())
+        elif self.path == THROUGHPUT_PATH:
+            self._set_throughput(raw)
         elif self.path.startswith("/_emulator/sessions/"):
             number = self.path.rsplit("/", 1)[1]
             if not _is_number(number):
@@ -192,6 +212,24 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json(200, {"session": number.lstrip("+"), "open": True})
         else:
             self._send_json(404, {"error": "Not Found", "path": self.path})
+
+    def _set_throughput(self, raw: bytes) -> None:
+        """``{"per_second": N, "http_status": 400}`` sets the per-sender limit; ``{"per_second": null}`` clears it."""
+        try:
+            spec = json.loads(raw or b"{}")
+            if not isinstance(spec, dict) or "per_second" not in spec:
+                raise ThroughputSpecError('expected a JSON object {"per_second": N} (null clears the limit)')
+            unknown = set(spec) - {"per_second", "http_status"}
+            if unknown:
+                raise ThroughputSpecError(f"unknown throughput fields {sorted(unknown)}")
+            limit = None
+            if spec["per_second"] is not None:
+                limit = ThroughputLimit.parse(spec["per_second"], spec.get("http_status", DEFAULT_THROUGHPUT_STATUS))
+        except ValueError as err:
+            self._send_json(400, {"error": str(err)})
+            return
+        self.server.state.set_throughput(limit)
+        self._send_json(200, self.server.state.throughput_report())
 
     def _gateway_request(self, route: tuple[str, str] | None, raw: bytes | None) -> None:
         state = self.server.state
@@ -250,11 +288,15 @@ class _Handler(BaseHTTPRequestHandler):
             return 400, _error_envelope(problem), "rejected"
         if kind != "template" and not state.session_open(str(payload["to"]).lstrip("+")):
             return 400, _error_envelope(SESSION_CLOSED_MESSAGE), "session_closed"
-        answer, replayed = state.deliver_once(kind, payload, status_desc)
+        answer, outcome = state.send(kind, payload, status_desc)
+        if answer is None:  # over the sender's throughput limit: WhatsApp's 130429, in an ASSUMED shape
+            limit = state.throughput
+            status = DEFAULT_THROUGHPUT_STATUS if limit is None else limit.http_status
+            return status, throughput_error_envelope(gateway_timestamp()), outcome
         link = media_link(kind, payload)
-        if not replayed and link is not None and fetchable(link[0]):
+        if outcome == "delivered" and link is not None and fetchable(link[0]):
             self._fetch_media_later(answer["data"]["waId"], *link)
-        return 200, answer, "replayed" if replayed else "delivered"
+        return 200, answer, outcome
 
     def _fetch_media_later(self, wa_id: str, url: str, media_type: str) -> None:
         """Fetch the media after answering, as WhatsApp does once the gateway has accepted a send."""
@@ -308,12 +350,18 @@ class Emulator:
         api_key: str = DEFAULT_API_KEY,
         enforce_session_window: bool = False,
         latency: float = 0.0,
+        throughput: float | None = None,
+        throughput_status: int = DEFAULT_THROUGHPUT_STATUS,
         verbose: bool = False,
     ) -> None:
+        """``throughput``: sends accepted per second per sender number (any number above 0; None: no limit);
+        the excess is answered WhatsApp's 130429 with HTTP ``throughput_status`` (400, 429 or 200).
+        """
         require_loopback(host)
         if not 0 <= latency <= MAX_LATENCY:
             raise ValueError(f"latency={latency!r}: expected seconds from 0 to {MAX_LATENCY:g}")
-        self.state = EmulatorState(api_key=api_key, enforce_session_window=enforce_session_window)
+        limit = None if throughput is None else ThroughputLimit.parse(throughput, throughput_status)
+        self.state = EmulatorState(api_key=api_key, enforce_session_window=enforce_session_window, throughput=limit)
         self._server = _EmulatorHTTPServer((host, port), self.state, verbose, latency)
         self._thread: threading.Thread | None = None
 
@@ -390,5 +438,35 @@ class Emulator:
         self.state.add_status_script(script)
         return script
 
+    def set_throughput(
+        self, per_second: float | None, http_status: int = DEFAULT_THROUGHPUT_STATUS
+    ) -> ThroughputLimit | None:
+        """Limit each sender number to ``per_second`` sends (None clears), as ``POST /_emulator/throughput``."""
+        limit = None if per_second is None else ThroughputLimit.parse(per_second, http_status)
+        self.state.set_throughput(limit)
+        return limit
+
+    @property
+    def throughput(self) -> ThroughputLimit | None:
+        """The throughput limit in force, None when there is none."""
+        return self.state.throughput
+
+    def arrivals(self, sender: str | None = None) -> list[Arrival]:
+        """Sends that reached a sender's throughput budget, in order, accepted or throttled (``sender``'s if given).
+
+        A repeated messageId and a send refused for other reasons (key, fields, 24-hour window) are
+        not arrivals; ``requests()`` lists every request.
+        """
+        return self.state.arrivals_of(sender)
+
+    def throttled_count(self, sender: str | None = None) -> int:
+        """How many sends (of ``sender``, or of every sender) were answered WhatsApp's 130429."""
+        return sum(not a.accepted for a in self.arrivals(sender))
+
+    def throughput_report(self) -> dict[str, Any]:
+        """What ``GET /_emulator/throughput`` answers: the limit, and per sender the counts and busiest window."""
+        return self.state.throughput_report()
+
     def reset(self) -> None:
+        """Forget what was received and scripted (arrivals too); the settings, throughput limit included, stay."""
         self.state.reset()

@@ -1,4 +1,4 @@
-"""What the emulator remembers: deliveries, results by messageId, every request, faults and sessions.
+"""What the emulator remembers: deliveries, results by messageId, every request, faults, sessions and arrivals.
 
 All of it behind one lock, since the server answers each connection in its own thread.
 """
@@ -13,6 +13,7 @@ from typing import Any
 
 from airflow_provider_lipachat.emulator.lifecycle import SentMessage, StatusScript
 from airflow_provider_lipachat.emulator.media import MEDIA_FETCH_FAILED, MediaFetch
+from airflow_provider_lipachat.emulator.throughput import Arrival, ThroughputLimit, busiest_window
 
 FAULT_ACTIONS = ("status", "html", "reset", "delay", "deliver_then_delay", "redirect")
 MAX_FAULT_DELAY = 60.0
@@ -117,6 +118,8 @@ class EmulatorState:
     sent: list[SentMessage] = field(default_factory=list)
     status_scripts: list[StatusScript] = field(default_factory=list)
     media_fetches: list[MediaFetch] = field(default_factory=list)
+    throughput: ThroughputLimit | None = None
+    arrivals: list[Arrival] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def record_request(self, method: str, path: str, payload: Any, outcome: str, received_at: str) -> None:
@@ -136,20 +139,75 @@ class EmulatorState:
         return None
 
     def deliver_once(self, route: str, payload: dict[str, Any], status_desc: str) -> tuple[dict[str, Any], bool]:
-        """Deliver a message unless its messageId was delivered before; returns (answer, replayed)."""
+        """Deliver a message unless its messageId was delivered before; returns (answer, replayed).
+
+        No throughput budget is asked: this is how a test puts a message in place directly.
+        """
         message_id = str(payload["messageId"])
         with self.lock:
             if message_id in self.answers_by_message_id:
                 return self.answers_by_message_id[message_id], True
-            wa_id = new_wa_id()
-            answer = success_envelope(
-                {"messageId": message_id, "waId": wa_id, "status": "SENT", "statusDesc": status_desc}
-            )
-            self.answers_by_message_id[message_id] = answer
-            self.deliveries.append({"route": route, "waId": wa_id, "payload": payload, **_ids(payload)})
-            to = str(payload.get("to", "")).lstrip("+")
-            self.sent.append(SentMessage(len(self.sent) + 1, wa_id, to, route, self._script_for(to)))
-            return answer, False
+            return self._deliver(route, payload, status_desc), False
+
+    def send(self, route: str, payload: dict[str, Any], status_desc: str) -> tuple[dict[str, Any] | None, str]:
+        """A send as the gateway takes it: (answer, outcome), the outcome ``replayed``, ``throttled`` or ``delivered``.
+
+        A repeated messageId gets its first answer and asks no budget. Otherwise the send is an
+        arrival, timed on ``time.monotonic()`` under the lock: with a throughput limit set and the
+        sender's budget spent it is refused (answer None), recorded but not delivered.
+        """
+        message_id = str(payload["messageId"])
+        sender = str(payload.get("from", "")).lstrip("+")
+        to = str(payload.get("to", "")).lstrip("+")
+        with self.lock:
+            if message_id in self.answers_by_message_id:
+                return self.answers_by_message_id[message_id], "replayed"
+            now = time.monotonic()
+            accepted = self.throughput is None or self.throughput.admits(self.arrivals, sender, now)
+            self.arrivals.append(Arrival(sender, to, message_id, route, now, time.time(), accepted))
+            if not accepted:
+                return None, "throttled"
+            return self._deliver(route, payload, status_desc), "delivered"
+
+    def _deliver(self, route: str, payload: dict[str, Any], status_desc: str) -> dict[str, Any]:
+        """Keep a new message and its answer; the caller holds the lock."""
+        message_id = str(payload["messageId"])
+        wa_id = new_wa_id()
+        answer = success_envelope({"messageId": message_id, "waId": wa_id, "status": "SENT", "statusDesc": status_desc})
+        self.answers_by_message_id[message_id] = answer
+        self.deliveries.append({"route": route, "waId": wa_id, "payload": payload, **_ids(payload)})
+        to = str(payload.get("to", "")).lstrip("+")
+        self.sent.append(SentMessage(len(self.sent) + 1, wa_id, to, route, self._script_for(to)))
+        return answer
+
+    def set_throughput(self, limit: ThroughputLimit | None) -> None:
+        """Set the per-sender throughput limit (None: no limit) for the sends that arrive from now on."""
+        with self.lock:
+            self.throughput = limit
+
+    def arrivals_of(self, sender: str | None = None) -> list[Arrival]:
+        """The arrivals in order, of one sender (``+`` or not) or of all when None."""
+        wanted = None if sender is None else sender.lstrip("+")
+        with self.lock:
+            return [a for a in self.arrivals if wanted is None or a.sender == wanted]
+
+    def throughput_report(self) -> dict[str, Any]:
+        """The limit, and per sender: arrivals, accepted, throttled, and the most accepted in any one window."""
+        with self.lock:
+            limit = self.throughput
+            arrivals = list(self.arrivals)
+        width = 1.0 if limit is None else limit.window
+        senders: dict[str, dict[str, Any]] = {}
+        for sender in dict.fromkeys(a.sender for a in arrivals):
+            own = [a for a in arrivals if a.sender == sender]
+            accepted = [a.at for a in own if a.accepted]
+            senders[sender] = {
+                "arrivals": len(own),
+                "accepted": len(accepted),
+                "throttled": len(own) - len(accepted),
+                "busiest_window": busiest_window(accepted, width),
+            }
+        return {"limit": None if limit is None else limit.to_json(), "window": width, "senders": senders}
 
     def _script_for(self, to: str) -> StatusScript:
         """The latest script naming this recipient, else the latest for everyone, else the default."""
@@ -200,6 +258,7 @@ class EmulatorState:
             }
 
     def reset(self) -> None:
+        """Forget everything received and scripted; settings stay (the key, the 24-hour rule, the throughput limit)."""
         with self.lock:
             self.deliveries.clear()
             self.requests.clear()
@@ -209,6 +268,7 @@ class EmulatorState:
             self.sent.clear()
             self.status_scripts.clear()
             self.media_fetches.clear()
+            self.arrivals.clear()
 
 
 def _ids(payload: dict[str, Any]) -> dict[str, Any]:

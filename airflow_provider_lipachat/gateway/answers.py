@@ -15,8 +15,9 @@ from airflow_provider_lipachat.exceptions import (
     LipaChatRequestError,
     LipaChatResponseError,
     LipaChatSessionClosedError,
+    LipaChatThroughputError,
 )
-from airflow_provider_lipachat.gateway.messages import SendResult, parse_gateway_timestamp
+from airflow_provider_lipachat.gateway.messages import SendResult, mask_phone, parse_gateway_timestamp
 
 SNIPPET_LENGTH = 200
 #: How much older than the send an answer's timestamp must be before the send counts as replayed:
@@ -27,6 +28,15 @@ SESSION_CLOSED_ADVICE = (
     "WhatsApp accepts free-form messages (media, text) only within 24 hours of the recipient's "
     "last message to the business. Send an approved template message instead; it is always "
     "accepted, and once the recipient replies the window opens again."
+)
+
+#: WhatsApp Cloud API's "Rate limit hit": the sender number sent more messages per second than it may.
+THROUGHPUT_ERROR_CODE = 130429
+THROUGHPUT_ADVICE = (
+    "Slow the sends from this number down: set the LipaChat connection's rate_limit extra (messages per "
+    "second) to the number's limit or below (WhatsApp allows 80 per second by default, 20 for a number also "
+    "used in the WhatsApp Business app), and share it across workers by setting rate_limit_store_conn_id to "
+    "a Redis connection every worker reaches, so every task sending from this number counts against one budget."
 )
 
 
@@ -53,9 +63,51 @@ def _load_json(status_code: int, text: str, path: str) -> dict[str, Any]:
     )
 
 
+def _error_codes(body: dict[str, Any]) -> set[str]:
+    """The error codes an answer carries, as text: in ``errors`` (a list or one object), Meta's ``error``, ``code``."""
+    errors = body.get("errors")
+    items = [*(errors if isinstance(errors, list) else [errors]), body.get("error"), body]
+    return {str(item.get("code")) for item in items if isinstance(item, dict) and item.get("code") is not None}
+
+
+def is_throughput_answer(text: str) -> bool:
+    """Whether an answer is WhatsApp's throughput refusal (130429), whatever its HTTP status.
+
+    How LipaChat passes 130429 on is not documented, so any JSON answer carrying the code counts:
+    in its ``errors``, in Meta's own ``error`` object, as ``code``, or in the ``message`` text
+    (Meta's wording is "(#130429) Rate limit hit").
+    """
+    code = str(THROUGHPUT_ERROR_CODE)
+    if code not in text:  # every answer is asked, so the common one is spared a second parse
+        return False
+    try:
+        body = json.loads(text)
+    except ValueError:
+        return False
+    if not isinstance(body, dict):
+        return False
+    return code in _error_codes(body) or code in str(body.get("message") or "")
+
+
+def throughput_error(
+    what: str, sender: str | None, http_status: int | None, attempts: int | None = None
+) -> LipaChatThroughputError:
+    """The error for a send refused over the sender number's throughput limit; the number is masked."""
+    number = "the sender number" if not sender else f"sender number {mask_phone(sender)}"
+    tries = "" if attempts is None else f" after {attempts} attempt(s)"
+    return LipaChatThroughputError(
+        f"{what} failed{tries}: the throughput limit of {number} was reached "
+        f"(WhatsApp error {THROUGHPUT_ERROR_CODE}: more messages per second than WhatsApp allows from that "
+        f"number). {THROUGHPUT_ADVICE}",
+        http_status=http_status,
+    )
+
+
 def read_envelope(status_code: int, text: str, path: str) -> dict[str, Any]:
     """Return the envelope of a successful answer, or raise the error the answer describes."""
     body = _load_json(status_code, text, path)
+    if is_throughput_answer(text):
+        raise throughput_error(path, None, status_code)
     if isinstance(body.get("status"), int) and "error" in body:
         raise LipaChatRequestError(
             f"gateway rejected the request as malformed: HTTP {body['status']} {body.get('error')} "

@@ -72,7 +72,7 @@ class AsyncMessageList:
         shown = API_PREFIX + path.split("?")[0]
         what = f"GET {shown}"
         policy = self.retry_policy
-        for attempt in range(1, policy.attempts + 1):
+        for attempt in range(1, policy.most_attempts + 1):
             try:
                 response = await http.get(self.base_url + API_PREFIX + path)
             except (httpx.TransportError, httpx.TimeoutException) as err:
@@ -81,12 +81,12 @@ class AsyncMessageList:
                 text = redact_key(response.text, self._api_key)
                 if response.is_redirect:
                     raise redirect_refused(response.status_code, response.headers.get("Location"))
-                if not policy.retries_status(response.status_code):
+                if not policy.retries_answer(response.status_code, text):
                     return read_envelope(response.status_code, text, shown)
                 retry = policy.after_status(
                     what, attempt, response.status_code, text, response.headers.get("Retry-After")
                 )
-            if attempt == policy.attempts:
+            if policy.gives_up(attempt, retry):
                 raise retry.failure
             policy.log_retry(log, what, attempt, retry)
             await asyncio.sleep(retry.wait)

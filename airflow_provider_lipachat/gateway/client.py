@@ -25,7 +25,7 @@ from airflow_provider_lipachat.gateway.messages import (
     TextMessage,
     mask_phone,
 )
-from airflow_provider_lipachat.gateway.ratelimit import RateLimiter
+from airflow_provider_lipachat.gateway.ratelimit import RateLimiter, SenderPacer
 from airflow_provider_lipachat.gateway.retry import RetryPolicy
 from airflow_provider_lipachat.limits import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT
 
@@ -54,7 +54,8 @@ class LipaChatClient:
     Transient failures (network errors, timeouts, 429, 500/502/503/504) are retried up to
     ``max_retries`` times, re-sending the identical body so the gateway can deduplicate by
     ``messageId``. Redirects are never followed: the key would travel with them. Safe to share
-    between threads; ``rate_limit`` caps request starts per second across all of them.
+    between threads; ``rate_limit`` caps request starts per second across all of them, and
+    ``shared_rate_limit`` paces every send by its sender number across processes too.
     """
 
     def __init__(
@@ -65,6 +66,7 @@ class LipaChatClient:
         timeout: float = DEFAULT_TIMEOUT,
         max_retries: int = DEFAULT_MAX_RETRIES,
         rate_limit: float | None = None,
+        shared_rate_limit: SenderPacer | None = None,
         pool_size: int = 10,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -75,6 +77,7 @@ class LipaChatClient:
         self._api_key = api_key
         self._sleep = sleep
         self.rate_limiter = None if rate_limit is None else RateLimiter(rate_limit)
+        self.shared_rate_limit = shared_rate_limit
         self.session = requests.Session()
         # Enough pooled connections for every sending thread, so none waits for or churns sockets.
         adapter = HTTPAdapter(pool_connections=1, pool_maxsize=max(pool_size, 1))
@@ -87,7 +90,7 @@ class LipaChatClient:
         limit = None if self.rate_limiter is None else self.rate_limiter.per_second
         return (
             f"LipaChatClient(base_url={self.base_url!r}, timeout={self.timeout}, "
-            f"max_retries={self.max_retries}, rate_limit={limit})"
+            f"max_retries={self.max_retries}, rate_limit={limit}, shared_rate_limit={self.shared_rate_limit!r})"
         )
 
     def close(self) -> None:
@@ -101,7 +104,11 @@ class LipaChatClient:
         """
         first_sent_at = datetime.datetime.now(datetime.timezone.utc)
         status, text = self._request(
-            "POST", message.path, json_body=message.to_payload(), about=f" to {mask_phone(message.to)}"
+            "POST",
+            message.path,
+            json_body=message.to_payload(),
+            about=f" to {mask_phone(message.to)}",
+            sender=message.from_number,
         )
         return read_send_result(status, text, API_PREFIX + message.path, message.message_id, first_sent_at)
 
@@ -143,18 +150,27 @@ class LipaChatClient:
         return scan.found
 
     def _request(
-        self, method: str, path: str, *, json_body: dict[str, Any] | None = None, about: str = ""
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body: dict[str, Any] | None = None,
+        about: str = "",
+        sender: str | None = None,
     ) -> tuple[int, str]:
         """One logical request: the HTTP status and body text of the first non-transient answer.
 
-        ``about`` names what the request is for in retry warnings, e.g. the masked recipient.
+        ``about`` names what the request is for in retry warnings, e.g. the masked recipient; a
+        message's ``sender`` draws every attempt from that number's shared budget, if there is one.
         """
         url = self.base_url + API_PREFIX + path
         what = f"{method} {API_PREFIX}{path}"
         policy = self.retry_policy
-        for attempt in range(1, policy.attempts + 1):
+        for attempt in range(1, policy.most_attempts + 1):
             if self.rate_limiter is not None:
                 self.rate_limiter.acquire()
+            if sender is not None and self.shared_rate_limit is not None:
+                self.shared_rate_limit.acquire(sender)
             try:
                 response = self.session.request(
                     method, url, json=json_body, timeout=self.timeout, allow_redirects=False
@@ -165,12 +181,12 @@ class LipaChatClient:
                 text = self._redact(response.text)
                 if response.is_redirect:
                     raise redirect_refused(response.status_code, response.headers.get("Location"))
-                if not policy.retries_status(response.status_code):
+                if not policy.retries_answer(response.status_code, text):
                     return response.status_code, text
                 retry = policy.after_status(
-                    what, attempt, response.status_code, text, response.headers.get("Retry-After")
+                    what, attempt, response.status_code, text, response.headers.get("Retry-After"), sender=sender
                 )
-            if attempt == policy.attempts:
+            if policy.gives_up(attempt, retry):
                 raise retry.failure
             policy.log_retry(log, what + about, attempt, retry)
             self._sleep(retry.wait)

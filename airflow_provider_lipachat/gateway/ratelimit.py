@@ -8,10 +8,24 @@ import math
 import threading
 import time
 from collections.abc import Callable
+from typing import Protocol
 
 # Starts are spaced 2 % wider than 1/N, so even with up to 20 ms of jitter between the client and
 # the gateway, no one-second window holds more than N arrivals; the cost is 2 % of throughput.
 SPACING_MARGIN = 1.02
+
+
+def check_per_second(per_second: float) -> float:
+    """``per_second`` if a finite number above 0; anything else is a programming error (inputs are parsed earlier)."""
+    if not (math.isfinite(per_second) and per_second > 0):
+        raise ValueError(f"per_second={per_second!r}: expected a number of requests per second greater than 0")
+    return per_second
+
+
+class SenderPacer(Protocol):
+    """Paces sends per sender number: the shared, cross-process limit (``SharedRateLimit``)."""
+
+    def acquire(self, sender: str) -> None: ...
 
 
 class RateLimiter:
@@ -28,9 +42,7 @@ class RateLimiter:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        if not (math.isfinite(per_second) and per_second > 0):
-            raise ValueError(f"per_second={per_second!r}: expected a number of requests per second greater than 0")
-        self.per_second = per_second
+        self.per_second = check_per_second(per_second)
         self.interval = SPACING_MARGIN / per_second
         self._next_slot = float("-inf")
         self._lock = threading.Lock()

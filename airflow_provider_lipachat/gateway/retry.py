@@ -2,7 +2,9 @@
 
 The send client, the triggerer's async reader and the trigger's polls all ask a ``RetryPolicy``:
 which failures are transient, how long to back off (full-jitter exponential, or the server's
-``Retry-After``), and what to say when the retries run out. No Airflow, no HTTP library.
+``Retry-After``), and what to say when the retries run out. WhatsApp's throughput refusal (130429)
+is transient whatever HTTP status carries it, and its waits are never shorter than the one-second
+window WhatsApp counts in. No Airflow, no HTTP library.
 """
 
 from __future__ import annotations
@@ -14,14 +16,24 @@ import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from airflow_provider_lipachat.exceptions import LipaChatRequestError, LipaChatTransientError
-from airflow_provider_lipachat.gateway.answers import snippet
+from airflow_provider_lipachat.exceptions import (
+    LipaChatRequestError,
+    LipaChatThroughputError,
+    LipaChatTransientError,
+)
+from airflow_provider_lipachat.gateway.answers import is_throughput_answer, snippet, throughput_error
 from airflow_provider_lipachat.limits import DEFAULT_MAX_RETRIES
 
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 BACKOFF_BASE = 0.5
 BACKOFF_CAP = 30.0
 RETRY_AFTER_CAP = 120.0
+#: WhatsApp counts a sender number's messages per second: a wait after a throughput refusal is at least
+#: this long, so the retry does not meet the same full window again.
+THROUGHPUT_WINDOW = 1.0
+#: Retries of throughput refusals when ``max_retries`` is fewer: a refusal says "slower", not that anything
+#: failed, so a long fan-out over the limit slows down instead of failing its recipients.
+THROUGHPUT_RETRIES = 10
 
 
 def backoff_delay(attempt: int, *, base: float = BACKOFF_BASE, cap: float = BACKOFF_CAP) -> float:
@@ -52,6 +64,11 @@ class Retry:
     reason: str
     failure: LipaChatTransientError
     wait: float
+
+    @property
+    def throughput(self) -> bool:
+        """Whether this was WhatsApp's throughput refusal (130429)."""
+        return isinstance(self.failure, LipaChatThroughputError)
 
 
 def _transport_retry(base_url: str, what: str, attempt: int, err: Exception, timeout: float, wait: float) -> Retry:
@@ -87,12 +104,29 @@ def _status_retry(what: str, attempt: int, status: int, text: str, retry_after: 
     return Retry(reason, failure, wait if asked is None else asked)
 
 
+def _throughput_retry(
+    what: str, attempt: int, status: int, retry_after: str | None, sender: str | None, backoff: float
+) -> Retry:
+    """The retry after WhatsApp's 130429: the window plus jittered backoff, or ``Retry-After`` but at least the window.
+
+    The jitter spreads the retries of many threads refused together, so they do not meet again at once.
+    """
+    reason = f"HTTP {status}, WhatsApp error 130429: sender throughput limit"
+    failure = throughput_error(what, sender, status, attempt)
+    asked = parse_retry_after(retry_after)
+    wait = THROUGHPUT_WINDOW + backoff if asked is None else max(asked, THROUGHPUT_WINDOW)
+    return Retry(reason, failure, wait)
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     """How often one request is tried again and how long to wait before each try.
 
     ``max_retries`` retries follow the first attempt; waits are full-jitter exponential from
     ``backoff_base`` seconds, capped at ``backoff_cap``, unless the server gave ``Retry-After``.
+    WhatsApp's throughput refusal (130429) waits at least ``THROUGHPUT_WINDOW`` more and may be
+    retried up to ``THROUGHPUT_RETRIES`` times when ``max_retries`` is fewer: readers loop over
+    ``range(1, most_attempts + 1)`` and stop where ``gives_up`` says.
     """
 
     max_retries: int = DEFAULT_MAX_RETRIES
@@ -104,21 +138,41 @@ class RetryPolicy:
         """Every try of one request: the first and its retries."""
         return self.max_retries + 1
 
+    @property
+    def most_attempts(self) -> int:
+        """The bound of a reader's loop: the tries a request may get when throughput refusals need more."""
+        return max(self.attempts, THROUGHPUT_RETRIES + 1)
+
+    def attempts_for(self, retry: Retry) -> int:
+        """The tries allowed for a failure of this kind, counting every attempt of the request so far."""
+        return self.most_attempts if retry.throughput else self.attempts
+
+    def gives_up(self, attempt: int, retry: Retry) -> bool:
+        """Whether attempt number ``attempt`` (from 1), failed as ``retry`` says, was the last: raise its failure."""
+        return attempt >= self.attempts_for(retry)
+
     def backoff(self, attempt: int) -> float:
         """The wait after failed attempt number ``attempt`` (from 1)."""
         return backoff_delay(attempt, base=self.backoff_base, cap=self.backoff_cap)
 
     @staticmethod
-    def retries_status(status: int) -> bool:
-        """Whether an HTTP status is transient (429, 5xx from a proxy or an overloaded gateway)."""
-        return status in RETRYABLE_STATUS
+    def retries_answer(status: int, text: str) -> bool:
+        """Whether an answer is transient: a retryable status, or WhatsApp's 130429 with any status."""
+        return status in RETRYABLE_STATUS or is_throughput_answer(text)
 
     def after_transport_error(self, base_url: str, what: str, attempt: int, err: Exception, timeout: float) -> Retry:
         """The retry after a connection failed or timed out; raises at once when retrying cannot help."""
         return _transport_retry(base_url, what, attempt, err, timeout, self.backoff(attempt))
 
-    def after_status(self, what: str, attempt: int, status: int, text: str, retry_after: str | None) -> Retry:
-        """The retry after a transient HTTP status: the server's ``Retry-After`` if it gave one, else backoff."""
+    def after_status(
+        self, what: str, attempt: int, status: int, text: str, retry_after: str | None, *, sender: str | None = None
+    ) -> Retry:
+        """The retry after a transient answer: the server's ``Retry-After`` if it gave one, else backoff.
+
+        A throughput refusal (130429, ``sender`` names the number) waits at least ``THROUGHPUT_WINDOW``.
+        """
+        if is_throughput_answer(text):
+            return _throughput_retry(what, attempt, status, retry_after, sender, self.backoff(attempt))
         return _status_retry(what, attempt, status, text, retry_after, self.backoff(attempt))
 
     def log_retry(self, log: logging.Logger, what: str, attempt: int, retry: Retry) -> None:
@@ -127,7 +181,7 @@ class RetryPolicy:
             "LipaChat %s: attempt %d of %d failed (%s); retrying in %.2f s",
             what,
             attempt,
-            self.attempts,
+            self.attempts_for(retry),
             retry.reason,
             retry.wait,
         )

@@ -87,11 +87,24 @@ FIELDS: tuple[ConnField, ...] = (
     ConnField(
         name="rate_limit",
         label="Rate limit (messages per second)",
-        description="Messages per second, any number above 0 (0.5 = one every 2 s); empty for no limit.",
+        description=(
+            "The sender number's limit in messages per second, any number above 0 (0.5 = one every 2 s); "
+            "empty for no limit. Each task keeps to it alone unless a shared store is set below."
+        ),
         kind="number",
         placeholder="no limit",
         above=0,
         check=parse_rate_limit,
+    ),
+    ConnField(
+        name="rate_limit_store_conn_id",
+        label="Shared rate limit store",
+        description=(
+            "Id of a Redis connection every worker reaches: the rate limit is then shared by every task "
+            "sending from this number. Empty: each task paces itself."
+        ),
+        kind="string",
+        placeholder="redis_default",
     ),
 )
 

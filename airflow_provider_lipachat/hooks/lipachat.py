@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_lipachat.compat import AirflowNotFoundException, BaseHook, mask_secret
 from airflow_provider_lipachat.exceptions import LipaChatError, LipaChatValidationError
@@ -20,6 +20,9 @@ from airflow_provider_lipachat.gateway.messages import (
 from airflow_provider_lipachat.hooks.connection_form import UI_FIELD_BEHAVIOUR, form_widgets
 from airflow_provider_lipachat.hooks.settings import ConnectionSettings, Overrides
 
+if TYPE_CHECKING:
+    from airflow_provider_lipachat.gateway.shared_ratelimit import SharedRateLimit
+
 TEST_CONNECTION_TIMEOUT = 10.0
 
 
@@ -32,13 +35,15 @@ class LipaChatHook(BaseHook):
     """Send WhatsApp messages through LipaChat using an Airflow connection of type ``lipachat``.
 
     The connection's password is the API key, its host the gateway URL, and its extras
-    ``from_number`` (default sender), ``timeout``, ``max_retries`` and ``rate_limit``; the same
-    arguments given here override the connection's.
+    ``from_number`` (default sender), ``timeout``, ``max_retries``, ``rate_limit`` (the sender
+    number's messages per second) and ``rate_limit_store_conn_id`` (a Redis connection that shares
+    that limit with every task and worker). ``timeout`` and ``max_retries`` given here override the
+    connection's; ``rate_limit`` given here applies on top of the connection's, and the lower wins.
 
     :param lipachat_conn_id: the ``lipachat`` connection to read (default ``lipachat_default``).
     :param timeout: seconds one request may take; overrides the connection's ``timeout`` extra.
     :param max_retries: retries of one request on transient failures (0-10); overrides ``max_retries``.
-    :param rate_limit: messages per second this hook's client starts at most; overrides ``rate_limit``.
+    :param rate_limit: messages per second this hook's client starts at most, on top of the connection's.
     :param pool_size: pooled connections the client keeps, one per sending thread.
     """
 
@@ -93,14 +98,35 @@ class LipaChatHook(BaseHook):
             settings.api_key,
             timeout=settings.timeout,
             max_retries=settings.max_retries,
-            rate_limit=settings.rate_limit,
+            rate_limit=settings.local_rate_limit,
+            shared_rate_limit=self.shared_rate_limit(),
             pool_size=self.pool_size,
         )
 
+    def shared_rate_limit(self) -> SharedRateLimit | None:
+        """The sender number's limit shared through the connection's Redis store, or None without one."""
+        settings = self.settings
+        if settings.rate_limit_store_conn_id is None or settings.shared_rate_limit is None:
+            return None
+        from airflow_provider_lipachat.utils.rate_limit_store import shared_rate_limit
+
+        return shared_rate_limit(settings.rate_limit_store_conn_id, settings.base_url, settings.shared_rate_limit)
+
     @property
     def rate_limit(self) -> float | None:
-        """Messages per second this hook's client starts at most (argument, else connection extra), or None."""
-        return self.settings.rate_limit
+        """Messages per second this hook's client starts at most (its own or the connection's, the lower), or None."""
+        return self.settings.effective_rate_limit
+
+    def pacing(self) -> str:
+        """How sends are paced, for a log line: ``""``, or e.g. ", at most 40/s (40/s shared by every task ...)"."""
+        limit = self.settings.effective_rate_limit
+        if limit is None:
+            return ""
+        shared = self.settings.shared_rate_limit
+        if shared is None:
+            return f", at most {limit:g}/s"
+        store = self.settings.rate_limit_store_conn_id
+        return f", at most {limit:g}/s ({shared:g}/s shared by every task sending from this number, through {store!r})"
 
     def statuses(self, wa_ids: Iterable[str], max_pages: int = DEFAULT_MAX_PAGES) -> dict[str, MessageStatus]:
         """The latest delivery status of each waId found on the gateway's message list."""
@@ -223,7 +249,7 @@ class LipaChatHook(BaseHook):
         return self.client.send_template(message)
 
     def test_connection(self) -> tuple[bool, str]:
-        """List the sender's templates once, with a short timeout and no retries."""
+        """List the sender's templates once (short timeout, no retries); ping the rate limit's store if it has one."""
         try:
             sender = self.default_sender()
             client = LipaChatClient(
@@ -233,11 +259,17 @@ class LipaChatHook(BaseHook):
                 templates = client.list_templates(sender)
             finally:
                 client.close()
+            shared = self.shared_rate_limit()
+            if shared is not None:
+                shared.check()
         except LipaChatError as err:
             return False, str(err)
         except Exception as err:  # a connection test reports every failure instead of raising
             return False, f"{type(err).__name__}: {err}"
-        return True, f"Connected to {self.settings.base_url}: {len(templates)} template(s) for {mask_phone(sender)}"
+        store = "" if shared is None else f"; the rate limit's store {shared.store_name!r} answered"
+        return True, (
+            f"Connected to {self.settings.base_url}: {len(templates)} template(s) for {mask_phone(sender)}{store}"
+        )
 
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:

@@ -63,7 +63,8 @@ def _extra_value(extras: dict[str, Any], name: str) -> Any:
 
 @dataclass(frozen=True)
 class Overrides:
-    """Settings a hook's caller gives itself, which win over the connection's extras."""
+    """Settings a hook's caller gives itself: timeout and retries win over the connection's extras, and
+    the rate limit applies on top of the connection's (the lower wins)."""
 
     timeout: float | None = None
     max_retries: int | None = None
@@ -72,7 +73,12 @@ class Overrides:
 
 @dataclass(frozen=True)
 class ConnectionSettings:
-    """What the client needs from a ``lipachat`` connection, checked: URL, key, timeouts, retries, rate, sender."""
+    """What the client needs from a ``lipachat`` connection, checked: URL, key, timeouts, retries, rates, sender.
+
+    ``rate_limit`` is the sender number's limit (the connection's extra), shared by every process
+    through the Redis connection ``rate_limit_store_conn_id`` when it names one; ``task_rate_limit``
+    is the caller's own limit on top.
+    """
 
     base_url: str
     api_key: str = field(repr=False)
@@ -80,6 +86,24 @@ class ConnectionSettings:
     max_retries: int = DEFAULT_MAX_RETRIES
     rate_limit: float | None = None
     from_number: str | None = None
+    rate_limit_store_conn_id: str | None = None
+    task_rate_limit: float | None = None
+
+    @property
+    def shared_rate_limit(self) -> float | None:
+        """The number's limit when a store shares it between every process, else None."""
+        return self.rate_limit if self.rate_limit_store_conn_id else None
+
+    @property
+    def local_rate_limit(self) -> float | None:
+        """What one client paces itself to: the task's own limit, and the number's unless a store shares it."""
+        unshared = None if self.shared_rate_limit is not None else self.rate_limit
+        return min((limit for limit in (self.task_rate_limit, unshared) if limit is not None), default=None)
+
+    @property
+    def effective_rate_limit(self) -> float | None:
+        """The most messages per second a client of these settings starts: the lower of the two limits."""
+        return min((limit for limit in (self.task_rate_limit, self.rate_limit) if limit is not None), default=None)
 
     @classmethod
     def read(cls, conn: ConnectionLike, conn_id: str, overrides: Overrides = Overrides()) -> ConnectionSettings:
@@ -89,13 +113,24 @@ class ConnectionSettings:
         extras = conn.extra_dejson
         timeout = overrides.timeout if overrides.timeout is not None else _extra_value(extras, "timeout")
         retries = overrides.max_retries if overrides.max_retries is not None else _extra_value(extras, "max_retries")
-        limit = overrides.rate_limit if overrides.rate_limit is not None else _extra_value(extras, "rate_limit")
+        limit = parse_rate_limit(_extra_value(extras, "rate_limit"))
+        store = _extra_value(extras, "rate_limit_store_conn_id")
+        store = None if store is None else str(store).strip() or None
+        if store is not None and limit is None:
+            raise LipaChatValidationError(
+                "rate_limit_store_conn_id",
+                store,
+                f"names a store to share connection {conn_id!r}'s rate limit, but the connection has no rate_limit: "
+                "set rate_limit (messages per second for this sender number), or remove rate_limit_store_conn_id",
+            )
         from_number = _extra_value(extras, "from_number")
         return cls(
             base_url=gateway_base_url(conn.host, conn.schema, conn.port),
             api_key=conn.password,
             timeout=DEFAULT_TIMEOUT if timeout is None else parse_timeout(timeout),
             max_retries=DEFAULT_MAX_RETRIES if retries is None else parse_max_retries(retries),
-            rate_limit=parse_rate_limit(limit),
+            rate_limit=limit,
             from_number=None if from_number is None else normalize_phone(str(from_number), "from_number"),
+            rate_limit_store_conn_id=store,
+            task_rate_limit=overrides.rate_limit,
         )

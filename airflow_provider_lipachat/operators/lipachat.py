@@ -95,7 +95,8 @@ class WhatsAppSendOperator(BaseOperator):
     :param lipachat_conn_id: the ``lipachat`` connection to send through. Templated.
     :param max_retries: retries of one request on transient failures (0-10); default the connection's.
     :param max_concurrency: sends in flight at once for a list (1-64).
-    :param rate_limit: messages per second this task starts at most; the connection's limit applies too.
+    :param rate_limit: messages per second this task starts at most; the connection's limit (the sender
+        number's, shared by every task when it names a store) applies too, and the lower wins.
     :param checkpoint_interval: seconds between a fan-out's progress lines and checkpoints.
     """
 
@@ -315,7 +316,7 @@ class WhatsAppSendOperator(BaseOperator):
                 len(recipients),
                 f" ({len(earlier)} already delivered on an earlier try)" if earlier else "",
                 self.max_concurrency,
-                "" if hook.rate_limit is None else f", at most {hook.rate_limit:g}/s",
+                hook.pacing(),
             )
 
         def save(delivered: dict[str, Sent]) -> str:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any, Generic, Protocol, TypeVar
 
-from airflow_provider_lipachat.exceptions import LipaChatAuthError, LipaChatValidationError
+from airflow_provider_lipachat.exceptions import LipaChatError, LipaChatValidationError
 from airflow_provider_lipachat.gateway.messages import mask_phone
 from airflow_provider_lipachat.limits import PROGRESS_INTERVAL
 
@@ -76,23 +76,24 @@ def send_to_all(
     delivered since its previous call (the operator checkpoints it; what it returns is added to
     the progress line), and above ``PROGRESS_THRESHOLD`` recipients a progress line is logged,
     and once more at the end. The caller saves the last increment itself, from the result.
-    Once the gateway refuses the API key, the rest are not attempted: each would be refused the same way.
+    After an error that every other send would meet too (the gateway refused the API key, the
+    shared rate limit's store did not answer), the rest are not attempted; each fails with that error.
     """
     result: FanOutResult[T] = FanOutResult()
     fresh: dict[str, T] = {}
     progress = Progress(total=total)
     report = total > PROGRESS_THRESHOLD and log is not None
     last_report = time.monotonic()
-    refused: LipaChatAuthError | None = None
+    stopped_by: LipaChatError | None = None
     pending: dict[Future[T], str] = {}
     queue: Iterator[str] = iter(recipients)
 
     with ThreadPoolExecutor(max_workers=max_concurrency, thread_name_prefix="lipachat-send") as pool:
 
         def refill() -> None:
-            if refused is not None:
+            if stopped_by is not None:
                 for recipient in queue:
-                    result.failed[recipient] = LipaChatAuthError(f"not attempted: {refused}")
+                    result.failed[recipient] = not_attempted(stopped_by)
                     progress.failed += 1
                 return
             for recipient in islice(queue, 2 * max_concurrency - len(pending)):
@@ -109,8 +110,8 @@ def send_to_all(
                 except Exception as err:  # every recipient's outcome is kept, whatever went wrong
                     result.failed[recipient] = err
                     progress.failed += 1
-                    if isinstance(err, LipaChatAuthError) and refused is None:
-                        refused = err
+                    if isinstance(err, LipaChatError) and err.stops_fan_out and stopped_by is None:
+                        stopped_by = err
             refill()
             if time.monotonic() - last_report >= progress_interval:
                 last_report = time.monotonic()
@@ -123,6 +124,11 @@ def send_to_all(
         assert log is not None
         log.info("%s", progress.line())
     return result
+
+
+def not_attempted(stopped_by: LipaChatError) -> LipaChatError:
+    """The error of a recipient left out after ``stopped_by``: the same type, so retryable the same way."""
+    return type(stopped_by)(f"not attempted: {stopped_by}")
 
 
 def failures_by_cause(failed: dict[str, Exception]) -> list[tuple[str, list[str]]]:

@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from airflow_provider_lipachat.emulator import busiest_window
 from airflow_provider_lipachat.gateway.ratelimit import RateLimiter
 
 
@@ -26,16 +27,6 @@ class FakeClock:
         self.now += seconds
 
 
-def max_in_any_window(starts: list[float], window: float = 1.0) -> int:
-    starts = sorted(starts)
-    best, left = 0, 0
-    for right, moment in enumerate(starts):
-        while moment - starts[left] >= window:
-            left += 1
-        best = max(best, right - left + 1)
-    return best
-
-
 def test_starts_are_spaced_evenly_a_little_wider_than_one_over_n() -> None:
     clock = FakeClock()
     limiter = RateLimiter(4, clock=clock, sleep=clock.sleep)
@@ -45,7 +36,7 @@ def test_starts_are_spaced_evenly_a_little_wider_than_one_over_n() -> None:
         starts.append(clock.now)
     gaps = [later - earlier for earlier, later in itertools.pairwise(starts)]
     assert gaps == pytest.approx([0.255] * 8)
-    assert max_in_any_window(starts) == 4
+    assert busiest_window(starts) == 4
 
 
 def test_an_idle_limiter_does_not_bank_a_burst() -> None:
@@ -75,7 +66,7 @@ def test_threads_share_one_limit_in_real_time() -> None:
     for thread in threads:
         thread.join(timeout=30)
     assert len(starts) == 48
-    assert max_in_any_window(starts) <= 20
+    assert busiest_window(starts) <= 20
     assert max(starts) - min(starts) >= 47 * 1.02 / 20 - 0.01  # evenly spaced, 48 starts
 
 

@@ -45,6 +45,8 @@ TYPED = [
     ("rate_limit", "fast", False),
     ("from_number", SANDBOX_SENDER, True),
     ("from_number", "", True),
+    ("rate_limit_store_conn_id", "redis_default", True),
+    ("rate_limit_store_conn_id", "", True),
 ]
 
 
@@ -88,10 +90,15 @@ def conn_fields_accept(name: str, typed: str) -> bool:
     return True
 
 
+#: What another extra must hold for one to make sense: a store shares a rate limit, so needs one.
+REQUIRES = {"rate_limit_store_conn_id": {"rate_limit": 40}}
+
+
 def hook_accepts(name: str, value: Any) -> bool:
     from airflow.models.connection import Connection
 
-    conn = Connection(conn_type="lipachat", host="http://127.0.0.1:9", password="key", extra=json.dumps({name: value}))
+    extra = json.dumps({**REQUIRES.get(name, {}), name: value})
+    conn = Connection(conn_type="lipachat", host="http://127.0.0.1:9", password="key", extra=extra)
     try:
         LipaChatHook().settings_from(conn)
     except LipaChatValidationError as err:

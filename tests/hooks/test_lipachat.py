@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,6 +16,7 @@ from airflow_provider_lipachat.exceptions import LipaChatAuthError, LipaChatVali
 from airflow_provider_lipachat.hooks.connection_form import CONN_FIELDS, UI_FIELD_BEHAVIOUR
 from airflow_provider_lipachat.hooks.lipachat import LipaChatHook
 from airflow_provider_lipachat.hooks.settings import gateway_base_url
+from tests.redis_server import RedisServer, redis_server_or_skip
 from tests.support import SANDBOX_SENDER, connection_json, redact
 
 RECIPIENT = "254711222333"
@@ -229,7 +231,11 @@ class TestLegacyForm:
 
     def test_form_widgets_cover_every_conn_field(self) -> None:
         widgets = LipaChatHook.get_connection_form_widgets()
-        assert set(widgets) == set(CONN_FIELDS) == {"from_number", "timeout", "max_retries", "rate_limit"}
+        assert (
+            set(widgets)
+            == set(CONN_FIELDS)
+            == {"from_number", "timeout", "max_retries", "rate_limit", "rate_limit_store_conn_id"}
+        )
 
 
 class TestTextAndTemplate:
@@ -285,3 +291,75 @@ class TestAirflowCli:
         assert "Connection failed!" in done.stdout, done.stdout + done.stderr
         assert "Invalid credentials" in done.stdout
         assert "wrong-key" not in done.stdout + done.stderr
+
+
+class TestSharedRateLimit:
+    """The connection's ``rate_limit_store_conn_id`` names a Redis connection that shares the number's limit."""
+
+    def shared_connection(self, monkeypatch: pytest.MonkeyPatch, emulator: Emulator, store_url: str) -> None:
+        monkeypatch.setenv("AIRFLOW_CONN_RATE_STORE", store_url)
+        use_connection(
+            monkeypatch,
+            connection_json(emulator.base_url, emulator.api_key, rate_limit=40, rate_limit_store_conn_id="rate_store"),
+        )
+
+    def test_the_client_draws_from_the_store_and_paces_only_the_tasks_own_limit_alone(
+        self, monkeypatch: pytest.MonkeyPatch, lipachat_emulator: Emulator, redis_server: RedisServer
+    ) -> None:
+        self.shared_connection(monkeypatch, lipachat_emulator, redis_server.url)
+        client = LipaChatHook(rate_limit=10).get_conn()
+        assert client.shared_rate_limit is not None
+        assert repr(client.shared_rate_limit) == "SharedRateLimit(store='rate_store', per_second=40)"
+        assert client.rate_limiter is not None and client.rate_limiter.per_second == 10
+        assert LipaChatHook().get_conn().rate_limiter is None  # the shared budget is the number's only limit
+
+    def test_a_send_reserves_a_slot_in_the_numbers_budget(
+        self, monkeypatch: pytest.MonkeyPatch, lipachat_emulator: Emulator, redis_server: RedisServer
+    ) -> None:
+        import redis
+
+        from airflow_provider_lipachat.gateway.shared_ratelimit import budget_key
+
+        self.shared_connection(monkeypatch, lipachat_emulator, redis_server.url)
+        LipaChatHook().send_text(to=RECIPIENT, message="hello")
+        assert redis.Redis.from_url(redis_server.url).exists(budget_key(lipachat_emulator.base_url, SANDBOX_SENDER))
+
+    def test_a_store_connection_that_does_not_exist_is_refused_naming_the_field(
+        self, monkeypatch: pytest.MonkeyPatch, lipachat_emulator: Emulator
+    ) -> None:
+        use_connection(
+            monkeypatch,
+            connection_json(
+                lipachat_emulator.base_url, lipachat_emulator.api_key, rate_limit=40, rate_limit_store_conn_id="nope"
+            ),
+        )
+        with pytest.raises(LipaChatValidationError) as refused:
+            LipaChatHook().send_text(to=RECIPIENT, message="hello")
+        assert refused.value.field == "rate_limit_store_conn_id"
+        assert "AIRFLOW_CONN_NOPE" in str(refused.value)
+        assert lipachat_emulator.requests() == []
+
+    def test_the_connection_test_pings_the_store(
+        self, monkeypatch: pytest.MonkeyPatch, lipachat_emulator: Emulator, redis_server: RedisServer
+    ) -> None:
+        self.shared_connection(monkeypatch, lipachat_emulator, redis_server.url)
+        ok, message = LipaChatHook().test_connection()
+        assert ok and message.endswith("the rate limit's store 'rate_store' answered")
+
+        redis_server.stop()
+        ok, message = LipaChatHook().test_connection()
+        assert not ok and "the shared rate limit's store (connection 'rate_store') did not answer" in message
+
+    def test_a_store_with_a_password_never_shows_it(
+        self, monkeypatch: pytest.MonkeyPatch, lipachat_emulator: Emulator, tmp_path: Path
+    ) -> None:
+        redis_server_or_skip()
+        server = RedisServer(tmp_path, password="store-pass-8812")
+        server.start()
+        try:
+            self.shared_connection(monkeypatch, lipachat_emulator, server.url.replace("store-pass-8812", "wrong-881"))
+            ok, message = LipaChatHook().test_connection()
+        finally:
+            server.stop()
+        assert not ok and "connection 'rate_store'" in message
+        assert "store-pass-8812" not in message and "wrong-881" not in message

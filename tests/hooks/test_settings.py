@@ -52,10 +52,39 @@ def test_defaults_apply_when_extras_are_absent_or_empty() -> None:
     )
 
 
-def test_the_callers_overrides_win_over_the_extras() -> None:
-    conn = Conn(extra={"timeout": 5, "max_retries": 1, "rate_limit": 80})
-    settings = ConnectionSettings.read(conn, "c", Overrides(timeout=9.0, max_retries=0, rate_limit=2.0))
-    assert (settings.timeout, settings.max_retries, settings.rate_limit) == (9.0, 0, 2.0)
+def test_the_callers_timeout_and_retries_win_over_the_extras() -> None:
+    conn = Conn(extra={"timeout": 5, "max_retries": 1})
+    settings = ConnectionSettings.read(conn, "c", Overrides(timeout=9.0, max_retries=0))
+    assert (settings.timeout, settings.max_retries) == (9.0, 0)
+
+
+@pytest.mark.parametrize(
+    ("number", "task", "effective"),
+    [(80, 2.0, 2.0), (40, 100.0, 40), (None, 5.0, 5.0), (40, None, 40), (None, None, None)],
+)
+def test_the_callers_rate_limit_applies_on_top_of_the_numbers_and_the_lower_wins(
+    number: float | None, task: float | None, effective: float | None
+) -> None:
+    settings = ConnectionSettings.read(Conn(extra={"rate_limit": number}), "c", Overrides(rate_limit=task))
+    assert (settings.rate_limit, settings.task_rate_limit) == (number, task)
+    assert settings.effective_rate_limit == settings.local_rate_limit == effective
+    assert settings.shared_rate_limit is None
+
+
+def test_with_a_store_the_numbers_limit_is_shared_and_each_client_keeps_only_its_own_limit() -> None:
+    extra = {"rate_limit": 40, "rate_limit_store_conn_id": " redis_rates "}
+    settings = ConnectionSettings.read(Conn(extra=extra), "c", Overrides(rate_limit=10.0))
+    assert settings.rate_limit_store_conn_id == "redis_rates"
+    assert (settings.shared_rate_limit, settings.local_rate_limit, settings.effective_rate_limit) == (40, 10.0, 10.0)
+    alone = ConnectionSettings.read(Conn(extra=extra), "c")
+    assert (alone.shared_rate_limit, alone.local_rate_limit) == (40, None)
+
+
+def test_a_store_without_a_rate_limit_to_share_is_refused_saying_what_to_set() -> None:
+    with pytest.raises(LipaChatValidationError) as refused:
+        ConnectionSettings.read(Conn(extra={"rate_limit_store_conn_id": "redis_rates"}), "c")
+    assert refused.value.field == "rate_limit_store_conn_id"
+    assert "has no rate_limit: set rate_limit" in str(refused.value)
 
 
 def test_the_key_is_kept_out_of_the_settings_repr() -> None:

@@ -11,7 +11,8 @@ import pytest
 from airflow_provider_lipachat.emulator import Emulator
 from airflow_provider_lipachat.exceptions import LipaChatFanOutError, LipaChatValidationError
 from airflow_provider_lipachat.notifications.lipachat import LipaChatNotifier, send_lipachat_notification
-from tests.support import RENDERED_EMPTY_KEEPS_SOURCE, DagRunOutcome, printed
+from tests.redis_server import RedisServer
+from tests.support import RENDERED_EMPTY_KEEPS_SOURCE, DagRunOutcome, connection_json, printed
 
 RunDag = Callable[..., DagRunOutcome]
 
@@ -302,3 +303,24 @@ def test_refused_numbers_are_grouped_by_cause_masked_and_the_valid_ones_sent(
     )
     assert "; 1 recipient(s) (nan): LipaChatValidationError: to: is NaN (a missing value" in text
     assert "0711000995" not in text and "0722000996" not in text
+
+
+def test_alerts_draw_from_the_numbers_shared_budget_like_every_send(
+    lipachat_emulator: Emulator, redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import redis
+
+    monkeypatch.setenv("AIRFLOW_CONN_RATE_STORE", redis_server.url)
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_LIPACHAT_DEFAULT",
+        connection_json(
+            lipachat_emulator.base_url, lipachat_emulator.api_key, rate_limit=40, rate_limit_store_conn_id="rate_store"
+        ),
+    )
+    LipaChatNotifier(to=["254711222333", "254711222334"], message="load failed").notify(fake_context())
+
+    assert len(lipachat_emulator.deliveries()) == 2
+    stats = redis.Redis.from_url(redis_server.url).info("commandstats")
+    # One reservation per alert (a first EVALSHA that Redis answers "no such script yet" is not one).
+    calls = [stats.get(name, {"calls": 0, "failed_calls": 0}) for name in ("cmdstat_eval", "cmdstat_evalsha")]
+    assert sum(call["calls"] - call["failed_calls"] for call in calls) == 2
