@@ -9,9 +9,9 @@ at most the connection's ``rate_limit`` messages per second. That number has one
 budget, however many partitions run at once on however many workers: give the connection the
 extra ``rate_limit_store_conn_id`` naming a Redis connection that every worker reaches, and the
 limit is shared by all of them (without it, each task paces itself alone and together they can
-exceed it). The ``lipachat_sender`` pool bounds how many send tasks run at once, so a long backfill
+exceed it). The ``whatsapp_sends`` pool bounds how many send tasks run at once, so a long backfill
 leaves worker slots for other DAGs; create it first:
-``airflow pools set lipachat_sender 4 "send tasks of one LipaChat sender number"``.
+``airflow pools set whatsapp_sends 4 "send tasks of one LipaChat sender number"``.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ with DAG(
         to=RECIPIENTS,
         message="Partition {{ ds }} is ready: https://exports.example.com/partitions/dt={{ ds }}/extract.csv",
         lipachat_conn_id="lipachat_default",  # its from_number sends, at most its rate_limit per second
-        pool="lipachat_sender",
+        pool="whatsapp_sends",
         retries=3,
         retry_delay=timedelta(minutes=1),
     )

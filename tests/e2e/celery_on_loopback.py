@@ -11,17 +11,22 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import json
 import os
 import re
 import signal
 import subprocess
+import sys
 import time
+import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
+from urllib.parse import quote
 
 import pytest
 
-from airflow_provider_lipachat.emulator import Emulator
+from airflow_provider_lipachat.emulator import DEFAULT_API_KEY, Arrival, Emulator
 from tests.e2e.airflow_on_loopback import AirflowOnLoopback
 from tests.redis_server import RedisServer, redis_server_or_skip
 from tests.support import AIRFLOW_RELEASE
@@ -76,10 +81,66 @@ def kill_session(session: int, timeout: float = 10.0) -> None:
         time.sleep(0.05)
 
 
+class EmulatorProcess:
+    """The gateway emulator in a process of its own, as the gateway is to the workers; read through its control API.
+
+    In the test's own process its arrival times would wait on the test's threads (and Python's GIL),
+    so a busy test would blur the very windows it measures.
+    """
+
+    def __init__(self, workdir: Path, throughput: float) -> None:
+        self.api_key = DEFAULT_API_KEY
+        self._log = (workdir / "emulator.out").open("w+b")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "airflow_provider_lipachat.emulator", "--port", "0", f"--throughput={throughput}"],
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 30
+        while not (found := re.search(rb"listening on (http://\S+)", (workdir / "emulator.out").read_bytes())):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"the emulator did not start: {(workdir / 'emulator.out').read_text()}")
+            time.sleep(0.05)
+        self.base_url = found[1].decode()
+
+    def _get(self, path: str) -> Any:
+        with urllib.request.urlopen(f"{self.base_url}{path}", timeout=30) as answer:
+            return json.load(answer)
+
+    def deliveries(self) -> list[dict[str, Any]]:
+        """Messages delivered, once per messageId, in arrival order."""
+        return list(self._get("/_emulator/messages"))
+
+    def requests(self) -> list[dict[str, Any]]:
+        """Every gateway request received, with its outcome."""
+        return list(self._get("/_emulator/requests"))
+
+    def arrivals(self, sender: str) -> list[Arrival]:
+        """Sends from ``sender`` that reached its throughput budget, accepted or refused with 130429, in order."""
+        return [
+            Arrival(a["sender"], a["to"], a["messageId"], a["route"], a["monotonic"], a["time"], a["accepted"])
+            for a in self._get(f"/_emulator/arrivals?sender={quote(sender)}")
+        ]
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+        self._log.close()
+
+
 class CeleryOnLoopback(AirflowOnLoopback):
     """Airflow's components on CeleryExecutor, ``connections`` (id -> URI or JSON) given to every process."""
 
-    def __init__(self, home: Path, emulator: Emulator, broker: RedisServer, connections: Mapping[str, str]) -> None:
+    def __init__(
+        self, home: Path, emulator: Emulator | EmulatorProcess, broker: RedisServer, connections: Mapping[str, str]
+    ) -> None:
         super().__init__(home, emulator)
         self.env.update(
             {

@@ -32,7 +32,7 @@ pytestmark = [
 DAG_ID = "lipachat_partition_backfill"
 RECIPIENTS = ["254711000004", "254711000005"]
 PARTITIONS = ["2024-01-01", "2024-01-02", "2024-01-03"]
-POOL = "lipachat_sender"
+POOL = "whatsapp_sends"
 
 
 def task_states(airflow: AirflowOnLoopback) -> dict[str, tuple[str | None, int]]:
