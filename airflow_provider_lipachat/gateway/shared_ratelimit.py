@@ -1,11 +1,11 @@
 """A sender number's rate limit shared by every process that sends from it: one reservation in Redis per send.
 
 The budget is a GCRA schedule (generic cell rate algorithm) kept in one Redis key per gateway host
-and sender number: each send reserves the next free slot, ``interval`` after the one before,
-with Redis's own clock, and sleeps until it. Processes on any worker therefore start their sends
-evenly spaced, never in bursts, with one round trip per send and no polling. A reservation whose
-process dies is simply an unused slot: the number runs below its limit for that instant, never
-above it.
+and sender number: each send reserves the next free slot, one interval (as wide as the in-process
+limiter's) after the one before, with Redis's own clock, and sleeps until it. Processes on any
+worker therefore start their sends evenly spaced, never in bursts, with one round trip per send and
+no polling. A reservation whose process dies is simply an unused slot: the number runs below its
+limit for that instant, never above it.
 
 Needs ``redis`` (the ``redis`` extra); imported only when a connection names a store. No Airflow.
 """
@@ -21,14 +21,9 @@ import redis
 import redis.exceptions
 
 from airflow_provider_lipachat.exceptions import LipaChatRateLimitStoreError
-from airflow_provider_lipachat.gateway.ratelimit import check_per_second
+from airflow_provider_lipachat.gateway.ratelimit import SPACING_MARGIN, check_per_second
 
 KEY_PREFIX = "lipachat:rate"
-# Between its slot and its arrival at the gateway a send waits for its thread to wake, a socket and
-# the network, longer on a busy worker than within one process. Slots 10 % wider than 1/N leave
-# 100 ms for that, so no one-second window at the gateway holds more than N; the cost is 10 % of the
-# number's throughput. (Measured: 2 % left windows of N + 1 with four busy workers on two cores.)
-SHARED_SPACING_MARGIN = 1.10
 # Redis's clock (TIME) so that every process, on every worker, reads one clock. The key expires a
 # second after its last reserved slot, so an idle number leaves nothing behind.
 RESERVE_SCRIPT = """
@@ -72,7 +67,7 @@ class SharedRateLimit:
         self.base_url = base_url
         self._store = store
         self._reserve: Any = store.register_script(RESERVE_SCRIPT)
-        self._interval_us = round(SHARED_SPACING_MARGIN / per_second * 1_000_000)
+        self._interval_us = round(SPACING_MARGIN / per_second * 1_000_000)
         self._sleep = sleep
 
     def __repr__(self) -> str:

@@ -10,7 +10,8 @@ import redis
 
 from airflow_provider_lipachat.emulator import busiest_window
 from airflow_provider_lipachat.exceptions import LipaChatRateLimitStoreError
-from airflow_provider_lipachat.gateway.shared_ratelimit import SHARED_SPACING_MARGIN, SharedRateLimit, budget_key
+from airflow_provider_lipachat.gateway.ratelimit import SPACING_MARGIN
+from airflow_provider_lipachat.gateway.shared_ratelimit import SharedRateLimit, budget_key
 from tests.redis_server import RedisServer
 
 GATEWAY = "https://gateway.lipachat.com"
@@ -55,7 +56,7 @@ def test_four_processes_share_one_budget_evenly_spaced_with_no_window_above_the_
     assert len(starts) == 100
     assert busiest_window(starts) <= per_second
     # 100 starts at 40/s take 99 intervals, whichever process each came from: one budget, not four.
-    assert starts[-1] - starts[0] >= 99 * SHARED_SPACING_MARGIN / per_second * 0.95
+    assert starts[-1] - starts[0] >= 99 * SPACING_MARGIN / per_second * 0.95
 
 
 def test_each_reservation_is_the_next_slot_one_interval_after_the_one_before(redis_server: RedisServer) -> None:
@@ -64,7 +65,7 @@ def test_each_reservation_is_the_next_slot_one_interval_after_the_one_before(red
     for _ in range(5):
         limit.acquire(SENDER)
 
-    interval = SHARED_SPACING_MARGIN / 10.0
+    interval = SPACING_MARGIN / 10.0
     assert len(waits) == 4  # the first slot is now: no wait
     for number, wait in enumerate(waits, start=1):
         # Reserved ahead without sleeping, so the n-th slot is n intervals from the first.
@@ -78,7 +79,7 @@ def test_two_connections_to_one_number_share_its_budget_and_two_numbers_do_not(r
     second.acquire(SENDER)  # the same number through another connection: the next slot
     second.acquire("254799000001")  # another number: a budget of its own, free now
 
-    assert len(waits) == 1 and waits[0] == pytest.approx(SHARED_SPACING_MARGIN / 10.0, abs=0.01)
+    assert len(waits) == 1 and waits[0] == pytest.approx(SPACING_MARGIN / 10.0, abs=0.01)
     assert budget_key("https://Gateway.LipaChat.com/", SENDER) == budget_key(GATEWAY, SENDER)
     assert budget_key("http://127.0.0.1:8080", SENDER) != budget_key(GATEWAY, SENDER)
 
