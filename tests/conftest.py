@@ -79,6 +79,7 @@ def tier_of(item: pytest.Item) -> str:
 def pytest_configure(config: pytest.Config) -> None:
     for tier, meaning in TIERS.items():
         config.addinivalue_line("markers", f"{tier}: {meaning}")
+    config.addinivalue_line("markers", "every_leg: a few end-to-end tests CI runs on every leg, scheduler tier or not")
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

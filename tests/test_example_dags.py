@@ -24,6 +24,8 @@ from tests.test_provider_checks import load_example
 
 EXAMPLES = REPO_ROOT / "example_dags"
 EXAMPLE_FILES = sorted(EXAMPLES.glob("*.py"))
+#: How the deadline-alert example passes its alert to the DAG.
+DEADLINE_ARGUMENT = "    **late_alert,\n"
 #: The gateway route each send operator posts to.
 ROUTES = {
     SendWhatsAppMediaOperator.__name__: "media",
@@ -81,6 +83,10 @@ def test_every_example_runs_and_the_gateway_receives_each_task_s_messages(
     lipachat_emulator.script_status("read", delivered_after=0, read_after=0)
     dag = load_example(path).dag
     source = example_source(path.stem).replace("s3://aws_default@", f"s3://{s3_server.conn_id}@")
+    # dag.test() fails any DAG with a deadline alert on Airflow 3.1-3.3 (3.1 evaluates it before the run
+    # exists; 3.2 and 3.3 look its alerts up by id in the DAG as parsed, not as stored): run it without one
+    # here; tests/e2e/test_deadline_alerts.py runs it, alert included, under a scheduler and triggerer.
+    source = source.replace(DEADLINE_ARGUMENT, "")
     outcome = run_dag(source, logical_date="2024-03-04T00:00:00+00:00")
     assert outcome.state == "success"
     assert set(outcome.task_states.values()) <= {"success", "skipped"}

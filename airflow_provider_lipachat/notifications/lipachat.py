@@ -1,16 +1,15 @@
-"""LipaChatNotifier: a WhatsApp text, media or template message from a DAG or task callback.
+"""LipaChatNotifier: a WhatsApp text, media or template message from a DAG or task callback, or a deadline alert.
 
 DAG files import this module, so the hook (and ``requests``) is imported inside ``notify``.
 """
 
 from __future__ import annotations
 
-import asyncio
 import datetime
-from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable, MutableMapping, Sequence
+from typing import TYPE_CHECKING, Any, cast
 
-from airflow_provider_lipachat.compat import BaseNotifier
+from airflow_provider_lipachat.compat import AirflowNotFoundException, BaseNotifier, aget_connection
 from airflow_provider_lipachat.exceptions import LipaChatError, LipaChatFanOutError, LipaChatValidationError
 from airflow_provider_lipachat.gateway.messages import (
     array_as_list,
@@ -19,6 +18,7 @@ from airflow_provider_lipachat.gateway.messages import (
     read_recipients,
 )
 from airflow_provider_lipachat.limits import DEFAULT_MEDIA_URL_EXPIRY, parse_expiry
+from airflow_provider_lipachat.utils.deadline import DeadlineContext, normalize_deadline_context
 from airflow_provider_lipachat.utils.message_ids import callback_message_id
 
 if TYPE_CHECKING:
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 
 class LipaChatNotifier(BaseNotifier):
-    """Send a WhatsApp message when a DAG or task callback fires.
+    """Send a WhatsApp message when a DAG or task callback fires, or when a DAG run misses a deadline.
 
     Exactly one of ``message`` (free-form text), ``media_url`` (media, with optional
     ``media_type`` and ``caption``) or ``template_name`` (an approved template, with
@@ -42,6 +42,13 @@ class LipaChatNotifier(BaseNotifier):
     template reaches anyone. A media link is checked once
     before any send (``preflight``, on by default), as the media operator does; ``media_url`` may
     be an object-storage path, signed for ``media_url_expiry`` seconds as the media operator does.
+
+    As a deadline alert's callback (Airflow 3.1+), ``AsyncCallback(LipaChatNotifier, kwargs={...})``
+    runs it in the triggerer and, from 3.3, ``SyncCallback(LipaChatNotifier, kwargs={...})`` through
+    the executor. Airflow then constructs it with the alert's ``context`` (a ``DeadlineContext``:
+    ``dag_run`` and ``deadline``, no task instance), e.g. ``message="{{ dag_run.dag_id }} run
+    {{ dag_run.run_id }} missed its deadline of {{ deadline.deadline_time }}"``; its message id is
+    stable for the run and the deadline, so a callback that runs twice sends once.
 
     :param to: one number or several, as the operators take them. Templated.
     :param message: free-form text. Templated.
@@ -55,6 +62,7 @@ class LipaChatNotifier(BaseNotifier):
     :param lipachat_conn_id: the ``lipachat`` connection to send through. Templated.
     :param preflight: check a media link against WhatsApp's media rules once before any send. Templated.
     :param media_url_expiry: seconds (or a timedelta) a signed storage link stays valid; at most seven days.
+    :param context: what a deadline alert's callback receives; Airflow passes it, a DAG file never does.
     """
 
     template_fields: Sequence[str] = (
@@ -86,8 +94,11 @@ class LipaChatNotifier(BaseNotifier):
         lipachat_conn_id: str = "lipachat_default",
         preflight: bool | str = True,
         media_url_expiry: float | datetime.timedelta = DEFAULT_MEDIA_URL_EXPIRY,
+        context: DeadlineContext | None = None,
     ) -> None:
-        super().__init__()
+        # Airflow 3.1+ keeps a deadline alert's context on the notifier for awaiting it; earlier
+        # releases' BaseNotifier takes no argument (and have no deadline alerts to pass one).
+        super().__init__(**({"context": cast("Context", context)} if context is not None else {}))
         self.preflight = preflight
         self.media_url_expiry = parse_expiry(media_url_expiry)
         self._link: MediaLink | None = None
@@ -116,14 +127,21 @@ class LipaChatNotifier(BaseNotifier):
         Before Airflow 3.3 a notifier's rendering tests each field's truth, which an array of several
         values refuses with a ValueError: no one would be notified.
 
+        A deadline alert's context is first read into one shape on every release (``DeadlineContext``).
+
         :param context: the callback's context.
         :param jinja_env: the Jinja environment to render with, else the DAG's.
         """
+        normalize_deadline_context(cast("MutableMapping[str, Any]", context))
         self.to = array_as_list(self.to)
         super().render_template_fields(context, jinja_env)
 
     def notify(self, context: Context) -> None:
         """Send to every valid recipient; then, if any was refused or not sent to, fail naming each (masked) and why."""
+        self._notify(context, None)
+
+    def _notify(self, context: Context, hook: LipaChatHook | None) -> None:
+        """What ``notify`` does, through ``hook`` when one was made (and its connection read) already."""
         from airflow_provider_lipachat.utils.fanout import failure_summary
 
         self._check_one_kind()
@@ -136,7 +154,7 @@ class LipaChatNotifier(BaseNotifier):
             self.log.warning("Nobody to notify: 'to' is an empty list, so nothing was sent")
             return
         if recipients:
-            self._send_to_each(recipients, failed, context)
+            self._send_to_each(recipients, failed, context, hook)
         if failed:
             raise LipaChatFanOutError(
                 f"{len(failed)} of {len(recipients) + len(found.refused)} recipient(s) not notified: "
@@ -144,11 +162,14 @@ class LipaChatNotifier(BaseNotifier):
                 failed,
             )
 
-    def _send_to_each(self, recipients: list[str], failed: dict[str, Exception], context: Context) -> None:
+    def _send_to_each(
+        self, recipients: list[str], failed: dict[str, Exception], context: Context, hook: LipaChatHook | None
+    ) -> None:
         """Send to each valid recipient, logging each outcome; what failed is added to ``failed``."""
-        from airflow_provider_lipachat.hooks.lipachat import LipaChatHook
+        if hook is None:
+            from airflow_provider_lipachat.hooks.lipachat import LipaChatHook
 
-        hook = LipaChatHook(lipachat_conn_id=self.lipachat_conn_id)
+            hook = LipaChatHook(lipachat_conn_id=self.lipachat_conn_id)
         if self.media_url:
             from airflow_provider_lipachat.media.source import MediaSource
 
@@ -181,7 +202,32 @@ class LipaChatNotifier(BaseNotifier):
             )
 
     async def async_notify(self, context: Context) -> None:
-        await asyncio.to_thread(self.notify, context)
+        """Send as ``notify`` does, without blocking the event loop: the way the triggerer runs a deadline alert.
+
+        The connection is read through Airflow's async API; the sends (blocking HTTP with retries)
+        run in a worker thread from which Airflow's synchronous calls still reach the triggerer.
+
+        :param context: the callback's context (for a deadline alert, a ``DeadlineContext``).
+        """
+        from asgiref.sync import sync_to_async
+
+        hook = await self._hook_with_connection_read()
+        await sync_to_async(self._notify, thread_sensitive=False)(context, hook)
+
+    async def _hook_with_connection_read(self) -> LipaChatHook:
+        """A hook whose connection was read without blocking the event loop (left to the hook when not found)."""
+        from asgiref.sync import sync_to_async
+
+        from airflow_provider_lipachat.hooks.lipachat import LipaChatHook
+
+        hook = LipaChatHook(lipachat_conn_id=self.lipachat_conn_id)
+        try:
+            connection = await aget_connection(self.lipachat_conn_id)
+        except AirflowNotFoundException:
+            return hook  # reading it again in the send thread raises the hook's own explanation
+        # Off the event loop: registering the key for masking is a blocking supervisor call on Airflow 3.0.
+        hook.settings = await sync_to_async(hook.settings_from)(connection)
+        return hook
 
     def _send(self, hook: LipaChatHook, recipient: str, context: Context) -> str:
         content = repr((self.message, self.media_url, self.caption, self.template_name, self.body_placeholders))

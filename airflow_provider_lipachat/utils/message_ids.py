@@ -11,6 +11,8 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from airflow_provider_lipachat.utils.deadline import deadline_event
+
 MESSAGE_ID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://gateway.lipachat.com/airflow-provider-lipachat")
 
 
@@ -57,15 +59,20 @@ def derived_message_id(message_id: str, purpose: str) -> str:
 
 
 def callback_message_id(context: Mapping[str, Any], recipient: str, content: str) -> str:
-    """Stable for one callback of one task try (or one DAG run) and one recipient and content.
+    """Stable for one callback of one task try (or one DAG run, or one missed deadline) and one recipient and content.
 
     A callback that runs again for the same event re-sends the same id, which the gateway
-    deduplicates; a new try, a new run or different content is a new message.
+    deduplicates; a new try, a new run or different content is a new message. A deadline alert's
+    context has no task instance: its event is the run and the deadline's time.
     """
     ti = context.get("ti") or context.get("task_instance")
     run = context.get("dag_run")
+    deadline = deadline_event(context)
     event: tuple[str, ...]
-    if ti is not None:
+    if deadline is not None:
+        dag_id, run_id, deadline_time = deadline
+        event = (dag_id, run_id, "deadline", deadline_time)
+    elif ti is not None:
         event = (ti.dag_id, ti.run_id, ti.task_id, str(ti.map_index), str(ti.try_number))
     elif run is not None:
         event = (run.dag_id, run.run_id, "dag", str(run.state))
