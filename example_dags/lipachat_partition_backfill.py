@@ -1,11 +1,22 @@
-"""Per-partition delivery: each daily partition's extract goes to every recipient, once.
+"""Per-partition delivery from one sender number: each daily partition's notice goes to every recipient, once.
 
 Backfill it (``airflow backfill create --dag-id lipachat_partition_backfill --from-date ... --to-date ...``):
 every run has its own run id, so every partition is a distinct message per recipient, and
 re-running a partition does not message anyone twice.
+
+Each partition is one task that fans out to the whole list from the connection's ``from_number``,
+at most the connection's ``rate_limit`` messages per second. That number has one throughput
+budget, however many partitions run at once on however many workers: give the connection the
+extra ``rate_limit_store_conn_id`` naming a Redis connection that every worker reaches, and the
+limit is shared by all of them (without it, each task paces itself alone and together they can
+exceed it). The ``whatsapp_sends`` pool bounds how many send tasks run at once, so a long backfill
+leaves worker slots for other DAGs; create it first:
+``airflow pools set whatsapp_sends 4 "send tasks of one LipaChat sender number"``.
 """
 
 from __future__ import annotations
+
+from datetime import timedelta
 
 import pendulum
 
@@ -14,7 +25,7 @@ try:
 except ImportError:  # Airflow 2.11
     from airflow import DAG
 
-from airflow_provider_lipachat.operators.lipachat import SendWhatsAppMediaOperator
+from airflow_provider_lipachat.operators.lipachat import SendWhatsAppTextOperator
 
 RECIPIENTS = ["254711000004", "254711000005"]
 
@@ -23,14 +34,16 @@ with DAG(
     schedule="@daily",
     start_date=pendulum.datetime(2024, 1, 1, tz="UTC"),
     catchup=False,
-    max_active_runs=3,
+    max_active_runs=4,
     tags=["lipachat", "example"],
     doc_md=__doc__,
 ) as dag:
-    SendWhatsAppMediaOperator.partial(
+    SendWhatsAppTextOperator(
         task_id="send_partition",
-        media_url="https://exports.example.com/partitions/dt={{ ds }}/extract.csv",
-        filename="extract-{{ ds_nodash }}.csv",
-        caption="Partition {{ ds }} is ready",
-        retries=2,
-    ).expand(to=RECIPIENTS)
+        to=RECIPIENTS,
+        message="Partition {{ ds }} is ready: https://exports.example.com/partitions/dt={{ ds }}/extract.csv",
+        lipachat_conn_id="lipachat_default",  # its from_number sends, at most its rate_limit per second
+        pool="whatsapp_sends",
+        retries=3,
+        retry_delay=timedelta(minutes=1),
+    )

@@ -54,13 +54,19 @@ TIERS = {
     "dag_run": "runs a DAG (dag.test() in-process, or an Airflow CLI/subprocess) against the emulator",
     "scheduler": "end to end: real Airflow processes on loopback (scheduler, triggerer, api-server, the demo)",
     "browser": "drives headless Chromium against Airflow's api-server",
+    "distributed": "CeleryExecutor on loopback: a Redis broker and two Celery workers (Airflow 3.3 only)",
 }
 DAG_RUN_FIXTURES = frozenset({"run_dag", "airflow_db"})
 BROWSER_TESTS = "tests/e2e/test_connection_form.py"
+DISTRIBUTED_TESTS = frozenset({"tests/e2e/test_many_workers.py"})
+#: ``record_property(MEASURED, line)`` in a test: the line is printed in the run's summary, passed or not.
+MEASURED = "measured"
 
 
 def tier_of(item: pytest.Item) -> str:
     path = Path(str(item.fspath)).relative_to(REPO_ROOT).as_posix()
+    if path in DISTRIBUTED_TESTS or item.get_closest_marker("distributed"):
+        return "distributed"
     if path == BROWSER_TESTS:
         return "browser"
     if path.startswith("tests/e2e/") or item.get_closest_marker("scheduler"):
@@ -74,6 +80,22 @@ def pytest_configure(config: pytest.Config) -> None:
     for tier, meaning in TIERS.items():
         config.addinivalue_line("markers", f"{tier}: {meaning}")
     config.addinivalue_line("markers", "every_leg: a few end-to-end tests CI runs on every leg, scheduler tier or not")
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """The figures tests measured (``record_property("measured", ...)``), so a CI log can be quoted."""
+    lines = [
+        f"{report.nodeid.split('::')[-1]}: {value}"
+        for reports in terminalreporter.stats.values()
+        for report in reports
+        if getattr(report, "when", None) == "call"
+        for name, value in getattr(report, "user_properties", ())
+        if name == MEASURED
+    ]
+    if lines:
+        terminalreporter.write_sep("-", "measured")
+        for line in lines:
+            terminalreporter.write_line(line)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -104,8 +104,9 @@ class AirflowOnLoopback:
         assert done.returncode == 0, f"airflow {' '.join(args)}:\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}"
         return done.stdout
 
-    def start(self, *component: str) -> subprocess.Popen[bytes]:
-        log = (self.home / f"{component[0]}.out").open("wb")
+    def start(self, *component: str, log_name: str | None = None) -> subprocess.Popen[bytes]:
+        """Start ``airflow <component>``; its output goes to ``<log_name or component>.out``, appended on a restart."""
+        log = (self.home / f"{log_name or component[0]}.out").open("ab")
         # A session of its own, so stopping it also stops the workers and servers it forks.
         process = subprocess.Popen(
             [sys.executable, "-m", "airflow", *component],
@@ -142,15 +143,17 @@ class AirflowOnLoopback:
         with sqlite3.connect(self.db_path, timeout=30) as db:
             return db.execute(sql, params).fetchall()
 
-    def wait_for(self, what: str, condition: Callable[[], bool]) -> None:
-        deadline = time.monotonic() + WAIT_SECONDS
+    def wait_for(
+        self, what: str, condition: Callable[[], bool], *, timeout: float = WAIT_SECONDS, interval: float = 1.0
+    ) -> None:
+        deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             for process, _ in self.processes:
                 assert process.poll() is None, f"{process.args} exited while waiting for {what}:\n{self.output()}"
             if condition():
                 return
-            time.sleep(1)
-        raise AssertionError(f"gave up after {WAIT_SECONDS} s waiting for {what}:\n{self.output()}")
+            time.sleep(interval)
+        raise AssertionError(f"gave up after {timeout:g} s waiting for {what}:\n{self.output()}")
 
     def output(self) -> str:
         return "\n".join(f"--- {p.name}\n{p.read_text()[-3000:]}" for p in sorted(self.home.glob("*.out")))
