@@ -255,5 +255,8 @@ def test_every_example_dag_survives_serialization(path: Path) -> None:
     assert restored.dag_id == dag.dag_id
     assert sorted(restored.task_ids) == sorted(dag.task_ids)
     for task in dag.tasks:
-        fields = task.template_fields
+        # The provider's operators keep every templated value; Airflow's own (a @task.branch, say) are
+        # Airflow's to keep: 2.11 serializes an XComArg in op_args as its Jinja text.
+        ours = shape(task, ()).module.startswith("airflow_provider_lipachat")
+        fields = task.template_fields if ours else ()
         assert shape(restored.get_task(task.task_id), fields) == shape(task, fields), task.task_id
