@@ -33,9 +33,10 @@ HAS_DEADLINE_ALERTS = AIRFLOW_RELEASE >= (3, 1)
 HAS_SYNC_CALLBACKS = AIRFLOW_RELEASE >= (3, 2)
 #: Airflow 3.2's scheduler never runs a deadline's SyncCallback: ``Deadline.handle_miss`` adds the context and
 #: ``dag_run_id`` to the callback's stored data in place, which SQLAlchemy does not save, so every scheduler loop
-#: then skips the callback ("missing required 'dag_run_id'"). 3.3 assigns new data and runs it.
-SYNC_CALLBACK_NEVER_RUNS = AIRFLOW_RELEASE == (3, 2)
-SYNC_CALLBACK_SKIPPED = "is missing required 'dag_run_id' in data dict"
+#: then skips the callback ("missing required 'dag_run_id'"); and under load its scheduler was seen to die
+#: loading that callback's row ("'str' object has no attribute 'hex'"), taking the other deadline tests with it.
+#: So 3.2 gets no SyncCallback DAG at all; 3.3 assigns new data and runs it.
+SYNC_CALLBACK_BROKEN = AIRFLOW_RELEASE == (3, 2)
 
 ON_CALL = "254711000005"
 #: A late run's deadline: a few seconds after it was queued; its report takes 15 s.
@@ -80,7 +81,7 @@ def airflow_with_deadlines(tmp_path_factory: pytest.TempPathFactory) -> Iterator
     dags.mkdir()
     (dags / f"{LATE_ASYNC}.py").write_text(dag_source(LATE_ASYNC, deadline_s=LATE_DEADLINE_S, late=True))
     (dags / f"{ON_TIME}.py").write_text(dag_source(ON_TIME, deadline_s=ON_TIME_DEADLINE_S, late=False))
-    if HAS_SYNC_CALLBACKS:
+    if HAS_SYNC_CALLBACKS and not SYNC_CALLBACK_BROKEN:
         source = dag_source(LATE_SYNC, deadline_s=LATE_DEADLINE_S, late=True, callback="SyncCallback")
         (dags / f"{LATE_SYNC}.py").write_text(source)
     with Emulator() as emulator:
@@ -156,20 +157,17 @@ def test_a_run_that_misses_its_deadline_sends_one_alert_from_the_triggerer(
     assert emulator.api_key not in airflow.output()
 
 
-@pytest.mark.xfail(SYNC_CALLBACK_NEVER_RUNS, reason="Airflow 3.2 never runs a deadline's SyncCallback", strict=True)
 def test_a_sync_callback_sends_one_alert_through_the_executor(
     airflow_with_deadlines: tuple[AirflowOnLoopback, Emulator],
 ) -> None:
     if not HAS_SYNC_CALLBACKS:
         pytest.skip(f"Airflow {AIRFLOW_VERSION}'s DeadlineAlert takes an AsyncCallback only (SyncCallback: 3.2+)")
+    if SYNC_CALLBACK_BROKEN:
+        pytest.skip(f"Airflow {AIRFLOW_VERSION}'s scheduler never runs a deadline's SyncCallback (and can die on one)")
     airflow, emulator = airflow_with_deadlines
-
-    def ran_or_skipped() -> bool:
-        scheduler_log = (airflow.home / "scheduler.out").read_text(errors="replace")
-        return [s for _, s in deadlines_of(airflow, LATE_SYNC)] == ["success"] or SYNC_CALLBACK_SKIPPED in scheduler_log
-
-    airflow.wait_for(f"{LATE_SYNC}'s callback to run (or Airflow to skip it)", ran_or_skipped)
-    assert SYNC_CALLBACK_SKIPPED not in (airflow.home / "scheduler.out").read_text(errors="replace")
+    airflow.wait_for(
+        f"{LATE_SYNC}'s callback to run", lambda: [s for _, s in deadlines_of(airflow, LATE_SYNC)] == ["success"]
+    )
     assert_one_alert_for_a_late_run(airflow, emulator, LATE_SYNC)
 
 
