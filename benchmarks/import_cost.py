@@ -20,6 +20,7 @@ DAG_FACING = [
     "airflow_provider_lipachat.operators.lipachat",
     "airflow_provider_lipachat.sensors.lipachat",
     "airflow_provider_lipachat.notifications.lipachat",
+    "airflow_provider_lipachat.triggers.inbound",
 ]
 BASELINE = "airflow.providers.http.operators.http"
 PROBE = (

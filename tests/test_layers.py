@@ -35,11 +35,13 @@ LAYERS = {
     "notifications": 6,
     "emulator": 7,
 }
-#: What DAG files import: operators, sensors, notifications (and the provider info Airflow reads).
+#: What DAG files import: operators, sensors, notifications, the inbound trigger an asset watches (and the
+#: provider info Airflow reads).
 DAG_FACING = [
     f"{NAME}.operators.lipachat",
     f"{NAME}.sensors.lipachat",
     f"{NAME}.notifications.lipachat",
+    f"{NAME}.triggers.inbound",
     f"{NAME}.get_provider_info",
 ]
 #: Loaded only when a task runs: the hook, the HTTP clients, and the libraries behind them.

@@ -10,7 +10,10 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Literal, Protocol
+
+from airflow_provider_lipachat.gateway.messages import parse_gateway_timestamp
 
 FAILED = "FAILED"
 #: FAILED aside, a status only moves up this ladder; READ implies DELIVERED.
@@ -207,20 +210,29 @@ class ListScan:
     With ``replies`` it also keeps, in the same pass, the inbound messages from ``reply_senders``
     (from anyone when None). The list is read newest first (as the delivery lookup assumes too), so
     once the awaited messages (the questions) are found every answer newer than them has been seen.
+
+    With ``since`` (and no ``awaited``) it watches for inbound messages instead: it reads pages until
+    one holds an item created before ``since``, so every message newer than that has been seen, and
+    notes the ``newest`` item's time (where a first watch starts).
     """
 
     awaited: frozenset[str]
     max_pages: int = DEFAULT_MAX_PAGES
     replies: bool = False
     reply_senders: frozenset[str] | None = None
+    since: datetime | None = None
     found: dict[str, MessageStatus] = field(default_factory=dict)
     inbound: list[InboundMessage] = field(default_factory=list)
     pages_read: int = 0
     total_pages: int | None = None
+    reached_since: bool = False
+    newest: datetime | None = None
 
     def next_page(self) -> int | None:
         """The page to request next, or None when the scan is over."""
-        if len(self.found) == len(self.awaited) or self.pages_read >= self.max_pages:
+        if self.pages_read >= self.max_pages or self.reached_since:
+            return None
+        if self.since is None and len(self.found) == len(self.awaited):
             return None
         if self.total_pages is not None and self.pages_read >= self.total_pages:
             return None
@@ -243,6 +255,11 @@ class ListScan:
             self.total_pages = self.pages_read  # an empty page ends the list, whatever totalPages said
             return
         for item in items:
+            if self.since is not None and isinstance(item, Mapping):
+                created = parse_gateway_timestamp(item.get("createdAt"))
+                if created is not None:
+                    self.reached_since |= created < self.since
+                    self.newest = created if self.newest is None else max(self.newest, created)
             wa_id = item.get("waMessageId") if isinstance(item, Mapping) else None
             if wa_id in self.awaited and wa_id not in self.found:  # newest first: the first sighting is latest
                 status = read_list_item(item)

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_lipachat.compat import AirflowNotFoundException, BaseHook, mask_secret
+from airflow_provider_lipachat.compat import AirflowNotFoundException, BaseHook, aget_connection, mask_secret
 from airflow_provider_lipachat.exceptions import LipaChatError, LipaChatValidationError
 from airflow_provider_lipachat.gateway.client import LipaChatClient
 from airflow_provider_lipachat.gateway.message_list import DEFAULT_MAX_PAGES, ListScan, MessageStatus
@@ -23,6 +23,7 @@ from airflow_provider_lipachat.hooks.connection_form import UI_FIELD_BEHAVIOUR, 
 from airflow_provider_lipachat.hooks.settings import ConnectionSettings, Overrides
 
 if TYPE_CHECKING:
+    from airflow_provider_lipachat.gateway.async_reader import AsyncMessageList
     from airflow_provider_lipachat.gateway.shared_ratelimit import SharedRateLimit
 
 TEST_CONNECTION_TIMEOUT = 10.0
@@ -146,6 +147,19 @@ class LipaChatHook(BaseHook):
             reply_senders=None if senders is None else frozenset(senders),
         )
         return self.client.scan(scan)
+
+    async def amessage_list(self) -> AsyncMessageList:
+        """The message list's async reader for the triggerer, the connection read without blocking the event loop."""
+        from asgiref.sync import sync_to_async
+
+        from airflow_provider_lipachat.gateway.async_reader import AsyncMessageList
+
+        connection = await aget_connection(self.lipachat_conn_id)
+        # Off the event loop: registering the key for masking is a blocking supervisor call on Airflow 3.0.
+        settings = await sync_to_async(self.settings_from)(connection)
+        return AsyncMessageList(
+            settings.base_url, settings.api_key, timeout=settings.timeout, max_retries=settings.max_retries
+        )
 
     def get_conn(self) -> LipaChatClient:
         return self.client

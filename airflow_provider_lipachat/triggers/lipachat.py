@@ -9,7 +9,6 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_provider_lipachat.compat import aget_connection
 from airflow_provider_lipachat.exceptions import LipaChatError
 from airflow_provider_lipachat.gateway.async_reader import AsyncMessageList
 from airflow_provider_lipachat.gateway.message_list import (
@@ -79,20 +78,10 @@ class MessageListTrigger(BaseTrigger):
             event = {"status": "error", "message": f"{type(err).__name__}: {err}"}
         yield TriggerEvent(event)  # type: ignore[no-untyped-call]
 
-    async def _reader(self) -> AsyncMessageList:
-        from asgiref.sync import sync_to_async
-
+    async def _watch(self) -> dict[str, Any]:
         from airflow_provider_lipachat.hooks.lipachat import LipaChatHook
 
-        connection = await aget_connection(self.lipachat_conn_id)
-        # Off the event loop: registering the key for masking is a blocking supervisor call on Airflow 3.0.
-        settings = await sync_to_async(LipaChatHook(self.lipachat_conn_id).settings_from)(connection)
-        return AsyncMessageList(
-            settings.base_url, settings.api_key, timeout=settings.timeout, max_retries=settings.max_retries
-        )
-
-    async def _watch(self) -> dict[str, Any]:
-        reader = await self._reader()
+        reader = await LipaChatHook(self.lipachat_conn_id).amessage_list()
         try:
             return await self._poll(reader)
         finally:
