@@ -3,7 +3,8 @@
 An ``AssetWatcher`` runs ``WhatsAppInboundTrigger`` in the triggerer (Airflow 3.0+): each inbound
 message from one of the managers' numbers whose text is "report" (any case) becomes an asset event,
 and each event starts one run of this DAG. The run reads who asked from the event's ``extra``
-(``sender``, ``text``, ``wa_id``, ``received_at``) and texts the report back to that number. A
+(the trigger's payload: ``sender``, ``text``, ``wa_id``, ``button_id``, ``received_at``) and texts
+the report back to that number. A
 message from another number, or with another text, starts nothing.
 
 A run started by hand (or on Airflow 2.11, which has no asset watchers) sends the report to the
@@ -61,8 +62,8 @@ with DAG(
         """The number whose message started this run, or the ``requester`` param for a run started by hand."""
         context = get_current_context()
         for events in (context.get("triggering_asset_events") or {}).values():
-            for event in events:
-                return str(event.extra["sender"])
+            for event in events:  # a trigger's event is kept as {"from_trigger": True, "payload": {...}}
+                return str(event.extra["payload"]["sender"])
         return str(context["params"]["requester"])
 
     @task

@@ -1,0 +1,166 @@
+"""End to end under a real scheduler and triggerer: a WhatsApp message starts a DAG run that answers it.
+
+The example DAG ``lipachat_report_on_request`` runs as written but for its poll interval (5 s, the
+floor, instead of 30): its ``AssetWatcher`` runs ``WhatsAppInboundTrigger`` in the triggerer. Messages
+injected into the emulator as a manager would send them: "report" from an allowed number starts one
+run, which texts the report back to that number; "hello" and a number outside the list start none;
+the triggerer is stopped, a message arrives while it is down, and it is started again. On Airflow 3.3
+the cursor lives in the asset's state store, so that message starts its run after the restart and no
+earlier one starts a second; before 3.3 a restart starts afresh and that message starts nothing.
+Airflow 2.11 has no asset watchers.
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+import signal
+import statistics
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from airflow_provider_lipachat.compat import AIRFLOW_V3, AIRFLOW_VERSION
+from airflow_provider_lipachat.emulator import Emulator
+from tests.conftest import MEASURED
+from tests.e2e.airflow_on_loopback import AirflowOnLoopback
+from tests.support import AIRFLOW_RELEASE
+from tests.test_example_dags import EXAMPLES
+
+pytestmark = pytest.mark.scheduler
+
+DAG_ID = "lipachat_report_on_request"
+MANAGER, OTHER_MANAGER = "254711000001", "254711000002"
+STRANGER = "254799000009"
+POLL_SECONDS = 5
+#: What an unmatched message must not do within this time: several polls and scheduler loops.
+QUIET_SECONDS = 3 * POLL_SECONDS
+#: The triggerer keeps the cursor across restarts only where it has the asset state store.
+HAS_ASSET_STATE_STORE = AIRFLOW_RELEASE >= (3, 3)
+
+
+def dag_source() -> str:
+    source = (EXAMPLES / f"{DAG_ID}.py").read_text()
+    watcher = 'keyword="report", poll_interval=30'
+    assert watcher in source, "the example no longer polls every 30 s"
+    return source.replace(watcher, f'keyword="report", poll_interval={POLL_SECONDS}')
+
+
+@pytest.fixture(scope="module")
+def airflow_watching(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[AirflowOnLoopback, Emulator]]:
+    """One Airflow (api-server, dag-processor, scheduler, triggerer) with the example DAG and its watcher."""
+    if not AIRFLOW_V3:
+        pytest.skip(f"Airflow {AIRFLOW_VERSION} has no asset watchers (they came with 3.0): nothing can watch")
+    home = tmp_path_factory.mktemp("inbound-airflow")
+    (home / "dags").mkdir()
+    (home / "dags" / f"{DAG_ID}.py").write_text(dag_source())
+    with Emulator() as emulator:
+        airflow = AirflowOnLoopback(home, emulator)
+        airflow.env["AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE"] = "True"
+        airflow.cli("db", "migrate")
+        try:
+            airflow.start_api_server()
+            airflow.start("dag-processor")
+            airflow.start("scheduler", "--skip-serve-logs")
+            airflow.start("triggerer", "--skip-serve-logs")
+            yield airflow, emulator
+        finally:
+            airflow.stop()
+
+
+def list_reads(emulator: Emulator) -> int:
+    return sum(1 for r in emulator.requests() if r.get("path", "").startswith("/api/v1/whatsapp/message"))
+
+
+def runs(airflow: AirflowOnLoopback) -> list[tuple[str, str, str | None]]:
+    """``(run_id, state, start_date)`` of the DAG's runs, oldest first."""
+    return airflow.query("SELECT run_id, state, start_date FROM dag_run WHERE dag_id = ? ORDER BY id", DAG_ID)
+
+
+def reports_to(emulator: Emulator) -> list[str]:
+    """The numbers the report was texted to, in order."""
+    return [d["to"] for d in emulator.deliveries() if d["route"] == "text" and "Report for" in d["payload"]["message"]]
+
+
+def utc(text: str) -> datetime.datetime:
+    moment = datetime.datetime.fromisoformat(text)
+    return moment if moment.tzinfo else moment.replace(tzinfo=datetime.UTC)
+
+
+def restart_triggerer(airflow: AirflowOnLoopback, while_down: Callable[[], None]) -> None:
+    """Stop the triggerer as a deployment would (SIGTERM, then wait), do ``while_down``, and start it again."""
+    [(process, log)] = [(p, log) for p, log in airflow.processes if "triggerer" in p.args]
+    process.send_signal(signal.SIGTERM)
+    process.wait(timeout=60)
+    airflow.processes.remove((process, log))
+    log.close()
+    while_down()
+    airflow.start("triggerer", "--skip-serve-logs")
+
+
+def test_report_requests_start_one_run_each_and_nothing_else_across_a_triggerer_restart(
+    airflow_watching: tuple[AirflowOnLoopback, Emulator], record_property: Callable[[str, Any], None]
+) -> None:
+    airflow, emulator = airflow_watching
+    airflow.wait_for("the watcher's first read of the message list", lambda: list_reads(emulator) >= 1)
+    sent_at: list[float] = []
+
+    def ask(number: str, text: str = "report") -> None:
+        sent_at.append(time.time())
+        emulator.receive(number, text)
+
+    def until_runs(count: int) -> None:
+        airflow.wait_for(
+            f"{count} successful run(s)", lambda: [s for _, s, _ in runs(airflow)] == ["success"] * count, timeout=180
+        )
+
+    ask(MANAGER)
+    until_runs(1)
+    assert reports_to(emulator) == [MANAGER]
+
+    emulator.receive(MANAGER, "hello")
+    emulator.receive(STRANGER, "report")
+    time.sleep(QUIET_SECONDS)
+    assert len(runs(airflow)) == 1
+
+    restart_triggerer(airflow, lambda: ask(OTHER_MANAGER))
+    reads_before = list_reads(emulator)
+    airflow.wait_for("the restarted watcher's first read", lambda: list_reads(emulator) > reads_before)
+    if HAS_ASSET_STATE_STORE:
+        until_runs(2)
+        assert reports_to(emulator) == [MANAGER, OTHER_MANAGER]
+    else:  # no store before 3.3: the restarted watch starts after the newest message listed
+        time.sleep(QUIET_SECONDS)
+        assert len(runs(airflow)) == 1
+        sent_at.pop()
+
+    ask(MANAGER)
+    expected = [MANAGER, OTHER_MANAGER, MANAGER] if HAS_ASSET_STATE_STORE else [MANAGER, MANAGER]
+    until_runs(len(expected))
+    time.sleep(QUIET_SECONDS)  # and nothing more: no message fires twice
+    assert [s for _, s, _ in runs(airflow)] == ["success"] * len(expected)
+    assert reports_to(emulator) == expected
+    extras = airflow.query("SELECT extra FROM asset_event ORDER BY id")
+    assert len(extras) == len(expected)
+
+    triggerer_log = (airflow.home / "triggerer.out").read_text(errors="replace")
+    assert "Ignored a message: 2547******09 is not an allowed sender" in triggerer_log
+    assert "Ignored a message: the message from 2547******01 is not the keyword" in triggerer_log
+    assert "Trigger fired event" in triggerer_log  # Airflow logs each event whole: the numbers masked in it
+    assert not {MANAGER, OTHER_MANAGER, STRANGER} & set(re.findall(r"\d{12}", triggerer_log))
+    assert emulator.api_key not in airflow.output()
+
+    starts = [utc(start) for _, _, start in runs(airflow) if start]
+    if HAS_ASSET_STATE_STORE:  # the message sent while the triggerer was down waited for it: not a latency
+        del starts[1], sent_at[1]
+    delays = [
+        (start - datetime.datetime.fromtimestamp(t, datetime.UTC)).total_seconds()
+        for start, t in zip(starts, sent_at, strict=True)
+    ]
+    record_property(
+        MEASURED,
+        f"inbound message to its run's start, polling every {POLL_SECONDS} s: median "
+        f"{statistics.median(delays):.1f} s, worst {max(delays):.1f} s over {len(delays)} messages",
+    )
