@@ -19,12 +19,12 @@ TEST_LEGS := $(addprefix test-,$(LEGS))
 # Python compiles what it imports; compiling all of Airflow at install time only costs CI minutes.
 PIP_INSTALL := -m pip install --quiet --no-compile --disable-pip-version-check
 
-.PHONY: install demo test test-fast test-all legs bench lint format clean $(INSTALL_LEGS) $(TEST_LEGS)
+.PHONY: install demo test test-fast test-all legs bench lint docs format clean $(INSTALL_LEGS) $(TEST_LEGS)
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) $(PIP_INSTALL) --upgrade pip
-	$(PY) $(PIP_INSTALL) --constraint constraints.txt --editable '.[dev,celery-e2e]'  # Celery: 3.3 only
+	$(PY) $(PIP_INSTALL) --constraint constraints.txt --editable '.[dev,celery-e2e,docs]'  # Celery: 3.3 only; docs: make docs
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -71,12 +71,16 @@ lint: install
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
+# The site in docs/ (mkdocs.yml), into site/; --strict: a warning (a broken link, a docstring griffe cannot read) fails it.
+docs: install
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir site
+
 format: install
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
 clean:
-	rm -rf $(VENV) $(addprefix .venv-,$(LEGS)) .airflow-demo .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(addprefix .venv-,$(LEGS)) .airflow-demo .pytest_cache .ruff_cache site
 
 # The package as PyPI would receive it. pyroma skips the two checks that need a contact email and
 # a public home page, which the project does not have yet (plain `pyroma .` rates it 8/10).

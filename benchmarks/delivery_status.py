@@ -107,9 +107,12 @@ def triggerer_cpu(sensors: int, seconds: float, poll_interval: float) -> str:
     )
 
 
-def main(quick: bool = False) -> None:
-    print(one_poll(1000 if quick else 10_000))
-    print(triggerer_cpu(100, 5 if quick else 30, 5.0))
+def main(quick: bool = False) -> str:
+    """Print the tables, and return them for ``make bench`` to write into docs/benchmarks.md."""
+    printed = [one_poll(1000 if quick else 10_000), triggerer_cpu(100, 5 if quick else 30, 5.0)]
+    for text in printed:
+        print(text)
+    return "\n".join(printed)
 
 
 if __name__ == "__main__":

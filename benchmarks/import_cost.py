@@ -69,8 +69,11 @@ def import_cost(runs: int) -> str:
     )
 
 
-def main(quick: bool = False, runs: int | None = None) -> None:
-    print(import_cost(runs or (3 if quick else 15)))
+def main(quick: bool = False, runs: int | None = None) -> str:
+    """Print the table, and return it for ``make bench`` to write into docs/benchmarks.md."""
+    printed = import_cost(runs or (3 if quick else 15))
+    print(printed)
+    return printed
 
 
 if __name__ == "__main__":

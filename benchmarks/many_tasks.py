@@ -136,7 +136,8 @@ def acquire_cost(store_url: str, base_url: str, samples: int) -> list[list[str]]
     ]
 
 
-def main(quick: bool = False) -> None:
+def main(quick: bool = False) -> str:
+    """Print the tables, and return them for ``make bench`` to write into docs/benchmarks.md."""
     per_task = 40 if quick else 120
     counts = [1, 4] if quick else [1, 4, 8]
     homes = worker_homes(max(counts))
@@ -165,7 +166,7 @@ def main(quick: bool = False) -> None:
                 cost = acquire_cost(store.url, base_url, 200 if quick else 2000)
         finally:
             store.stop()
-    print(
+    printed = [
         table(
             f"Send tasks at once from one number, connection rate_limit {LIMIT}/s, {per_task} recipients each "
             "(goal with the store: busiest second <= 40, rate >= 0.85 x 40, no 130429)",
@@ -180,9 +181,12 @@ def main(quick: bool = False) -> None:
                 "wall s",
             ],
             rows,
-        )
-    )
-    print(table("Cost of sharing: one reservation beside one send (medians)", ["what", "µs", "x send"], cost))
+        ),
+        table("Cost of sharing: one reservation beside one send (medians)", ["what", "µs", "x send"], cost),
+    ]
+    for text in printed:
+        print(text)
+    return "\n".join(printed)
 
 
 if __name__ == "__main__":

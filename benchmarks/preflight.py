@@ -52,7 +52,8 @@ def one_check_ms(url: str, runs: int) -> float:
     return statistics.median(times)
 
 
-def main(quick: bool = False) -> None:
+def main(quick: bool = False) -> str:
+    """Print the table, and return it for ``make bench`` to write into docs/benchmarks.md."""
     counts, repeats = ([50, 200], 1) if quick else ([100, 1000], 5)
     tls = make_tls_files(Path(tempfile.mkdtemp(prefix="lipachat-bench-tls-")))
     # The emulator starts before the test CA is trusted, so its own media fetches (as WhatsApp's)
@@ -80,14 +81,14 @@ def main(quick: bool = False) -> None:
                         [f"{count:,}", "on" if preflight else "off", f"{asked if preflight else 0:g}",
                          f"{seconds:.2f}", f"{count / seconds:,.0f}", f"{seconds / off:.2f}"]
                     )  # fmt: skip
-    print(
-        table(
-            f"Preflight: one ranged GET per task (median single check {check_ms:.1f} ms, reading at most 4 KB "
-            "of a 256 KB file); the media task's duration with it off and on",
-            ["recipients", "preflight", "ranged GETs", "task s", "sends/s", "vs off"],
-            rows,
-        )
+    printed = table(
+        f"Preflight: one ranged GET per task (median single check {check_ms:.1f} ms, reading at most 4 KB "
+        "of a 256 KB file); the media task's duration with it off and on",
+        ["recipients", "preflight", "ranged GETs", "task s", "sends/s", "vs off"],
+        rows,
     )
+    print(printed)
+    return printed
 
 
 def _ranged(host: MediaHost) -> list[tuple[str, str, str | None]]:

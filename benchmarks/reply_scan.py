@@ -128,8 +128,11 @@ def one_poll(asked: int, items: int) -> str:
     )
 
 
-def main(quick: bool = False) -> None:
-    print(one_poll(100, 1000) if quick else one_poll(1000, 10_000))
+def main(quick: bool = False) -> str:
+    """Print the table, and return it for ``make bench`` to write into docs/benchmarks.md."""
+    printed = one_poll(100, 1000) if quick else one_poll(1000, 10_000)
+    print(printed)
+    return printed
 
 
 if __name__ == "__main__":

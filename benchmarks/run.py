@@ -1,7 +1,8 @@
 """``make bench``: the provider's speed and memory next to what users would otherwise write.
 
-Everything runs against the emulator on loopback, in a separate process. Prints Markdown tables.
-Usage: python benchmarks/run.py [--quick]   (--quick: smaller counts, for a smoke run)
+Everything runs against the emulator on loopback, in a separate process. Prints Markdown tables, and writes
+them into docs/benchmarks.md between its two marker comments (``docs_page``).
+Usage: python benchmarks/run.py [--quick]   (--quick: smaller counts, for a smoke run; the page is left as it is)
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", os.path.join(os.environ["AIR
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 
 import delivery_status
+import docs_page
 import import_cost
 import many_tasks
 import preflight
@@ -261,19 +263,30 @@ def peak_memory(counts: list[int]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="small counts, for a smoke run")
+    parser.add_argument("--quick", action="store_true", help="small counts, for a smoke run; writes no docs")
     quick = parser.parse_args().quick
-    print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores; emulator in its own process on loopback")
+    printed: list[str] = []
+
+    def show(text: str) -> None:
+        print(text)
+        printed.append(text)
+
+    show(f"python {sys.version.split()[0]}, {os.cpu_count()} cores; emulator in its own process on loopback")
     os.makedirs(os.environ["AIRFLOW__CORE__DAGS_FOLDER"], exist_ok=True)
     subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True, timeout=600)
-    print(per_send_overhead(200 if quick else 2000))
-    print(fan_out(200 if quick else 2000, 50 if quick else 400, latency=0.05))
-    import_cost.main(quick)
-    print(peak_memory([1000, 5000] if quick else [10_000, 100_000]))
-    delivery_status.main(quick)
-    reply_scan.main(quick)
-    preflight.main(quick)
-    many_tasks.main(quick)
+    show(per_send_overhead(200 if quick else 2000))
+    show(fan_out(200 if quick else 2000, 50 if quick else 400, latency=0.05))
+    printed.append(import_cost.main(quick))
+    show(peak_memory([1000, 5000] if quick else [10_000, 100_000]))
+    printed.append(delivery_status.main(quick))
+    printed.append(reply_scan.main(quick))
+    printed.append(preflight.main(quick))
+    printed.append(many_tasks.main(quick))
+    if quick:
+        print(f"--quick: {docs_page.PAGE.name} left as it was")
+    else:
+        docs_page.write_tables("\n".join(printed))
+        print(f"the tables above are now in {docs_page.PAGE}")
 
 
 if __name__ == "__main__":

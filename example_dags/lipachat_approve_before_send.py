@@ -52,6 +52,7 @@ with DAG(
         return f"/weekly/{ds}/board.pdf"
 
     report = build_report()
+    # --8<-- [start:ask_and_wait]
     ask = SendWhatsAppButtonsOperator(
         task_id="ask_approver",
         to="{{ params.approver }}",
@@ -73,6 +74,9 @@ with DAG(
         [reply] = answers.values()
         return "send_to_board" if reply["answer"] == "Approve" else "tell_author"
 
+    # --8<-- [end:ask_and_wait]
+
+    # --8<-- [start:template]
     send_to_board = SendWhatsAppTemplateOperator(
         task_id="send_to_board",
         to="{{ params.board }}",
@@ -81,6 +85,7 @@ with DAG(
         header_media_type="DOCUMENT",
         body_placeholders=["{{ ds }}"],
     )
+    # --8<-- [end:template]
     tell_author = SendWhatsAppTextOperator(
         task_id="tell_author",
         to="{{ params.author }}",

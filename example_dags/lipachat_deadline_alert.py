@@ -26,6 +26,7 @@ except ImportError:  # Airflow 2.11
 from airflow_provider_lipachat.notifications.lipachat import LipaChatNotifier
 from airflow_provider_lipachat.operators.lipachat import SendWhatsAppTextOperator
 
+# --8<-- [start:deadline]
 try:  # Airflow 3.1+
     from airflow.sdk.definitions.deadline import AsyncCallback, DeadlineAlert, DeadlineReference
 except ImportError:  # Airflow 2.11 and 3.0: no deadline alerts
@@ -60,6 +61,7 @@ with DAG(
     doc_md=__doc__,
     **late_alert,
 ) as dag:
+    # --8<-- [end:deadline]
 
     @task
     def build_report(ds: str | None = None) -> str:

@@ -35,6 +35,8 @@ with DAG(
     tags=["lipachat", "example"],
     doc_md=__doc__,
 ) as dag:
+    # --8<-- [start:confirm]
+    # --8<-- [start:send]
     send = SendWhatsAppMediaOperator(
         task_id="send_report",
         to="{{ params.board }}",
@@ -43,6 +45,7 @@ with DAG(
         filename="board-report-{{ ds }}.pdf",
         caption="Weekly board report, {{ ds }}",
     )
+    # --8<-- [end:send]
     delivered = WhatsAppDeliverySensor(
         task_id="wait_until_delivered",
         wa_ids="{{ ti.xcom_pull(task_ids='send_report') }}",
@@ -59,3 +62,4 @@ with DAG(
         trigger_rule="one_failed",
     )
     send >> delivered >> escalate
+    # --8<-- [end:confirm]

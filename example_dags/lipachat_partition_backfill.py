@@ -38,6 +38,7 @@ with DAG(
     tags=["lipachat", "example"],
     doc_md=__doc__,
 ) as dag:
+    # --8<-- [start:backfill]
     SendWhatsAppTextOperator(
         task_id="send_partition",
         to=RECIPIENTS,
@@ -47,3 +48,4 @@ with DAG(
         retries=3,
         retry_delay=timedelta(minutes=1),
     )
+    # --8<-- [end:backfill]

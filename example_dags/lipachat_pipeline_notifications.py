@@ -19,6 +19,7 @@ from airflow_provider_lipachat.operators.lipachat import SendWhatsAppMediaOperat
 
 ON_CALL = "254711000003"
 
+# --8<-- [start:notifier]
 with DAG(
     dag_id="lipachat_pipeline_notifications",
     schedule=None,
@@ -40,6 +41,8 @@ with DAG(
     def load_rows(ds: str | None = None) -> int:
         """Stands in for the pipeline's load step; a failure here messages the on-call engineer."""
         return 1234
+
+    # --8<-- [end:notifier]
 
     @task
     def render_chart(ds: str | None = None) -> str:

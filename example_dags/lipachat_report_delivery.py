@@ -11,6 +11,7 @@ setting per deployment, read when the task runs: ``make demo`` points it at a lo
 
 from __future__ import annotations
 
+# --8<-- [start:first_dag]
 import pendulum
 
 try:
@@ -46,3 +47,4 @@ with DAG(
         filename="daily-summary-{{ ds }}.pdf",
         caption="Daily summary for {{ ds }}",
     ).expand(to=recipients())
+# --8<-- [end:first_dag]

@@ -32,7 +32,7 @@ with DAG(
     tags=["lipachat", "example"],
     doc_md=__doc__,
 ) as dag:
-
+    # --8<-- [start:write_and_send]
     @task
     def write_report(ds: str | None = None, params: dict | None = None) -> str:
         """The day's figures as CSV, written to object storage; returns the path (never a signed link)."""
@@ -41,12 +41,15 @@ with DAG(
         path.write_bytes("\n".join(",".join(row) for row in rows).encode() + b"\n")
         return str(path)
 
+    # --8<-- [start:send]
     send = SendWhatsAppMediaOperator(
         task_id="send_report",
         to="{{ params.recipients }}",
         media_url="{{ ti.xcom_pull(task_ids='write_report') }}",
         caption="Orders by region, {{ ds }}",
     )
+    # --8<-- [end:send]
+    # --8<-- [end:write_and_send]
     delivered = WhatsAppDeliverySensor(
         task_id="wait_until_delivered",
         wa_ids="{{ ti.xcom_pull(task_ids='send_report') }}",

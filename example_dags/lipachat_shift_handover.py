@@ -35,6 +35,7 @@ with DAG(
         return f"Handover {ds}: 42 runs, 41 succeeded, 1 retried and succeeded. No open incidents."
 
     summary = summarise()
+    # --8<-- [start:text]
     send_handover = SendWhatsAppTextOperator(
         task_id="send_handover",
         to="{{ params.on_call }}",
@@ -45,4 +46,5 @@ with DAG(
             body_placeholders=["{{ ds }}"],
         ),
     )
+    # --8<-- [end:text]
     summary >> send_handover

@@ -69,7 +69,9 @@ def check(sdist: Path) -> list[str]:
         with tarfile.open(sdist) as archive:
             archive.extractall(tmp, filter="data")
         [root] = Path(tmp).iterdir()
-        for required in ("LICENSE", "CHANGELOG.md", "README.md", "tests/conftest.py", "example_dags"):
+        # docs/: the README links into it by relative path, and tests/test_docs.py reads it.
+        required_files = ("LICENSE", "CHANGELOG.md", "README.md", "docs/index.md", "mkdocs.yml", "tests/conftest.py")
+        for required in (*required_files, "example_dags"):
             if not (root / required).exists():
                 problems.append(f"{required} is missing from the sdist")
         imported = subprocess.run(

@@ -54,7 +54,7 @@ def test_the_test_extra_holds_what_the_tests_need_and_dev_adds_the_tools() -> No
     assert LINT_AND_BROWSER_TOOLS | {"airflow-provider-lipachat"} <= extra_requirements("dev")
 
 
-def test_the_sdist_ships_the_license_and_every_test_and_example(tmp_path: Path) -> None:
+def test_the_sdist_ships_the_license_every_test_and_example_and_the_docs_the_readme_links_to(tmp_path: Path) -> None:
     sdist = build_sdist(tmp_path)
     with tarfile.open(sdist) as archive:
         root = sdist.name.removesuffix(".tar.gz")
@@ -65,5 +65,7 @@ def test_the_sdist_ships_the_license_and_every_test_and_example(tmp_path: Path) 
         for path in (REPO_ROOT / folder).rglob("*.py")
         if "__pycache__" not in path.parts
     }
-    assert {"LICENSE", "CHANGELOG.md", "README.md", "pyproject.toml"} <= shipped
+    pages = {path.relative_to(REPO_ROOT).as_posix() for path in (REPO_ROOT / "docs").rglob("*.md")}
+    assert {"LICENSE", "CHANGELOG.md", "README.md", "pyproject.toml", "mkdocs.yml"} <= shipped
     assert sources - shipped == set()
+    assert pages and pages - shipped == set()

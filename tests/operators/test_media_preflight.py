@@ -185,7 +185,7 @@ def test_a_host_whose_certificate_is_not_trusted_is_a_preflight_warning_then_wha
     monkeypatch: pytest.MonkeyPatch,
     capfd: pytest.CaptureFixture[str],
 ) -> None:
-    """As the README's S3 section says of a private CA not given in REQUESTS_CA_BUNDLE (worker and emulator alike)."""
+    """As docs/media.md says of a private CA not in REQUESTS_CA_BUNDLE (worker and emulator alike)."""
     for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
         monkeypatch.delenv(name, raising=False)
     lipachat_emulator.script_status("delivered", delivered_after=1.0)

@@ -269,7 +269,7 @@ def test_a_store_on_a_plain_http_endpoint_gives_http_links_which_fail_the_task_b
     plain_http_s3: str,
     capfd: pytest.CaptureFixture[str],
 ) -> None:
-    """What the README's S3 section tells users of a local MinIO on http://: the endpoint must be https."""
+    """What docs/media.md tells users of a local MinIO on http:// (tests/test_docs.py checks it quotes this error)."""
     outcome = run_dag(PLAIN_HTTP_DAG)
 
     assert outcome.task_states == {"send": "failed"}
