@@ -57,6 +57,7 @@ with DAG(
     doc_md=__doc__,
 ) as dag:
 
+    # --8<-- [start:reply]
     @task
     def who_asked() -> str:
         """The number whose message started this run, or the ``requester`` param for a run started by hand."""
@@ -75,3 +76,4 @@ with DAG(
         return f"Report for {day:%Y-%m-%d}: 1,284 orders, 97.6 % shipped on time."
 
     SendWhatsAppTextOperator(task_id="send_report", to=who_asked(), message=build_report())
+    # --8<-- [end:reply]
