@@ -56,7 +56,6 @@ with DAG(
     tags=["lipachat", "example"],
     doc_md=__doc__,
 ) as dag:
-
     # --8<-- [start:reply]
     @task
     def who_asked() -> str:
