@@ -27,6 +27,7 @@ os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 import delivery_status
 import docs_page
 import import_cost
+import inbound_watch
 import many_tasks
 import preflight
 import reply_scan
@@ -282,6 +283,7 @@ def main() -> None:
     printed.append(reply_scan.main(quick))
     printed.append(preflight.main(quick))
     printed.append(many_tasks.main(quick))
+    printed.append(inbound_watch.main(quick))
     if quick:
         print(f"--quick: {docs_page.PAGE.name} left as it was")
     else:
