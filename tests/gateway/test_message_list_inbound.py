@@ -67,3 +67,36 @@ def test_the_delivery_scan_keeps_no_inbound_messages_and_none_senders_means_anyo
     anyone = ListScan(frozenset({"wamid.Q1"}), replies=True)
     anyone.take({"data": [inbound(ALICE, wa_id="a"), inbound(BOB, wa_id="b")], "totalPages": 1})
     assert [m.sender for m in anyone.inbound] == [ALICE, BOB]
+
+
+class TestWatchSince:
+    """A watch for new inbound messages reads newest first and stops at the first page reaching back to ``since``."""
+
+    @staticmethod
+    def page(*items: dict[str, Any]) -> dict[str, Any]:
+        return {"data": list(items), "totalPages": 50}
+
+    def test_it_stops_after_the_page_holding_an_item_older_than_since(self) -> None:
+        from datetime import UTC, datetime
+
+        scan = ListScan(frozenset(), max_pages=10, replies=True, since=datetime(2025, 6, 24, 8, 25, 1, tzinfo=UTC))
+        assert scan.next_page() == 0
+        scan.take(self.page(inbound(ALICE, "new", createdAt="2025-06-24T08:25:09.000+00:00")))
+        assert scan.next_page() == 1  # nothing older yet: there may be more new messages
+        scan.take(
+            self.page(inbound(BOB, "also new", wa_id="wamid.B", createdAt="2025-06-24T08:25:05"), outbound("x", BOB))
+        )
+        assert scan.next_page() is None and scan.reached_since
+        assert [m.text for m in scan.inbound] == ["new", "also new"]
+        assert scan.newest is not None and scan.newest.isoformat() == "2025-06-24T08:25:09+00:00"
+
+    def test_it_never_reads_past_max_pages(self) -> None:
+        from datetime import UTC, datetime
+
+        scan = ListScan(frozenset(), max_pages=2, replies=True, since=datetime(2020, 1, 1, tzinfo=UTC))
+        for _ in range(2):
+            scan.take(self.page(inbound(ALICE)))
+        assert scan.next_page() is None and not scan.reached_since
+
+    def test_without_since_an_empty_awaited_set_reads_nothing_as_before(self) -> None:
+        assert ListScan(frozenset(), replies=True).next_page() is None
