@@ -12,10 +12,11 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
+from airflow_provider_lipachat.compat import AIRFLOW_V3
 from airflow_provider_lipachat.emulator import Emulator
 from tests.support import SANDBOX_SENDER
 
@@ -126,6 +127,27 @@ class AirflowOnLoopback:
         process = self.start("api-server", "--host", "127.0.0.1", "--port", str(self.api_port))
         self.wait_for("the api-server to answer", lambda: url_answers(f"{self.base_url}/api/v2/version"))
         return process
+
+    @contextlib.contextmanager
+    def running(self, *, triggerer: bool = False) -> Iterator[AirflowOnLoopback]:
+        """A migrated database and the components this Airflow needs (an api-server and dag-processor on 3),
+        the scheduler, and with ``triggerer`` the triggerer; all stopped on the way out."""
+        if not AIRFLOW_V3:
+            self.env["AIRFLOW__CORE__EXECUTOR"] = "SequentialExecutor"  # the one Airflow 2 runs on SQLite
+        self.cli("db", "migrate")
+        try:
+            if AIRFLOW_V3:
+                self.start_api_server()
+                self.start("dag-processor")  # the scheduler parses DAGs itself on Airflow 2
+            self.start("scheduler", "--skip-serve-logs")  # the log server would listen beyond loopback
+            if triggerer:
+                self.start_triggerer()
+            yield self
+        finally:
+            self.stop()
+
+    def start_triggerer(self) -> subprocess.Popen[bytes]:
+        return self.start("triggerer", "--skip-serve-logs")
 
     def stop(self) -> None:
         for process, _ in self.processes:

@@ -26,7 +26,7 @@ import pytest
 
 from airflow_provider_lipachat.emulator import Emulator
 from tests.e2e.airflow_on_loopback import AirflowOnLoopback
-from tests.support import AIRFLOW_V3, HAS_TASK_STATE_STORE, KILLED_TASK_NOT_RETRIED, airflow_defect
+from tests.support import HAS_TASK_STATE_STORE, KILLED_TASK_NOT_RETRIED, airflow_defect
 
 pytestmark = pytest.mark.scheduler
 
@@ -76,18 +76,8 @@ with DAG("{DAG_ID}", schedule=None, start_date=pendulum.datetime(2024, 1, 1, tz=
 def airflow_on_loopback(tmp_path: Path, lipachat_emulator: Emulator) -> Iterator[AirflowOnLoopback]:
     (tmp_path / "dags").mkdir()
     (tmp_path / "dags" / f"{DAG_ID}.py").write_text(DAG_SOURCE)
-    airflow = AirflowOnLoopback(tmp_path, lipachat_emulator)
-    if not AIRFLOW_V3:
-        airflow.env["AIRFLOW__CORE__EXECUTOR"] = "SequentialExecutor"  # the one Airflow 2 runs on SQLite
-    airflow.cli("db", "migrate")
-    try:
-        if AIRFLOW_V3:
-            airflow.start_api_server()
-            airflow.start("dag-processor")  # the scheduler parses DAGs itself on Airflow 2
-        airflow.start("scheduler", "--skip-serve-logs")  # the log server would listen beyond loopback
+    with AirflowOnLoopback(tmp_path, lipachat_emulator).running() as airflow:
         yield airflow
-    finally:
-        airflow.stop()
 
 
 def send_state(airflow: AirflowOnLoopback) -> tuple[str | None, int] | None:

@@ -88,15 +88,8 @@ def airflow_with_deadlines(tmp_path_factory: pytest.TempPathFactory) -> Iterator
         airflow = AirflowOnLoopback(home, emulator)
         # The DAGs are scheduled "@once": the scheduler creates each run as soon as the DAG is parsed.
         airflow.env["AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE"] = "True"
-        airflow.cli("db", "migrate")
-        try:
-            airflow.start_api_server()
-            airflow.start("dag-processor")
-            airflow.start("scheduler", "--skip-serve-logs")
-            airflow.start("triggerer", "--skip-serve-logs")
+        with airflow.running(triggerer=True):
             yield airflow, emulator
-        finally:
-            airflow.stop()
 
 
 def run_of(airflow: AirflowOnLoopback, dag_id: str) -> tuple[str, str, str] | None:

@@ -59,15 +59,8 @@ def airflow_watching(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple
     with Emulator() as emulator:
         airflow = AirflowOnLoopback(home, emulator)
         airflow.env["AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE"] = "True"
-        airflow.cli("db", "migrate")
-        try:
-            airflow.start_api_server()
-            airflow.start("dag-processor")
-            airflow.start("scheduler", "--skip-serve-logs")
-            airflow.start("triggerer", "--skip-serve-logs")
+        with airflow.running(triggerer=True):
             yield airflow, emulator
-        finally:
-            airflow.stop()
 
 
 def list_reads(emulator: Emulator) -> int:
@@ -97,7 +90,7 @@ def restart_triggerer(airflow: AirflowOnLoopback, while_down: Callable[[], None]
     airflow.processes.remove((process, log))
     log.close()
     while_down()
-    airflow.start("triggerer", "--skip-serve-logs")
+    airflow.start_triggerer()
 
 
 def test_report_requests_start_one_run_each_and_nothing_else_across_a_triggerer_restart(

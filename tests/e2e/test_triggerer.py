@@ -20,7 +20,7 @@ import pytest
 
 from airflow_provider_lipachat.emulator import Emulator
 from tests.e2e.airflow_on_loopback import AirflowOnLoopback
-from tests.support import AIRFLOW_RELEASE, AIRFLOW_V3, REPO_ROOT
+from tests.support import AIRFLOW_RELEASE, REPO_ROOT
 
 pytestmark = pytest.mark.scheduler
 
@@ -53,19 +53,8 @@ def airflow_with_triggerer(tmp_path: Path, lipachat_emulator: Emulator) -> Itera
     (tmp_path / "dags" / "delivery_e2e.py").write_text(DAGS)
     approval = REPO_ROOT / "example_dags" / "lipachat_approve_before_send.py"
     (tmp_path / "dags" / approval.name).write_text(approval.read_text())
-    airflow = AirflowOnLoopback(tmp_path, lipachat_emulator)
-    if not AIRFLOW_V3:
-        airflow.env["AIRFLOW__CORE__EXECUTOR"] = "SequentialExecutor"
-    airflow.cli("db", "migrate")
-    try:
-        if AIRFLOW_V3:
-            airflow.start_api_server()
-            airflow.start("dag-processor")
-        airflow.start("scheduler", "--skip-serve-logs")
-        airflow.start("triggerer", "--skip-serve-logs")
+    with AirflowOnLoopback(tmp_path, lipachat_emulator).running(triggerer=True) as airflow:
         yield airflow
-    finally:
-        airflow.stop()
 
 
 def test_the_sensor_defers_and_the_triggerer_resumes_it_to_success_or_failure(
