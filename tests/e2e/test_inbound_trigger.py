@@ -7,7 +7,7 @@ run, which texts the report back to that number; "hello" and a number outside th
 the triggerer is stopped, a message arrives while it is down, and it is started again. On Airflow 3.3
 the cursor lives in the asset's state store, so that message starts its run after the restart and no
 earlier one starts a second; before 3.3 a restart starts afresh and that message starts nothing.
-Airflow 2.11 has no asset watchers.
+Airflow 2.11 has no asset watchers. Marked ``every_leg``: CI runs it on every 3.x leg.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from tests.e2e.airflow_on_loopback import AirflowOnLoopback
 from tests.support import AIRFLOW_RELEASE
 from tests.test_example_dags import EXAMPLES
 
-pytestmark = pytest.mark.scheduler
+pytestmark = [pytest.mark.scheduler, pytest.mark.every_leg]
 
 DAG_ID = "lipachat_report_on_request"
 MANAGER, OTHER_MANAGER = "254711000001", "254711000002"

@@ -20,7 +20,9 @@ from airflow_provider_lipachat.exceptions import LipaChatValidationError
 from airflow_provider_lipachat.triggers.inbound import CURSOR_KEY, WhatsAppInboundTrigger
 from tests.support import printed
 
-pytestmark = pytest.mark.skipif(not AIRFLOW_V3, reason=f"Airflow {AIRFLOW_VERSION} has no asset watchers (3.0+)")
+needs_asset_watchers = pytest.mark.skipif(
+    not AIRFLOW_V3, reason=f"Airflow {AIRFLOW_VERSION} has no asset watchers (3.0+)"
+)
 
 MANAGER = "254711000001"
 OTHER_MANAGER = "254711000002"
@@ -89,6 +91,7 @@ def list_reads(emulator: Emulator) -> int:
     return sum(1 for r in emulator.requests() if r.get("path", "").startswith("/api/v1/whatsapp/message"))
 
 
+@needs_asset_watchers
 class TestFires:
     def test_each_matching_message_once_with_the_sender_text_and_id(
         self, lipachat_emulator: Emulator, lipachat_conn: str
@@ -173,6 +176,7 @@ class TestFires:
         assert lipachat_emulator.api_key not in log
 
 
+@needs_asset_watchers
 class TestRestart:
     def test_with_the_store_messages_that_came_while_it_was_down_fire_once_and_none_twice(
         self, lipachat_emulator: Emulator, lipachat_conn: str
@@ -218,6 +222,7 @@ class TestRestart:
         assert watching(trigger(), second) == []
 
 
+@needs_asset_watchers
 class TestRefuses:
     @pytest.mark.parametrize(
         ("kwargs", "says"),
@@ -245,3 +250,9 @@ class TestRefuses:
         assert path == "airflow_provider_lipachat.triggers.inbound.WhatsAppInboundTrigger"
         assert kwargs["senders"] == [MANAGER, OTHER_MANAGER]
         assert WhatsAppInboundTrigger(**kwargs).serialize() == (path, kwargs)
+
+
+@pytest.mark.skipif(AIRFLOW_V3, reason="Airflow 3 has asset watchers")
+def test_on_airflow_2_it_refuses_to_be_built_saying_why() -> None:
+    with pytest.raises(RuntimeError, match="needs Airflow 3.0 or later: AssetWatcher came with Airflow 3"):
+        WhatsAppInboundTrigger(senders=[MANAGER], keyword="report")
