@@ -39,6 +39,9 @@ POLL_SECONDS = 5
 QUIET_SECONDS = 3 * POLL_SECONDS
 #: The triggerer keeps the cursor across restarts only where it has the asset state store.
 HAS_ASSET_STATE_STORE = AIRFLOW_RELEASE >= (3, 3)
+#: Airflow 3.0's triggerer writes its "Trigger fired event" line without its secrets masker: the sender's number
+#: the trigger registered shows there in full (3.1 and later show '***').
+TRIGGERER_LOGS_EVENTS_UNMASKED = AIRFLOW_RELEASE < (3, 1)
 
 
 def dag_source() -> str:
@@ -142,7 +145,11 @@ def test_report_requests_start_one_run_each_and_nothing_else_across_a_triggerer_
     assert "Ignored a message: 2547******09 is not an allowed sender" in triggerer_log
     assert "Ignored a message: the message from 2547******01 is not the keyword" in triggerer_log
     assert "Trigger fired event" in triggerer_log  # Airflow logs each event whole: the numbers masked in it
-    assert not {MANAGER, OTHER_MANAGER, STRANGER} & set(re.findall(r"\d{12}", triggerer_log))
+    unmasked = {MANAGER, OTHER_MANAGER, STRANGER} & set(re.findall(r"\d{12}", triggerer_log))
+    if TRIGGERER_LOGS_EVENTS_UNMASKED:
+        assert unmasked <= {MANAGER, OTHER_MANAGER}  # in Airflow's own event lines; the trigger's lines are masked
+    else:
+        assert not unmasked
     assert emulator.api_key not in airflow.output()
 
     starts = [utc(start) for _, _, start in runs(airflow) if start]
