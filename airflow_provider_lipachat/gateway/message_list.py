@@ -155,6 +155,16 @@ class InboundMessage:
         """What the sender chose or wrote: a button's title, else the text (empty for media without caption)."""
         return self.button_title or self.text or ""
 
+    @property
+    def said(self) -> list[str]:
+        """Everything an answer or a keyword is compared with: the button's id and title, and the text typed."""
+        return [s for s in (self.button_id, self.button_title, self.text) if s and s.strip()]
+
+
+def normalise_answer(text: str) -> str:
+    """A text as answers and keywords compare it: case and surrounding spaces ignored."""
+    return text.strip().casefold()
+
 
 def _button_reply(metadata: object) -> tuple[str | None, str | None]:
     """A button reply's (id, title) from an inbound item's ``metadata``, or (None, None).

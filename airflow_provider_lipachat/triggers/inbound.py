@@ -7,8 +7,6 @@ import contextlib
 from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from asgiref.sync import sync_to_async
-
 from airflow_provider_lipachat.compat import AIRFLOW_V3, mask_secret
 from airflow_provider_lipachat.exceptions import LipaChatError, LipaChatValidationError
 from airflow_provider_lipachat.gateway.message_list import InboundMessage, ListScan
@@ -108,6 +106,8 @@ class WhatsAppInboundTrigger(BaseEventTrigger):
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
+        from asgiref.sync import sync_to_async
+
         from airflow_provider_lipachat.hooks.lipachat import LipaChatHook
 
         reader = await LipaChatHook(self.lipachat_conn_id).amessage_list()

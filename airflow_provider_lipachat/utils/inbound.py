@@ -13,9 +13,8 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from airflow_provider_lipachat.exceptions import LipaChatValidationError
-from airflow_provider_lipachat.gateway.message_list import InboundMessage
+from airflow_provider_lipachat.gateway.message_list import InboundMessage, normalise_answer
 from airflow_provider_lipachat.gateway.messages import mask_phone, normalize_phone, parse_gateway_timestamp
-from airflow_provider_lipachat.utils.replies import normalise_answer
 
 #: Messages this much older than the newest one handled are still compared by id: the gateway may list a
 #: message a little after a newer one (two arriving within the same second, or its clock's order).
@@ -75,10 +74,9 @@ class InboundRule:
         """Why ``message`` starts no run (masked, no text quoted), or None when it does."""
         if self.senders is not None and message.sender not in self.senders:
             return f"{mask_phone(message.sender)} is not an allowed sender"
-        said = [s for s in (message.text, message.button_title, message.button_id) if s and s.strip()]
-        if self.keyword is not None and self.keyword not in {normalise_answer(s) for s in said}:
+        if self.keyword is not None and self.keyword not in {normalise_answer(s) for s in message.said}:
             return f"the message from {mask_phone(message.sender)} is not the keyword"
-        if self.pattern is not None and not any(self.pattern.search(s) for s in said):
+        if self.pattern is not None and not any(self.pattern.search(s) for s in message.said):
             return f"the message from {mask_phone(message.sender)} does not match the pattern"
         return None
 

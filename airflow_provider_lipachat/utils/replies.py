@@ -10,7 +10,12 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from airflow_provider_lipachat.exceptions import LipaChatValidationError
-from airflow_provider_lipachat.gateway.message_list import InboundMessage, MessageStatus, describe_code
+from airflow_provider_lipachat.gateway.message_list import (
+    InboundMessage,
+    MessageStatus,
+    describe_code,
+    normalise_answer,
+)
 from airflow_provider_lipachat.gateway.messages import mask_phone, parse_gateway_timestamp, rendered_collection
 from airflow_provider_lipachat.utils.delivery import describe_waiting, label_for_people
 
@@ -20,11 +25,6 @@ OPTIONS_ACCEPTED = (
     "expected the answers that count: a list of button ids or titles, or texts (such as ['Approve', 'Reject']), "
     "or leave options unset to take any answer"
 )
-
-
-def normalise_answer(text: str) -> str:
-    """An answer as compared: case and surrounding spaces ignored."""
-    return text.strip().casefold()
 
 
 def parse_options(value: object, field_name: str = "options") -> tuple[str, ...] | None:
@@ -54,10 +54,9 @@ def match_option(message: InboundMessage, options: tuple[str, ...] | None) -> st
     A button's id, its title and a typed text are compared alike, so pressing "Approve" and typing
     "approve" count the same. Without options any message with text or a button answers, as sent.
     """
-    said = [s for s in (message.button_id, message.button_title, message.text) if s and s.strip()]
     if options is None:
         return message.shown.strip() or None
-    chosen = {normalise_answer(s) for s in said}
+    chosen = {normalise_answer(s) for s in message.said}
     return next((option for option in options if normalise_answer(option) in chosen), None)
 
 
