@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from airflow_provider_lipachat.compat import (
     AirflowFailException,
@@ -59,7 +59,90 @@ __all__ = ["WhatsAppDeliverySensor", "WhatsAppReplySensor"]
 MAX_PAGES_LIMIT = 10_000
 
 
-class WhatsAppDeliverySensor(BaseSensorOperator):
+class _MessageListSensor(BaseSensorOperator):
+    """What the delivery and reply sensors share: each try starts afresh; poke and reschedule modes name who
+    is pending on a timeout; the deferred path looks once before deferring; and the results known are pushed
+    before the task fails or skips, so a downstream task (``trigger_rule="one_failed"``) still reads them.
+
+    A subclass reads the list and decides in ``poke`` and fills the hooks: ``_reset_try``, ``_known``,
+    ``_still_waiting``, ``_defer`` and ``pushed_noun`` (what the "Pushed ..." log line calls its results).
+    """
+
+    ui_color = WHATSAPP_GREEN
+    deferrable: bool
+    #: What the results pushed before a fail or skip are called in the log, with ``%d`` for their number.
+    pushed_noun = "%d result(s)"
+
+    def _reset_try(self) -> None:
+        """Forget what an earlier try read: each try reads its rendered arguments and the list afresh."""
+        raise NotImplementedError
+
+    def poke(self, context: Context) -> PokeReturnValue:
+        """One look at the message list: done (with the results), or not yet; a failed wait raises."""
+        raise NotImplementedError
+
+    def _known(self) -> dict[str, dict[str, Any]]:
+        """The results known from this try's last look, in the shape the task returns; empty before any look."""
+        raise NotImplementedError
+
+    def _still_waiting(self, context: Context) -> str:
+        """Who is still pending, for the timeout of poke and reschedule modes (whose own message names no one)."""
+        raise NotImplementedError
+
+    def _defer(self, deadline: float) -> None:
+        """Hand the wait to the trigger until ``deadline`` (epoch seconds), resuming in ``execute_complete``."""
+        raise NotImplementedError
+
+    def execute(self, context: Context) -> Any:
+        self._reset_try()
+        if not self.deferrable:
+            try:
+                return super().execute(context)
+            except AirflowSensorTimeout as err:  # the base class's timeout names no one: say who is pending
+                pending = self._still_waiting(context)
+                self._push_known(context)
+                raise AirflowSensorTimeout(f"{err}; {pending}") from err
+            except (AirflowFailException, AirflowSkipException):
+                self._push_known(context)
+                raise
+        first = self._look(context)  # no deferral when the wait is already over
+        if first.is_done:
+            return first.xcom_value
+        self._defer(time.time() + float(self.timeout))
+
+    def _look(self, context: Context) -> PokeReturnValue:
+        """One poke outside the base class's loop: a failed wait pushes what is known, and skips with soft_fail."""
+        try:
+            return self.poke(context)
+        except AirflowFailException as err:
+            self._push_known(context)
+            if self.soft_fail:
+                raise AirflowSkipException(f"soft_fail: {err}") from err
+            raise
+
+    def _push_known(self, context: Context, final: object = None) -> None:
+        """Before the task fails or skips: push the results known (``final``, else this try's last look's),
+        as the success value would be.
+
+        Airflow pushes ``return_value`` only on success; like a send's partial fan-out, the sensor pushes
+        it itself so that a downstream task learns what is known.
+        """
+        if final is None:
+            final = self._known()
+        if isinstance(final, dict) and final:
+            context["ti"].xcom_push(key="return_value", value=final)
+            self.log.info("Pushed %s to XCom return_value", self.pushed_noun % len(final))
+
+    def _end(self, status: object, message: str) -> NoReturn:
+        """The task's end when the trigger's wait did not succeed: a skip with soft_fail, else a timeout or failure."""
+        if self.soft_fail:
+            raise AirflowSkipException(f"soft_fail: {message}")
+        if status == "timeout":
+            raise AirflowSensorTimeout(message)
+        raise AirflowFailException(message)
+
+
+class WhatsAppDeliverySensor(_MessageListSensor):
     """Wait until the messages a send task returned reached ``wait_for`` ("delivered", which READ
     also satisfies, or "read").
 
@@ -87,7 +170,7 @@ class WhatsAppDeliverySensor(BaseSensorOperator):
     """
 
     template_fields: Sequence[str] = ("wa_ids",)
-    ui_color = WHATSAPP_GREEN
+    pushed_noun = "the last known status of %d message(s)"
 
     def __init__(
         self,
@@ -109,8 +192,12 @@ class WhatsAppDeliverySensor(BaseSensorOperator):
         self.max_pages = whole_number(max_pages, "max_pages", 1, MAX_PAGES_LIMIT)
         self.lipachat_conn_id = lipachat_conn_id
         self.deferrable = deferrable
-        self._seen: dict[str, MessageStatus] = {}
+        self._reset_try()
+
+    def _reset_try(self) -> None:
+        """Forget what an earlier try read: this try reads what it rendered (at its first poke) and looks afresh."""
         self._awaited_ids: dict[str, str] | None = None
+        self._seen: dict[str, MessageStatus] = {}
         self._decision: Decision | None = None
         self._looks = 0
 
@@ -144,35 +231,17 @@ class WhatsAppDeliverySensor(BaseSensorOperator):
             self.log.info("Waiting for %s from %s", self.wait_for, describe_waiting(decision.waiting))
         return PokeReturnValue(is_done=decision.done, xcom_value=decision.final if decision.done else None)
 
-    def execute(self, context: Context) -> Any:
-        # This try's own reading of what it rendered (at its first poke) and its own looks.
-        self._awaited_ids, self._decision, self._looks = None, None, 0
-        if not self.deferrable:
-            try:
-                return super().execute(context)
-            except AirflowSensorTimeout as err:  # the base class's timeout names no one: say who is pending
-                pending = self._still_waiting(context)
-                self._push_known(context)
-                raise AirflowSensorTimeout(f"{err}; {pending}") from err
-            except (AirflowFailException, AirflowSkipException):
-                self._push_known(context)
-                raise
-        try:
-            first = self.poke(context)  # no deferral when everything is already there
-        except AirflowFailException as err:
-            self._push_known(context)
-            if self.soft_fail:
-                raise AirflowSkipException(f"soft_fail: {err}") from err
-            raise
-        if first.is_done:
-            return first.xcom_value
+    def _known(self) -> dict[str, dict[str, Any]]:
+        return {} if self._decision is None else self._decision.final
+
+    def _defer(self, deadline: float) -> None:
         from airflow_provider_lipachat.triggers.lipachat import WhatsAppDeliveryTrigger
 
         self.defer(
             trigger=WhatsAppDeliveryTrigger(
                 wa_ids=self._awaited(),
                 wait_for=self.wait_for,
-                deadline=time.time() + float(self.timeout),
+                deadline=deadline,
                 lipachat_conn_id=self.lipachat_conn_id,
                 poll_interval=float(self.poke_interval),
                 max_failed=self.max_failed,
@@ -192,19 +261,6 @@ class WhatsAppDeliverySensor(BaseSensorOperator):
             return "pending not known"
         return outcome_message("timeout", self._decision, self.wait_for, self.max_pages)
 
-    def _push_known(self, context: Context, final: object = None) -> None:
-        """Before the task fails or skips: push the final statuses known, as the success value would be.
-
-        Airflow pushes ``return_value`` only on success; like a send's partial fan-out, the sensor pushes
-        it itself so that a downstream task (``trigger_rule="one_failed"``) learns who failed and who was
-        delivered.
-        """
-        if final is None and self._decision is not None:
-            final = self._decision.final
-        if isinstance(final, dict) and final:
-            context["ti"].xcom_push(key="return_value", value=final)
-            self.log.info("Pushed the last known status of %d message(s) to XCom return_value", len(final))
-
     def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:
         """Turn the trigger's event into the task's outcome."""
         status = event.get("status")
@@ -214,18 +270,14 @@ class WhatsAppDeliverySensor(BaseSensorOperator):
             return final
         message = str(event.get("message") or f"delivery trigger ended with {status!r}")
         self._push_known(context, event.get("final"))
-        if self.soft_fail:
-            raise AirflowSkipException(f"soft_fail: {message}")
-        if status == "timeout":
-            raise AirflowSensorTimeout(message)
-        raise AirflowFailException(message)
+        self._end(status, message)
 
     def _log_done(self, final: dict[str, Any], failed: int) -> None:
         accepted = f" ({failed} failed, accepted by max_failed={self.max_failed})" if failed else ""
         self.log.info("All %d message(s) reached %s%s", len(final) - failed, self.wait_for, accepted)
 
 
-class WhatsAppReplySensor(BaseSensorOperator):
+class WhatsAppReplySensor(_MessageListSensor):
     """Wait until the recipients of a question answer: a button pressed, or a text typed.
 
     ``wa_ids`` (templated) is what the send task returned, as for ``WhatsAppDeliverySensor``: one
@@ -255,7 +307,7 @@ class WhatsAppReplySensor(BaseSensorOperator):
     """
 
     template_fields: Sequence[str] = ("wa_ids", "options")
-    ui_color = WHATSAPP_GREEN
+    pushed_noun = "the %d answer(s) known"
 
     def __init__(
         self,
@@ -361,29 +413,10 @@ class WhatsAppReplySensor(BaseSensorOperator):
                 raise_as_task_failure(err, f"could not ask {who} to choose again")
             self.log.info("Asked %s to choose one of the options again", who)
 
-    def execute(self, context: Context) -> Any:
-        self._reset_try()
-        if not self.deferrable:
-            try:
-                return super().execute(context)
-            except AirflowSensorTimeout as err:  # the base class's timeout names no one: say who has not answered
-                self._push_known(context)
-                raise AirflowSensorTimeout(f"{err}; {self._still_waiting()}") from err
-            except (AirflowFailException, AirflowSkipException):
-                self._push_known(context)
-                raise
-        try:
-            first = self.poke(context)  # no deferral when the answers are already there
-        except AirflowFailException as err:
-            self._push_known(context)
-            if self.soft_fail:
-                raise AirflowSkipException(f"soft_fail: {err}") from err
-            raise
-        if first.is_done:
-            return first.xcom_value
-        self._defer(time.time() + float(self.timeout), sorted(self._handled))
+    def _known(self) -> dict[str, dict[str, Any]]:
+        return {} if self._decision is None else self._decision.final
 
-    def _defer(self, deadline: float, handled: list[str]) -> None:
+    def _defer(self, deadline: float) -> None:
         from airflow_provider_lipachat.triggers.lipachat import WhatsAppReplyTrigger
 
         self.defer(
@@ -396,23 +429,16 @@ class WhatsAppReplySensor(BaseSensorOperator):
                 poll_interval=float(self.poke_interval),
                 max_pages=self.max_pages,
                 reprompt=self.reprompt,
-                handled=handled,
+                handled=sorted(self._handled),
             ),
             method_name="execute_complete",
         )
 
-    def _still_waiting(self) -> str:
+    def _still_waiting(self, context: Context) -> str:
+        """Who has not answered, from this try's last look."""
         if self._decision is None:
             return "no look at the message list completed"
         return reply_outcome("timeout", self._decision, self.answers_from)
-
-    def _push_known(self, context: Context, final: object = None) -> None:
-        """Before the task fails or skips: push the answers known, as the success value would be."""
-        if final is None and self._decision is not None:
-            final = self._decision.final
-        if isinstance(final, dict) and final:
-            context["ti"].xcom_push(key="return_value", value=final)
-            self.log.info("Pushed the %d answer(s) known to XCom return_value", len(final))
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:
         """Turn the trigger's event into the task's outcome.
@@ -425,24 +451,14 @@ class WhatsAppReplySensor(BaseSensorOperator):
         if status in ("success", "reprompt"):
             self._reset_try()
             self._handled = set(event.get("handled") or [])
-            try:
-                look = self.poke(context)
-            except AirflowFailException as err:
-                self._push_known(context)
-                if self.soft_fail:
-                    raise AirflowSkipException(f"soft_fail: {err}") from err
-                raise
+            look = self._look(context)
             if look.is_done:
                 return look.xcom_value
-            self._defer(float(event["deadline"]), sorted(self._handled))
+            self._defer(float(event["deadline"]))
         message = str(event.get("message") or f"reply trigger ended with {status!r}")
         if status in ("timeout", "failed"):
             self._last_look(context)
-        if self.soft_fail:
-            raise AirflowSkipException(f"soft_fail: {message}")
-        if status == "timeout":
-            raise AirflowSensorTimeout(message)
-        raise AirflowFailException(message)
+        self._end(status, message)
 
     def _last_look(self, context: Context) -> None:
         """Before failing: one more look, to push the answers known; a failed look only leaves them out."""
