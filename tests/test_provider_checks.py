@@ -146,6 +146,7 @@ def test_the_checks_cover_every_operator_the_sensor_and_the_notifier() -> None:
         "SendWhatsAppTextOperator",
         "SendWhatsAppTemplateOperator",
         "SendWhatsAppButtonsOperator",
+        "_MessageListSensor",
         "WhatsAppDeliverySensor",
         "WhatsAppReplySensor",
         "LipaChatNotifier",

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 
 from airflow_provider_lipachat.compat import (
     AirflowFailException,
@@ -35,6 +35,7 @@ from airflow_provider_lipachat.utils.delivery import (
     merge_seen,
     outcome_message,
     parse_wa_ids,
+    statuses_from_event,
 )
 from airflow_provider_lipachat.utils.message_ids import default_message_id
 from airflow_provider_lipachat.utils.replies import (
@@ -59,7 +60,137 @@ __all__ = ["WhatsAppDeliverySensor", "WhatsAppReplySensor"]
 MAX_PAGES_LIMIT = 10_000
 
 
-class WhatsAppDeliverySensor(BaseSensorOperator):
+class _Decided(Protocol):
+    """What the sensors' decisions (``Decision``, ``ReplyDecision``) share: the results in the returned shape."""
+
+    @property
+    def final(self) -> dict[str, dict[str, Any]]: ...
+
+
+class _MessageListSensor(BaseSensorOperator):
+    """What the delivery and reply sensors share: each try starts afresh; poke and reschedule modes name who
+    is pending on a timeout; the deferred path looks once before deferring; and the results known are pushed
+    before the task fails or skips, so a downstream task (``trigger_rule="one_failed"``) still reads them.
+
+    A subclass reads the list and decides in ``poke`` (keeping the decision in ``_decision``) and fills
+    the hooks: ``_reset_try``, ``_resume`` (what an event hands the next look), ``_still_waiting``,
+    ``_defer``, and the nouns of the "Pushed ..." log line and of a trigger's event without a message.
+    """
+
+    ui_color = WHATSAPP_GREEN
+    deferrable: bool
+    #: This try's last look's decision (set before a failed wait raises), None before any look completed.
+    _decision: _Decided | None
+    #: What the results pushed before a fail or skip are called in the log, with ``%d`` for their number.
+    pushed_noun = "%d result(s)"
+    #: How an event without a message names the trigger: "delivery trigger ended with 'error'".
+    trigger_noun = "message list"
+
+    def _reset_try(self) -> None:
+        """Forget what an earlier try read: each try reads its rendered arguments and the list afresh."""
+        raise NotImplementedError
+
+    def poke(self, context: Context) -> PokeReturnValue:
+        """One look at the message list: done (with the results), or not yet; a failed wait raises."""
+        raise NotImplementedError
+
+    def _resume(self, event: dict[str, Any]) -> None:
+        """After ``_reset_try``, on an event: take over what the trigger saw that the next look builds on."""
+
+    def _known(self) -> dict[str, dict[str, Any]]:
+        """The results known from this try's last look, in the shape the task returns; empty before any look."""
+        return {} if self._decision is None else self._decision.final
+
+    def _still_waiting(self, context: Context) -> str:
+        """Who is still pending, for the timeout of poke and reschedule modes (whose own message names no one)."""
+        raise NotImplementedError
+
+    def _defer(self, deadline: float) -> None:
+        """Hand the wait to the trigger until ``deadline`` (epoch seconds), resuming in ``execute_complete``."""
+        raise NotImplementedError
+
+    def execute(self, context: Context) -> Any:
+        self._reset_try()
+        if not self.deferrable:
+            try:
+                return super().execute(context)
+            except AirflowSensorTimeout as err:  # the base class's timeout names no one: say who is pending
+                pending = self._still_waiting(context)
+                self._push_known(context)
+                raise AirflowSensorTimeout(f"{err}; {pending}") from err
+            except (AirflowFailException, AirflowSkipException):
+                self._push_known(context)
+                raise
+        first = self._look(context)  # no deferral when the wait is already over
+        if first.is_done:
+            return first.xcom_value
+        self._defer(time.time() + float(self.timeout))
+
+    def _look(self, context: Context) -> PokeReturnValue:
+        """One poke outside the base class's loop: a failed wait pushes what is known, and skips with soft_fail."""
+        try:
+            return self.poke(context)
+        except AirflowFailException as err:
+            self._push_known(context)
+            if self.soft_fail:
+                raise AirflowSkipException(f"soft_fail: {err}") from err
+            raise
+
+    def _push_known(self, context: Context) -> None:
+        """Before the task fails or skips: push the results known from this try's last look, as the success
+        value would be.
+
+        Airflow pushes ``return_value`` only on success; like a send's partial fan-out, the sensor pushes
+        it itself so that a downstream task learns what is known.
+        """
+        final = self._known()
+        if final:
+            context["ti"].xcom_push(key="return_value", value=final)
+            self.log.info("Pushed %s to XCom return_value", self.pushed_noun % len(final))
+
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:
+        """Turn the trigger's event into the task's outcome.
+
+        The triggers' events carry no phone numbers (Airflow logs each event whole), so what the task
+        returns comes from one more look here, on the worker: on ``success`` it returns it (a look that
+        finds the wait not over after all, and a reply trigger's ``reprompt``, go on waiting in the
+        triggerer with the same deadline); on ``failed`` or ``timeout`` it pushes it before failing.
+        """
+        status = event.get("status")
+        if status in ("success", "reprompt"):
+            self._reset_try()
+            self._resume(event)
+            look = self._look(context)
+            if look.is_done:
+                return look.xcom_value
+            self._defer(float(event["deadline"]))
+        message = str(event.get("message") or f"{self.trigger_noun} trigger ended with {status!r}")
+        if status in ("timeout", "failed"):
+            self._last_look(context, event)
+        self._end(status, message)
+
+    def _last_look(self, context: Context, event: dict[str, Any]) -> None:
+        """Before failing: one more look, to push what is known; a look that cannot read the list only leaves it out."""
+        self._reset_try()
+        self._resume(event)
+        before = self._decision
+        try:
+            self.poke(context)
+        except Exception as err:  # the wait's own failure is what the task reports
+            if self._decision is before:  # a failed wait raises too, having decided: nothing to warn about then
+                self.log.warning("Could not read what is known before failing: %s: %s", type(err).__name__, err)
+        self._push_known(context)
+
+    def _end(self, status: object, message: str) -> NoReturn:
+        """The task's end when the trigger's wait did not succeed: a skip with soft_fail, else a timeout or failure."""
+        if self.soft_fail:
+            raise AirflowSkipException(f"soft_fail: {message}")
+        if status == "timeout":
+            raise AirflowSensorTimeout(message)
+        raise AirflowFailException(message)
+
+
+class WhatsAppDeliverySensor(_MessageListSensor):
     """Wait until the messages a send task returned reached ``wait_for`` ("delivered", which READ
     also satisfies, or "read").
 
@@ -87,7 +218,8 @@ class WhatsAppDeliverySensor(BaseSensorOperator):
     """
 
     template_fields: Sequence[str] = ("wa_ids",)
-    ui_color = WHATSAPP_GREEN
+    pushed_noun = "the last known status of %d message(s)"
+    trigger_noun = "delivery"
 
     def __init__(
         self,
@@ -109,8 +241,12 @@ class WhatsAppDeliverySensor(BaseSensorOperator):
         self.max_pages = whole_number(max_pages, "max_pages", 1, MAX_PAGES_LIMIT)
         self.lipachat_conn_id = lipachat_conn_id
         self.deferrable = deferrable
-        self._seen: dict[str, MessageStatus] = {}
+        self._reset_try()
+
+    def _reset_try(self) -> None:
+        """Forget what an earlier try read: this try reads what it rendered (at its first poke) and looks afresh."""
         self._awaited_ids: dict[str, str] | None = None
+        self._seen: dict[str, MessageStatus] = {}
         self._decision: Decision | None = None
         self._looks = 0
 
@@ -144,35 +280,14 @@ class WhatsAppDeliverySensor(BaseSensorOperator):
             self.log.info("Waiting for %s from %s", self.wait_for, describe_waiting(decision.waiting))
         return PokeReturnValue(is_done=decision.done, xcom_value=decision.final if decision.done else None)
 
-    def execute(self, context: Context) -> Any:
-        # This try's own reading of what it rendered (at its first poke) and its own looks.
-        self._awaited_ids, self._decision, self._looks = None, None, 0
-        if not self.deferrable:
-            try:
-                return super().execute(context)
-            except AirflowSensorTimeout as err:  # the base class's timeout names no one: say who is pending
-                pending = self._still_waiting(context)
-                self._push_known(context)
-                raise AirflowSensorTimeout(f"{err}; {pending}") from err
-            except (AirflowFailException, AirflowSkipException):
-                self._push_known(context)
-                raise
-        try:
-            first = self.poke(context)  # no deferral when everything is already there
-        except AirflowFailException as err:
-            self._push_known(context)
-            if self.soft_fail:
-                raise AirflowSkipException(f"soft_fail: {err}") from err
-            raise
-        if first.is_done:
-            return first.xcom_value
+    def _defer(self, deadline: float) -> None:
         from airflow_provider_lipachat.triggers.lipachat import WhatsAppDeliveryTrigger
 
         self.defer(
             trigger=WhatsAppDeliveryTrigger(
                 wa_ids=self._awaited(),
                 wait_for=self.wait_for,
-                deadline=time.time() + float(self.timeout),
+                deadline=deadline,
                 lipachat_conn_id=self.lipachat_conn_id,
                 poll_interval=float(self.poke_interval),
                 max_failed=self.max_failed,
@@ -192,40 +307,25 @@ class WhatsAppDeliverySensor(BaseSensorOperator):
             return "pending not known"
         return outcome_message("timeout", self._decision, self.wait_for, self.max_pages)
 
-    def _push_known(self, context: Context, final: object = None) -> None:
-        """Before the task fails or skips: push the final statuses known, as the success value would be.
-
-        Airflow pushes ``return_value`` only on success; like a send's partial fan-out, the sensor pushes
-        it itself so that a downstream task (``trigger_rule="one_failed"``) learns who failed and who was
-        delivered.
+    def _resume(self, event: dict[str, Any]) -> None:
+        """Start from the statuses the trigger saw (by waId; the event names no recipient): the look on the
+        worker never moves a message back from them, and names each by recipient as a poke does. Until
+        that look succeeds, they are what is known (a message the list alone names is named by its waId).
         """
-        if final is None and self._decision is not None:
-            final = self._decision.final
-        if isinstance(final, dict) and final:
-            context["ti"].xcom_push(key="return_value", value=final)
-            self.log.info("Pushed the last known status of %d message(s) to XCom return_value", len(final))
-
-    def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:
-        """Turn the trigger's event into the task's outcome."""
-        status = event.get("status")
-        if status == "success":
-            final = event["final"]
-            self._log_done(final, sum(1 for s in final.values() if s.get("status") == "FAILED"))
-            return final
-        message = str(event.get("message") or f"delivery trigger ended with {status!r}")
-        self._push_known(context, event.get("final"))
-        if self.soft_fail:
-            raise AirflowSkipException(f"soft_fail: {message}")
-        if status == "timeout":
-            raise AirflowSensorTimeout(message)
-        raise AirflowFailException(message)
+        self._seen.update(statuses_from_event(event.get("statuses")))
+        if self._seen:
+            try:
+                awaited = self._awaited()
+            except Exception:  # the look that follows fails the same way, and says so
+                return
+            self._decision = decide(awaited, self.wait_for, self._seen, self.max_failed)
 
     def _log_done(self, final: dict[str, Any], failed: int) -> None:
         accepted = f" ({failed} failed, accepted by max_failed={self.max_failed})" if failed else ""
         self.log.info("All %d message(s) reached %s%s", len(final) - failed, self.wait_for, accepted)
 
 
-class WhatsAppReplySensor(BaseSensorOperator):
+class WhatsAppReplySensor(_MessageListSensor):
     """Wait until the recipients of a question answer: a button pressed, or a text typed.
 
     ``wa_ids`` (templated) is what the send task returned, as for ``WhatsAppDeliverySensor``: one
@@ -255,7 +355,8 @@ class WhatsAppReplySensor(BaseSensorOperator):
     """
 
     template_fields: Sequence[str] = ("wa_ids", "options")
-    ui_color = WHATSAPP_GREEN
+    pushed_noun = "the %d answer(s) known"
+    trigger_noun = "reply"
 
     def __init__(
         self,
@@ -361,29 +462,7 @@ class WhatsAppReplySensor(BaseSensorOperator):
                 raise_as_task_failure(err, f"could not ask {who} to choose again")
             self.log.info("Asked %s to choose one of the options again", who)
 
-    def execute(self, context: Context) -> Any:
-        self._reset_try()
-        if not self.deferrable:
-            try:
-                return super().execute(context)
-            except AirflowSensorTimeout as err:  # the base class's timeout names no one: say who has not answered
-                self._push_known(context)
-                raise AirflowSensorTimeout(f"{err}; {self._still_waiting()}") from err
-            except (AirflowFailException, AirflowSkipException):
-                self._push_known(context)
-                raise
-        try:
-            first = self.poke(context)  # no deferral when the answers are already there
-        except AirflowFailException as err:
-            self._push_known(context)
-            if self.soft_fail:
-                raise AirflowSkipException(f"soft_fail: {err}") from err
-            raise
-        if first.is_done:
-            return first.xcom_value
-        self._defer(time.time() + float(self.timeout), sorted(self._handled))
-
-    def _defer(self, deadline: float, handled: list[str]) -> None:
+    def _defer(self, deadline: float) -> None:
         from airflow_provider_lipachat.triggers.lipachat import WhatsAppReplyTrigger
 
         self.defer(
@@ -396,59 +475,17 @@ class WhatsAppReplySensor(BaseSensorOperator):
                 poll_interval=float(self.poke_interval),
                 max_pages=self.max_pages,
                 reprompt=self.reprompt,
-                handled=handled,
+                handled=sorted(self._handled),
             ),
             method_name="execute_complete",
         )
 
-    def _still_waiting(self) -> str:
+    def _still_waiting(self, context: Context) -> str:
+        """Who has not answered, from this try's last look."""
         if self._decision is None:
             return "no look at the message list completed"
         return reply_outcome("timeout", self._decision, self.answers_from)
 
-    def _push_known(self, context: Context, final: object = None) -> None:
-        """Before the task fails or skips: push the answers known, as the success value would be."""
-        if final is None and self._decision is not None:
-            final = self._decision.final
-        if isinstance(final, dict) and final:
-            context["ti"].xcom_push(key="return_value", value=final)
-            self.log.info("Pushed the %d answer(s) known to XCom return_value", len(final))
-
-    def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:
-        """Turn the trigger's event into the task's outcome.
-
-        The trigger's events carry no phone numbers (Airflow logs each event whole), so the answers
-        come from one more look here, on the worker: on ``success`` it returns them; on ``reprompt``
-        it sends the polite texts and the wait goes on in the triggerer, with the same deadline.
-        """
-        status = event.get("status")
-        if status in ("success", "reprompt"):
-            self._reset_try()
-            self._handled = set(event.get("handled") or [])
-            try:
-                look = self.poke(context)
-            except AirflowFailException as err:
-                self._push_known(context)
-                if self.soft_fail:
-                    raise AirflowSkipException(f"soft_fail: {err}") from err
-                raise
-            if look.is_done:
-                return look.xcom_value
-            self._defer(float(event["deadline"]), sorted(self._handled))
-        message = str(event.get("message") or f"reply trigger ended with {status!r}")
-        if status in ("timeout", "failed"):
-            self._last_look(context)
-        if self.soft_fail:
-            raise AirflowSkipException(f"soft_fail: {message}")
-        if status == "timeout":
-            raise AirflowSensorTimeout(message)
-        raise AirflowFailException(message)
-
-    def _last_look(self, context: Context) -> None:
-        """Before failing: one more look, to push the answers known; a failed look only leaves them out."""
-        self._reset_try()
-        try:
-            self.poke(context)
-        except Exception as err:  # the wait's own failure is what the task reports
-            self.log.warning("Could not read the answers known before failing: %s: %s", type(err).__name__, err)
-        self._push_known(context)
+    def _resume(self, event: dict[str, Any]) -> None:
+        """The answers already reprompted, which the look on the worker must not reprompt again."""
+        self._handled = set(event.get("handled") or [])

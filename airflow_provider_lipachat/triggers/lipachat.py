@@ -117,7 +117,10 @@ class WhatsAppDeliveryTrigger(MessageListTrigger):
     (epoch seconds) passed.
 
     Never raises out of ``run()``: every outcome is a ``TriggerEvent`` whose ``status`` is
-    ``success``, ``failed``, ``timeout`` or ``error``.
+    ``success``, ``failed``, ``timeout`` or ``error``. Events hold no phone number (Airflow logs them
+    whole; recipients appear masked in ``message``): besides ``status`` and ``message`` they carry the
+    ``deadline`` and ``statuses``, each awaited message's last status by waId, from which the sensor,
+    in one more look on the worker, builds its return value named by recipient.
 
     :param wa_ids: ``{label: waId}`` of the messages to wait on (labels are recipients where known).
     :param wait_for: "delivered" (READ also counts) or "read".
@@ -176,7 +179,7 @@ class WhatsAppDeliveryTrigger(MessageListTrigger):
                 message = f"reached {self.wait_for}, failures accepted: {describe_failures(decision.failed)}"
             else:
                 message = f"every message reached {self.wait_for}"
-            return {"status": "success" if decision.done else "failed", "final": decision.final, "message": message}
+            return self._event("success" if decision.done else "failed", message)
         if scan.bounded:
             self.log.warning(
                 "Read max_pages=%d page(s); %d message(s) not found yet",
@@ -190,11 +193,15 @@ class WhatsAppDeliveryTrigger(MessageListTrigger):
 
     def timeout_event(self) -> dict[str, Any]:
         decision = decide(self.wa_ids, self.wait_for, self._seen, self.max_failed)
-        return {
-            "status": "timeout",
-            "final": decision.final,
-            "message": outcome_message("timeout", decision, self.wait_for, self.max_pages),
+        return self._event("timeout", outcome_message("timeout", decision, self.wait_for, self.max_pages))
+
+    def _event(self, status: str, message: str) -> dict[str, Any]:
+        """An event with no phone number in it (Airflow logs events whole): the statuses seen by waId, no recipient."""
+        statuses = {
+            wa_id: {"status": seen.status, "error_code": seen.error_code, "updated_at": seen.updated_at}
+            for wa_id, seen in self._seen.items()
         }
+        return {"status": status, "message": message, "deadline": self.deadline, "statuses": statuses}
 
 
 class WhatsAppReplyTrigger(MessageListTrigger):

@@ -10,11 +10,17 @@ import json
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from airflow_provider_lipachat.exceptions import LipaChatValidationError
-from airflow_provider_lipachat.gateway.message_list import PAGE_SIZE, MessageStatus, Target, describe_code
+from airflow_provider_lipachat.gateway.message_list import (
+    PAGE_SIZE,
+    MessageStatus,
+    Target,
+    describe_code,
+    normalise_status,
+)
 from airflow_provider_lipachat.gateway.messages import mask_phone, normalize_phone
 
 WA_IDS_ACCEPTED = (
@@ -29,9 +35,37 @@ UNSEEN_WARN_AFTER = 3
 
 
 def merge_seen(seen: dict[str, MessageStatus], found: dict[str, MessageStatus]) -> None:
-    """Fold one poll's statuses into what was seen before, never moving a message back."""
+    """Fold one poll's statuses into what was seen before, never moving a message back nor losing its recipient.
+
+    A status kept from before may name no recipient (a trigger's event carries none), while the poll's does.
+    """
     for wa_id, status in found.items():
-        seen[wa_id] = seen[wa_id].later(status) if wa_id in seen else status
+        before = seen.get(wa_id)
+        merged = status if before is None else before.later(status)
+        recipient = merged.recipient or status.recipient or (before.recipient if before is not None else None)
+        seen[wa_id] = merged if merged.recipient == recipient else replace(merged, recipient=recipient)
+
+
+def statuses_from_event(statuses: object) -> dict[str, MessageStatus]:
+    """The ``{waId: {status, error_code, updated_at}}`` a delivery trigger's event carries, as statuses
+    naming no recipient; anything unreadable is left out (a later look reads the list again anyway).
+    """
+    read: dict[str, MessageStatus] = {}
+    if not isinstance(statuses, Mapping):
+        return read
+    for wa_id, item in statuses.items():
+        status = normalise_status(item.get("status")) if isinstance(item, Mapping) else None
+        if not isinstance(wa_id, str) or status is None:
+            continue
+        code = item.get("error_code")
+        updated = item.get("updated_at")
+        read[wa_id] = MessageStatus(
+            wa_id=wa_id,
+            status=status,
+            error_code=code if isinstance(code, int) and not isinstance(code, bool) else None,
+            updated_at=updated if isinstance(updated, str) else None,
+        )
+    return read
 
 
 @dataclass(frozen=True)

@@ -19,8 +19,9 @@ FIELD = "rate_limit_store_conn_id"
 DEFAULT_PORT = 6379
 #: Seconds one reservation may take, connecting included: a store slower than this counts as down.
 STORE_TIMEOUT = 5.0
-#: Retries of a failed call to the store, 0.1 s then 0.2 s apart: a blip is absorbed, an outage fails the
-#: task within a second (redis-py's own default is 10 retries).
+#: Retries of a failed call to the store, 0.2 s then 0.4 s apart (redis-py's backoff doubles its 0.1 s base from
+#: the first failure): a blip is absorbed, an outage fails the task within a second (redis-py's own default is
+#: 10 retries).
 STORE_RETRIES = 2
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 
 from airflow_provider_lipachat.emulator import Emulator
 from airflow_provider_lipachat.exceptions import LipaChatAuthError, LipaChatValidationError
@@ -17,7 +18,7 @@ from airflow_provider_lipachat.hooks.connection_form import CONN_FIELDS, UI_FIEL
 from airflow_provider_lipachat.hooks.lipachat import LipaChatHook
 from airflow_provider_lipachat.hooks.settings import gateway_base_url
 from tests.redis_server import RedisServer, redis_server_or_skip
-from tests.support import SANDBOX_SENDER, connection_json, redact
+from tests.support import SANDBOX_SENDER, connection_json, flat, redact
 
 RECIPIENT = "254711222333"
 
@@ -268,8 +269,13 @@ class TestTextAndTemplate:
 class TestAirflowCli:
     """``airflow connections test`` runs the hook's test_connection against the emulator."""
 
-    def run_cli(self, conn_json: str) -> subprocess.CompletedProcess[str]:
-        env = {**os.environ, "AIRFLOW__CORE__TEST_CONNECTION": "Enabled", "AIRFLOW_CONN_LIPACHAT_DEFAULT": conn_json}
+    def run_cli(self, conn_json: str, **more_env: str) -> subprocess.CompletedProcess[str]:
+        env = {
+            **os.environ,
+            "AIRFLOW__CORE__TEST_CONNECTION": "Enabled",
+            "AIRFLOW_CONN_LIPACHAT_DEFAULT": conn_json,
+            **more_env,
+        }
         return subprocess.run(
             [sys.executable, "-m", "airflow", "connections", "test", "lipachat_default"],
             env=env,
@@ -291,6 +297,30 @@ class TestAirflowCli:
         assert "Connection failed!" in done.stdout, done.stdout + done.stderr
         assert "Invalid credentials" in done.stdout
         assert "wrong-key" not in done.stdout + done.stderr
+
+    def test_pings_the_rate_limit_s_store_and_names_it_when_it_is_down_never_its_password(
+        self, airflow_db: object, lipachat_emulator: Emulator, tmp_path: Path
+    ) -> None:
+        redis_server_or_skip()
+        store = RedisServer(tmp_path, password="store-pass-5150")
+        conn = connection_json(
+            lipachat_emulator.base_url, lipachat_emulator.api_key, rate_limit=40, rate_limit_store_conn_id="rate_store"
+        )
+        store.start()
+        try:
+            up = self.run_cli(conn, AIRFLOW_CONN_RATE_STORE=store.url)
+            pings = redis.Redis.from_url(store.url).info("commandstats").get("cmdstat_ping", {}).get("calls", 0)
+        finally:
+            store.stop()
+        down = self.run_cli(conn, AIRFLOW_CONN_RATE_STORE=store.url)  # the same port, closed now
+
+        assert "Connection success!" in up.stdout, up.stdout + up.stderr
+        assert pings == 1  # the CLI prints no message on success (no release does): the store says it was pinged
+        assert "Connection failed!" in down.stdout, down.stdout + down.stderr
+        assert "the shared rate limit's store (connection 'rate_store') did not answer" in flat(down.stdout)
+        assert "ConnectionError" in down.stdout
+        for output in (up.stdout + up.stderr, down.stdout + down.stderr):
+            assert "store-pass-5150" not in output and lipachat_emulator.api_key not in output
 
 
 class TestSharedRateLimit:

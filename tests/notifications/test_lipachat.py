@@ -12,7 +12,7 @@ from airflow_provider_lipachat.emulator import Emulator
 from airflow_provider_lipachat.exceptions import LipaChatFanOutError, LipaChatValidationError
 from airflow_provider_lipachat.notifications.lipachat import LipaChatNotifier, send_lipachat_notification
 from tests.redis_server import RedisServer
-from tests.support import RENDERED_EMPTY_KEEPS_SOURCE, DagRunOutcome, connection_json, printed
+from tests.support import RENDERED_EMPTY_KEEPS_SOURCE, SANDBOX_SENDER, DagRunOutcome, connection_json, printed
 
 RunDag = Callable[..., DagRunOutcome]
 
@@ -324,3 +324,58 @@ def test_alerts_draw_from_the_numbers_shared_budget_like_every_send(
     # One reservation per alert (a first EVALSHA that Redis answers "no such script yet" is not one).
     calls = [stats.get(name, {"calls": 0, "failed_calls": 0}) for name in ("cmdstat_eval", "cmdstat_evalsha")]
     assert sum(call["calls"] - call["failed_calls"] for call in calls) == 2
+
+
+NOTIFIED_ON_SUCCESS = """
+import pendulum
+from airflow.sdk import DAG, task
+from airflow_provider_lipachat.notifications.lipachat import LipaChatNotifier
+
+with DAG("DAG_ID", schedule=None, start_date=pendulum.datetime(2024, 1, 1, tz="UTC")) as dag:
+    @task(on_success_callback=LipaChatNotifier(to="254711222333", message="{{ ti.task_id }} done"))
+    def load():
+        return None
+
+    load()
+"""
+
+
+def test_a_task_callback_in_a_dag_run_waits_for_its_slot_in_the_numbers_shared_budget(
+    run_dag: RunDag, lipachat_emulator: Emulator, redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The callback's send takes the next slot of the number's budget in the store, after one already taken."""
+    import redis
+
+    from airflow_provider_lipachat.gateway.messages import parse_gateway_timestamp
+    from airflow_provider_lipachat.gateway.ratelimit import SPACING_MARGIN
+    from airflow_provider_lipachat.gateway.shared_ratelimit import budget_key
+
+    per_second = 0.1  # a slot every 11 s: the budget's key outlives the run, so the run's reservation can be read
+    monkeypatch.setenv("AIRFLOW_CONN_RATE_STORE", redis_server.url)
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_LIPACHAT_DEFAULT",
+        connection_json(
+            lipachat_emulator.base_url,
+            lipachat_emulator.api_key,
+            rate_limit=per_second,
+            rate_limit_store_conn_id="rate_store",
+        ),
+    )
+    store = redis.Redis.from_url(redis_server.url)
+    key = budget_key(lipachat_emulator.base_url, SANDBOX_SENDER)
+    seconds, micros = store.time()  # Redis's clock, which the budget runs on
+    taken = seconds * 1_000_000 + micros + 5_000_000  # another process holds the number's slot until 5 s from now
+    store.set(key, taken, px=60_000)
+
+    outcome = run_dag(NOTIFIED_ON_SUCCESS)
+
+    assert outcome.task_states == {"load": "success"}
+    [delivery] = lipachat_emulator.deliveries()
+    assert (delivery["to"], delivery["payload"]["message"]) == ("254711222333", "load done")
+    [request] = [r for r in lipachat_emulator.requests() if r["outcome"] == "delivered"]
+    arrived = parse_gateway_timestamp(request["received_at"])
+    assert arrived is not None
+    # The notifier reserved one slot: the key moved one interval past the slot it got, which is the one taken
+    # (or, if the run outlasted it, the moment of reserving), and it sent no earlier than that slot.
+    slot = int(store.get(key)) - round(SPACING_MARGIN / per_second * 1_000_000)
+    assert taken <= slot <= arrived.timestamp() * 1_000_000 + 50_000

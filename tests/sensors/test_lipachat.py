@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from unittest.mock import ANY
 
 import pytest
 
 from airflow_provider_lipachat.compat import AirflowFailException, AirflowSensorTimeout
 from airflow_provider_lipachat.emulator import Emulator
 from airflow_provider_lipachat.sensors.lipachat import WhatsAppDeliverySensor
-from tests.support import RESCHEDULE_TIMEOUT_BROKEN, DagRunOutcome, airflow_defect, printed
+from tests.support import RESCHEDULE_TIMEOUT_BROKEN, DagRunOutcome, airflow_defect, connection_json, printed
 
 RunDag = Callable[..., DagRunOutcome]
 ALICE, BOB = "254700000001", "254700000002"
@@ -102,6 +103,10 @@ class TestLifecycles:
         lipachat_emulator.script_status("failed", to=BOB, code=131053, delivered_after=0.3)
         outcome = run_dag(send_and_wait(deferrable=deferrable))
         assert outcome.task_states == {"send": "success", "wait": "failed"}
+        # Pushed before failing, named by recipient (deferred: by the worker's look, the event names no one).
+        pushed = outcome.xcom("wait")
+        assert set(pushed) == {ALICE, BOB}
+        assert (pushed[BOB]["status"], pushed[BOB]["error_code"], pushed[BOB]["recipient"]) == ("FAILED", 131053, BOB)
 
     def test_accepted_failures_let_the_wait_succeed(
         self, run_dag: RunDag, lipachat_emulator: Emulator, lipachat_conn: str, deferrable: bool
@@ -127,6 +132,7 @@ class TestLifecycles:
         log = printed(capfd)
         assert "timed out waiting for delivered from" in log
         assert "2547******" in log.split("timed out waiting for delivered from", 1)[1][:200]
+        assert statuses_by_recipient(outcome) == {ALICE: "SENT", BOB: "SENT"}  # pushed before failing
 
     def test_soft_fail_skips_instead_of_failing(
         self, run_dag: RunDag, lipachat_emulator: Emulator, lipachat_conn: str, deferrable: bool
@@ -179,11 +185,53 @@ def test_a_failure_names_the_masked_recipient_the_status_and_the_code_in_words(
     assert BOB not in message
 
 
-def test_a_timeout_event_names_who_is_still_pending(lipachat_conn: str) -> None:
+def test_a_timeout_event_names_who_is_still_pending_even_when_the_last_look_cannot_read_the_list(
+    lipachat_emulator: Emulator,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    # The worker's look before failing meets a refused key: it only leaves the statuses out.
+    monkeypatch.setenv("AIRFLOW_CONN_LIPACHAT_DEFAULT", connection_json(lipachat_emulator.base_url, "wrong-key-77"))
     sensor = WhatsAppDeliverySensor(task_id="wait", wa_ids={ALICE: "wamid.A"})
     event = {"status": "timeout", "message": "timed out waiting for delivered from 1 message(s): 2547******01"}
-    with pytest.raises(AirflowSensorTimeout, match=r"2547\*\*\*\*\*\*01"):
-        sensor.execute_complete({}, event)  # type: ignore[arg-type]
+    with caplog.at_level("WARNING"), pytest.raises(AirflowSensorTimeout, match=r"2547\*\*\*\*\*\*01"):
+        sensor.execute_complete({}, event)  # type: ignore[arg-type]  # nothing known: no push, no ti needed
+    log = caplog.text + printed(capfd)  # standard logging on Airflow 2.11 and 3.0, structlog's output after
+    assert "Could not read what is known before failing: AirflowFailException: could not read delivery status" in log
+    assert "wrong-key-77" not in log
+
+
+def test_a_success_event_is_turned_into_statuses_named_by_recipient_in_one_look_on_the_worker(
+    lipachat_emulator: Emulator, lipachat_conn: str
+) -> None:
+    """The event names no one; the worker's look does, and never moves a message back from what the trigger saw.
+
+    The emulator reports READ first and the older DELIVERED after it, so the look on the worker finds the
+    message DELIVERED: only the trigger's READ, carried in the event by waId, keeps the wait done.
+    """
+    import json
+    import time
+
+    from airflow_provider_lipachat.hooks.lipachat import LipaChatHook
+    from airflow_provider_lipachat.triggers.lipachat import WhatsAppDeliveryTrigger
+    from tests.triggers.test_lipachat import first_event
+
+    lipachat_emulator.script_status("out_of_order", delivered_after=0.0, read_after=3.0)
+    wa_id = LipaChatHook().send_text(ALICE, "hi").wa_id
+    event = first_event(WhatsAppDeliveryTrigger(wa_ids={wa_id: wa_id}, wait_for="read", deadline=time.time() + 20))
+    assert event["status"] == "success" and ALICE not in json.dumps(event)
+    deadline = time.monotonic() + 10
+    while lipachat_emulator.state.message_page(0, 100)["data"][0]["status"] != "DELIVERED":
+        assert time.monotonic() < deadline, "the emulator never reported the older DELIVERED"
+        time.sleep(0.1)
+
+    sensor = WhatsAppDeliverySensor(task_id="wait", wa_ids=wa_id, wait_for="read")  # a lone waId, as a send returns
+    final = sensor.execute_complete({}, event)  # type: ignore[arg-type]  # success pushes nothing itself
+
+    assert final == {
+        ALICE: {"wa_id": wa_id, "status": "READ", "recipient": ALICE, "error_code": None, "updated_at": ANY}
+    }
 
 
 def test_wa_ids_that_are_not_ids_fail_before_any_request(lipachat_emulator: Emulator, lipachat_conn: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from typing import Any
 
@@ -44,9 +45,9 @@ def test_delivered_after_polls_through_a_503(lipachat_emulator: Emulator, lipach
         WhatsAppDeliveryTrigger(wa_ids=ids, wait_for="delivered", deadline=time.time() + 20, poll_interval=0.1)
     )
     assert event["status"] == "success"
-    assert {k: v["status"] for k, v in event["final"].items()} == {
-        "254700000001": "DELIVERED",
-        "254700000002": "DELIVERED",
+    assert {wa_id: seen["status"] for wa_id, seen in event["statuses"].items()} == {
+        ids["254700000001"]: "DELIVERED",
+        ids["254700000002"]: "DELIVERED",
     }
 
 
@@ -76,3 +77,34 @@ def test_a_missing_connection_is_an_error_event(monkeypatch: pytest.MonkeyPatch)
         )
     )
     assert event["status"] == "error" and "nope" in event["message"]
+
+
+ALICE, BOB = "254711222333", "254722444555"
+
+
+def hidden_digits(number: str) -> str:
+    """The digits ``mask_phone`` hides ('254711222333' -> '112223'): none may show in an event."""
+    return number[4:-2]
+
+
+@pytest.mark.parametrize(
+    ("lifecycle", "deadline_in", "status"),
+    [("delivered", 20.0, "success"), ("failed", 20.0, "failed"), ("never_delivered", -1.0, "timeout")],
+)
+def test_no_event_carries_a_recipient_number_since_airflow_logs_events_whole(
+    lipachat_emulator: Emulator, lipachat_conn: str, lifecycle: str, deadline_in: float, status: str
+) -> None:
+    lipachat_emulator.script_status(lifecycle, delivered_after=0, code=131026)
+    ids = sent_to(lipachat_emulator, ALICE, BOB)
+    event = first_event(
+        WhatsAppDeliveryTrigger(wa_ids=ids, wait_for="delivered", deadline=time.time() + deadline_in, poll_interval=0.1)
+    )
+    assert event["status"] == status
+    text = json.dumps(event)
+    for number in (ALICE, BOB):
+        assert number not in text and hidden_digits(number) not in text, text
+    # What the sensor needs to name each message by recipient on the worker: the statuses by waId.
+    expected = {"success": "DELIVERED", "failed": "FAILED", "timeout": "SENT"}[status]
+    assert {wa_id: seen["status"] for wa_id, seen in event["statuses"].items()} == dict.fromkeys(ids.values(), expected)
+    if status != "success":
+        assert "2547******33" in event["message"]  # who failed or is pending, masked

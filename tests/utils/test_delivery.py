@@ -10,7 +10,13 @@ import pytest
 
 from airflow_provider_lipachat.exceptions import LipaChatValidationError
 from airflow_provider_lipachat.gateway.message_list import ListScan, MessageStatus, read_list_item
-from airflow_provider_lipachat.utils.delivery import decide, outcome_message, parse_wa_ids
+from airflow_provider_lipachat.utils.delivery import (
+    decide,
+    merge_seen,
+    outcome_message,
+    parse_wa_ids,
+    statuses_from_event,
+)
 
 
 def status(value: str, wa_id: str = "w1", code: int | None = None) -> MessageStatus:
@@ -228,3 +234,23 @@ def test_a_timeout_gives_each_pending_messages_last_status_and_why_some_may_be_m
 def test_the_text_of_a_lazy_sequence_is_refused_saying_what_to_write_instead(text: str) -> None:
     with pytest.raises(LipaChatValidationError, match=r"wa_ids.*lazy sequence.*send\.output.*\| list"):
         parse_wa_ids(text)
+
+
+def test_a_status_kept_from_a_trigger_s_event_gets_its_recipient_from_the_next_look() -> None:
+    seen = statuses_from_event({"w1": {"status": "READ", "error_code": None, "updated_at": "t2"}})
+    merge_seen(seen, {"w1": MessageStatus(wa_id="w1", status="DELIVERED", recipient="254700000001", updated_at="t1")})
+    assert seen["w1"] == MessageStatus(wa_id="w1", status="READ", recipient="254700000001", updated_at="t2")
+
+
+def test_an_event_s_statuses_that_cannot_be_read_are_left_out() -> None:
+    event = {
+        "w1": {"status": "failed", "error_code": 131026},
+        "w2": {"status": "LOST"},
+        "w3": "READ",
+        "w4": {"status": "SENT", "error_code": True, "updated_at": 5},
+    }
+    assert statuses_from_event(event) == {
+        "w1": MessageStatus(wa_id="w1", status="FAILED", error_code=131026),
+        "w4": MessageStatus(wa_id="w4", status="SENT"),
+    }
+    assert statuses_from_event(None) == {}
