@@ -2,9 +2,9 @@
 
 An ``AssetWatcher`` runs ``WhatsAppInboundTrigger`` in the triggerer (Airflow 3.0+): each inbound
 message from one of the managers' numbers whose text is "report" (any case) becomes an asset event,
-and each event starts one run of this DAG. The run reads who asked from the event's ``extra``
-(the trigger's payload: ``sender``, ``text``, ``wa_id``, ``button_id``, ``received_at``) and texts
-the report back to that number. A
+and the asset's events start runs of this DAG (one run takes every event queued before it was
+created). The run reads who asked from its events' ``extra`` (the trigger's payload: ``sender``,
+``text``, ``wa_id``, ``button_id``, ``received_at``) and texts the report back to each of them. A
 message from another number, or with another text, starts nothing.
 
 A run started by hand (or on Airflow 2.11, which has no asset watchers) sends the report to the
@@ -58,13 +58,19 @@ with DAG(
 ) as dag:
     # --8<-- [start:reply]
     @task
-    def who_asked() -> str:
-        """The number whose message started this run, or the ``requester`` param for a run started by hand."""
+    def who_asked() -> list[str]:
+        """Every number whose message started this run, or the ``requester`` param for a run started by hand.
+
+        Airflow gives one run every asset event queued before it was created: two requests that arrive
+        together can start one run, and both are answered.
+        """
         context = get_current_context()
-        for events in (context.get("triggering_asset_events") or {}).values():
-            for event in events:  # a trigger's event is kept as {"from_trigger": True, "payload": {...}}
-                return str(event.extra["payload"]["sender"])
-        return str(context["params"]["requester"])
+        senders = [
+            str(event.extra["payload"]["sender"])  # a trigger's event is kept as {"from_trigger": True, "payload": ...}
+            for events in (context.get("triggering_asset_events") or {}).values()
+            for event in events
+        ]
+        return list(dict.fromkeys(senders)) or [str(context["params"]["requester"])]
 
     @task
     def build_report() -> str:

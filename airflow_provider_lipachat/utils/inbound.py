@@ -94,55 +94,72 @@ def event_payload(message: InboundMessage) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class InboundCursor:
-    """How far the watch has read: the newest message handled (by the gateway's clock), and the ids of
-    those handled within ``OVERLAP`` before it, so a message listed late is still fired once.
+    """How far the watch has read, by the gateway's clock: the newest item seen on the list (``since``), the
+    watch's first look (``floor``: nothing created at or before it is ever new, so nothing is replayed),
+    and the ids handled within ``OVERLAP`` before ``since``, so a message listed late is still fired once.
     """
 
     since: datetime
+    floor: datetime
     recent: Mapping[str, datetime] = field(default_factory=dict)
 
     @classmethod
-    def start(cls, newest: datetime | None, inbound: Sequence[InboundMessage]) -> InboundCursor:
+    def start(cls, newest: datetime | None) -> InboundCursor:
         """The cursor on a first start, from the newest item listed now: nothing listed before is replayed."""
-        since = newest or BEGINNING
-        return cls(since).after(inbound, since)
+        at = newest or BEGINNING
+        return cls(since=at, floor=at)
 
     def scan_since(self) -> datetime:
         """Where a scan may stop: items older than this cannot be new."""
-        return self.since - OVERLAP
+        return max(self.since - OVERLAP, self.floor)
 
     def new(self, inbound: Sequence[InboundMessage]) -> list[InboundMessage]:
         """The messages not handled yet, oldest first, from a scan's list order (newest first, which breaks
-        ties in time); one listed on two pages counts once."""
+        ties in time); one listed on two pages counts once; one without a readable time is left out."""
+        lower = self.scan_since()
         fresh: dict[str, tuple[datetime, InboundMessage]] = {}
         for message in reversed(inbound):
             at = parse_gateway_timestamp(message.received_at)
-            if at is None or at < self.scan_since() or message.wa_id in self.recent:
+            if at is None or at <= self.floor or at < lower or message.wa_id in self.recent:
                 continue
             fresh.setdefault(message.wa_id, (at, message))
         return [message for _, message in sorted(fresh.values(), key=lambda pair: pair[0])]
 
-    def after(self, handled: Sequence[InboundMessage], since: datetime | None = None) -> InboundCursor:
-        """The cursor once ``handled`` are done; ids older than the overlap are forgotten."""
+    def after(self, handled: Sequence[InboundMessage]) -> InboundCursor:
+        """The cursor once ``handled`` are done."""
         times = {m.wa_id: t for m in handled if (t := parse_gateway_timestamp(m.received_at)) is not None}
-        newest = max([self.since, *times.values()] if since is None else [since, *times.values()])
-        recent = {**self.recent, **times}
-        return InboundCursor(newest, {i: t for i, t in recent.items() if t >= newest - OVERLAP})
+        return self._moved(max([self.since, *times.values()]), {**self.recent, **times})
+
+    def read_up_to(self, newest: datetime | None) -> InboundCursor:
+        """The cursor once a scan read back past it, its newest item at ``newest`` (sent or received)."""
+        return self if newest is None or newest <= self.since else self._moved(newest, dict(self.recent))
+
+    def _moved(self, since: datetime, recent: dict[str, datetime]) -> InboundCursor:
+        """Ids older than the overlap before ``since`` are forgotten: the scan never looks that far back."""
+        return InboundCursor(since, self.floor, {i: t for i, t in recent.items() if t >= since - OVERLAP})
 
     def to_json(self) -> dict[str, Any]:
-        return {"since": self.since.isoformat(), "recent": {i: t.isoformat() for i, t in self.recent.items()}}
+        return {
+            "since": self.since.isoformat(),
+            "floor": self.floor.isoformat(),
+            "recent": {i: t.isoformat() for i, t in self.recent.items()},
+        }
 
     @classmethod
     def from_json(cls, value: object) -> InboundCursor | None:
         """A stored cursor, or None when there is none (or it is unreadable: then the watch starts afresh)."""
         if not isinstance(value, Mapping):
             return None
-        since = _instant(value.get("since"))
-        recent = value.get("recent")
-        if since is None or not isinstance(recent, Mapping):
+        since, floor, recent = _instant(value.get("since")), _instant(value.get("floor")), value.get("recent")
+        if since is None or floor is None or not isinstance(recent, Mapping):
             return None
         times = {str(i): t for i, raw in recent.items() if (t := _instant(raw)) is not None}
-        return cls(since, times)
+        return cls(since, floor, times)
+
+
+def undated(inbound: Sequence[InboundMessage]) -> list[InboundMessage]:
+    """The messages whose time cannot be read: they cannot be ordered against the cursor, so none is fired."""
+    return [m for m in inbound if parse_gateway_timestamp(m.received_at) is None]
 
 
 def _instant(value: object) -> datetime | None:

@@ -18,7 +18,7 @@ from airflow_provider_lipachat.compat import AIRFLOW_V3, AIRFLOW_VERSION
 from airflow_provider_lipachat.emulator import Emulator
 from airflow_provider_lipachat.exceptions import LipaChatValidationError
 from airflow_provider_lipachat.triggers.inbound import CURSOR_KEY, WhatsAppInboundTrigger
-from tests.support import printed
+from tests.support import connection_json, printed
 
 needs_asset_watchers = pytest.mark.skipif(
     not AIRFLOW_V3, reason=f"Airflow {AIRFLOW_VERSION} has no asset watchers (3.0+)"
@@ -32,15 +32,19 @@ FAST_POLL = 0.05
 
 
 class MemoryStore:
-    """What the trigger calls on Airflow 3.3's asset state store, kept in a dict."""
+    """What the trigger calls on Airflow 3.3's asset state store, kept in a dict; ``failing`` writes refused."""
 
-    def __init__(self) -> None:
+    def __init__(self, failing: int = 0) -> None:
         self.values: dict[str, Any] = {}
+        self.failing = failing
 
     async def aget(self, key: str, default: Any = None) -> Any:
         return self.values.get(key, default)
 
     async def aset(self, key: str, value: Any) -> None:
+        if self.failing:
+            self.failing -= 1
+            raise RuntimeError("the supervisor did not answer")
         self.values[key] = value
 
 
@@ -175,6 +179,38 @@ class TestFires:
         assert "Could not read the message list" in log
         assert lipachat_emulator.api_key not in log
 
+    def test_a_first_start_after_a_busy_minute_replays_nothing_from_beyond_the_first_page(
+        self, lipachat_emulator: Emulator, lipachat_conn: str
+    ) -> None:
+        for _ in range(150):  # more than one page of 100, all within the last minute
+            lipachat_emulator.receive(MANAGER, "report")
+
+        async def steps(fired: list[dict[str, Any]]) -> None:
+            await until(lambda: list_reads(lipachat_emulator) >= 4)
+            lipachat_emulator.receive(OTHER_MANAGER, "report")
+            await until(lambda: len(fired) >= 1)
+            await settle()
+
+        assert [e["sender"] for e in watching(trigger(), steps)] == [OTHER_MANAGER]
+
+    def test_a_missing_connection_is_logged_and_read_again_until_it_appears(
+        self, lipachat_emulator: Emulator, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+    ) -> None:
+        monkeypatch.delenv("AIRFLOW_CONN_LIPACHAT_DEFAULT", raising=False)
+
+        async def steps(fired: list[dict[str, Any]]) -> None:
+            await asyncio.sleep(FAST_POLL * 4)
+            assert list_reads(lipachat_emulator) == 0
+            monkeypatch.setenv(
+                "AIRFLOW_CONN_LIPACHAT_DEFAULT", connection_json(lipachat_emulator.base_url, lipachat_emulator.api_key)
+            )
+            await until(lambda: list_reads(lipachat_emulator) >= 1)
+            lipachat_emulator.receive(MANAGER, "report")
+            await until(lambda: len(fired) == 1)
+
+        assert [e["sender"] for e in watching(trigger(), steps)] == [MANAGER]
+        assert "Could not read the message list (AirflowNotFoundException" in printed(capfd)
+
 
 @needs_asset_watchers
 class TestRestart:
@@ -189,7 +225,7 @@ class TestRestart:
             await until(lambda: len(fired) == 1)
 
         assert len(watching(trigger(store), first)) == 1
-        assert CURSOR_KEY in store.values
+        assert [key.split(":")[0] for key in store.values] == [CURSOR_KEY]
         lipachat_emulator.receive(OTHER_MANAGER, "report")  # while no trigger runs
 
         async def second(fired: list[dict[str, Any]]) -> None:
@@ -200,6 +236,31 @@ class TestRestart:
 
         fired = watching(trigger(store), second)
         assert [e["sender"] for e in fired] == [OTHER_MANAGER, MANAGER]
+
+    def test_a_store_that_refuses_a_write_is_tried_again_and_the_watch_goes_on(
+        self, lipachat_emulator: Emulator, lipachat_conn: str, capfd: pytest.CaptureFixture[str]
+    ) -> None:
+        store = MemoryStore(failing=2)
+
+        async def first(fired: list[dict[str, Any]]) -> None:
+            await until(lambda: list_reads(lipachat_emulator) >= 1)
+            lipachat_emulator.receive(MANAGER, "report")
+            await until(lambda: len(fired) == 1)
+            await settle()
+
+        assert len(watching(trigger(store), first)) == 1
+        assert "Could not keep the cursor (RuntimeError: the supervisor did not answer)" in printed(capfd)
+
+        async def second(fired: list[dict[str, Any]]) -> None:
+            await until(lambda: list_reads(lipachat_emulator) >= 8)
+            await settle()
+
+        assert watching(trigger(store), second) == []  # the cursor was kept once the store answered
+
+    def test_two_watchers_on_one_asset_keep_cursors_of_their_own(self) -> None:
+        reports, approvals = trigger(), trigger(keyword="approve")
+        assert reports._cursor_key() != approvals._cursor_key()
+        assert reports._cursor_key() == trigger()._cursor_key()  # the same watcher after a restart
 
     def test_without_a_store_it_starts_afresh_and_what_came_while_it_was_down_is_not_fired(
         self, lipachat_emulator: Emulator, lipachat_conn: str
