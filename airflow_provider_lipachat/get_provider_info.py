@@ -26,7 +26,13 @@ def get_provider_info() -> dict[str, Any]:
         ],
         "sensors": [{"integration-name": "LipaChat", "python-modules": ["airflow_provider_lipachat.sensors.lipachat"]}],
         "triggers": [
-            {"integration-name": "LipaChat", "python-modules": ["airflow_provider_lipachat.triggers.lipachat"]}
+            {
+                "integration-name": "LipaChat",
+                "python-modules": [
+                    "airflow_provider_lipachat.triggers.lipachat",
+                    "airflow_provider_lipachat.triggers.inbound",
+                ],
+            }
         ],
         "hooks": [{"integration-name": "LipaChat", "python-modules": ["airflow_provider_lipachat.hooks.lipachat"]}],
         "notifications": ["airflow_provider_lipachat.notifications.lipachat.LipaChatNotifier"],
