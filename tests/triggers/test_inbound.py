@@ -86,6 +86,17 @@ async def until(condition: Callable[[], bool], seconds: float = 10) -> None:
     raise AssertionError("gave up waiting")
 
 
+def one_request(emulator: Emulator) -> Callable[[list[dict[str, Any]]], Coroutine[Any, Any, None]]:
+    """Steps: once the watch has read the list, a manager asks for the report; over when it fired."""
+
+    async def steps(fired: list[dict[str, Any]]) -> None:
+        await until(lambda: list_reads(emulator) >= 1)
+        emulator.receive(MANAGER, "report")
+        await until(lambda: len(fired) == 1)
+
+    return steps
+
+
 async def settle() -> None:
     """Long enough for several polls: what has not fired by then does not fire."""
     await asyncio.sleep(FAST_POLL * 10)
@@ -219,12 +230,7 @@ class TestRestart:
     ) -> None:
         store = MemoryStore()
 
-        async def first(fired: list[dict[str, Any]]) -> None:
-            await until(lambda: list_reads(lipachat_emulator) >= 1)
-            lipachat_emulator.receive(MANAGER, "report")
-            await until(lambda: len(fired) == 1)
-
-        assert len(watching(trigger(store), first)) == 1
+        assert len(watching(trigger(store), one_request(lipachat_emulator))) == 1
         assert [key.split(":")[0] for key in store.values] == [CURSOR_KEY]
         lipachat_emulator.receive(OTHER_MANAGER, "report")  # while no trigger runs
 
@@ -267,12 +273,7 @@ class TestRestart:
     ) -> None:
         """Airflow 3.0 to 3.2: no asset state store in the triggerer, so a restart is a first start."""
 
-        async def first(fired: list[dict[str, Any]]) -> None:
-            await until(lambda: list_reads(lipachat_emulator) >= 1)
-            lipachat_emulator.receive(MANAGER, "report")
-            await until(lambda: len(fired) == 1)
-
-        assert len(watching(trigger(), first)) == 1
+        assert len(watching(trigger(), one_request(lipachat_emulator))) == 1
         lipachat_emulator.receive(OTHER_MANAGER, "report")
         reads = list_reads(lipachat_emulator)
 
