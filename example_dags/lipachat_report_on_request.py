@@ -61,8 +61,7 @@ with DAG(
     def who_asked() -> list[str]:
         """Every number whose message started this run, or the ``requester`` param for a run started by hand.
 
-        Airflow gives one run every asset event queued before it was created: two requests that arrive
-        together can start one run, and both are answered.
+        One run can take several asset events (requests queued together): each sender is answered.
         """
         context = get_current_context()
         senders = [
