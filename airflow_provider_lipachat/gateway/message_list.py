@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
-from airflow_provider_lipachat.gateway.messages import parse_gateway_timestamp
+from airflow_provider_lipachat.gateway.messages import parse_gateway_timestamp, split_button_id
 
 FAILED = "FAILED"
 #: FAILED aside, a status only moves up this ladder; READ implies DELIVERED.
@@ -156,9 +156,19 @@ class InboundMessage:
         return self.button_title or self.text or ""
 
     @property
+    def answer_id(self) -> str | None:
+        """The pressed button's id as the DAG gave it: without the question's token it was sent with."""
+        return None if self.button_id is None else split_button_id(self.button_id)[0]
+
+    @property
+    def question_token(self) -> str | None:
+        """The token of the question whose button was pressed; None for a typed text or an untagged button."""
+        return None if self.button_id is None else split_button_id(self.button_id)[1]
+
+    @property
     def said(self) -> list[str]:
         """Everything an answer or a keyword is compared with: the button's id and title, and the text typed."""
-        return [s for s in (self.button_id, self.button_title, self.text) if s and s.strip()]
+        return [s for s in (self.answer_id, self.button_title, self.text) if s and s.strip()]
 
 
 def normalise_answer(text: str) -> str:
@@ -218,8 +228,14 @@ class ListScan:
     at the last page, or at ``max_pages`` (then ``bounded`` is True and the rest count as not seen yet).
 
     With ``replies`` it also keeps, in the same pass, the inbound messages from ``reply_senders``
-    (from anyone when None). The list is read newest first (as the delivery lookup assumes too), so
-    once the awaited messages (the questions) are found every answer newer than them has been seen.
+    (from anyone when None), and apart from them, in ``strangers``, those from anyone else; and the
+    waIds of the other messages sent to those senders (``sent_to_senders``: a reprompt sent earlier).
+    The list is read newest first (as the delivery lookup assumes too), so once the awaited messages
+    (the questions) are found every answer newer than them has been seen.
+
+    With ``mark`` (``list_mark``: the newest item before some sends) the awaited waIds are the sends'
+    answers, and the scan stops at the mark too: an awaited waId not found above it names a message
+    that was on the list before the sends, answered again, not sent anew (``older_than_mark``).
 
     With ``since`` (and no ``awaited``) it watches for inbound messages instead: it reads pages until
     one holds an item created before ``since``, so every message newer than that has been seen, and
@@ -233,14 +249,18 @@ class ListScan:
     since: datetime | None = None
     found: dict[str, MessageStatus] = field(default_factory=dict)
     inbound: list[InboundMessage] = field(default_factory=list)
+    strangers: list[InboundMessage] = field(default_factory=list)
+    sent_to_senders: set[str] = field(default_factory=set)
     pages_read: int = 0
     total_pages: int | None = None
     reached_since: bool = False
     newest: datetime | None = None
+    mark: str | None = None
+    reached_mark: bool = False
 
     def next_page(self) -> int | None:
         """The page to request next, or None when the scan is over."""
-        if self.pages_read >= self.max_pages or self.reached_since:
+        if self.pages_read >= self.max_pages or self.reached_since or self.reached_mark:
             return None
         if self.since is None and len(self.found) == len(self.awaited):
             return None
@@ -265,6 +285,9 @@ class ListScan:
             self.total_pages = self.pages_read  # an empty page ends the list, whatever totalPages said
             return
         for item in items:
+            if self.mark is not None and isinstance(item, Mapping) and list_item_key(item) == self.mark:
+                self.reached_mark = True  # newest first: everything below the mark was listed before it
+                return
             if self.since is not None and isinstance(item, Mapping):
                 created = parse_gateway_timestamp(item.get("createdAt"))
                 if created is not None:
@@ -275,11 +298,40 @@ class ListScan:
                 status = read_list_item(item)
                 if status is not None:
                     self.found[wa_id] = status
-            elif self.replies and (inbound := read_inbound_item(item)) is not None and self._wanted(inbound):
-                self.inbound.append(inbound)
+            elif self.replies and (inbound := read_inbound_item(item)) is not None:
+                (self.inbound if self._wanted(inbound) else self.strangers).append(inbound)
+            elif self.replies and isinstance(wa_id, str) and (sent := read_list_item(item)) is not None:
+                self._note_sent(wa_id, sent)
+
+    def older_than_mark(self, empty_before: bool = False) -> frozenset[str] | None:
+        """The awaited waIds listed below the mark (answers replayed), or None when the scan cannot tell
+        (it stopped at ``max_pages``, or the list ended without the mark). ``empty_before``: there was no
+        mark to meet, the list being empty before the sends, so all of it is new."""
+        missing = self.awaited - self.found.keys()
+        if not missing:
+            return frozenset()
+        ended = self.total_pages is not None and self.pages_read >= self.total_pages
+        return frozenset(missing) if self.reached_mark or (empty_before and ended) else None
+
+    def _note_sent(self, wa_id: str, sent: MessageStatus) -> None:
+        if self.reply_senders is None or sent.recipient in self.reply_senders:
+            self.sent_to_senders.add(wa_id)
 
     def _wanted(self, inbound: InboundMessage) -> bool:
         return self.reply_senders is None or inbound.sender in self.reply_senders
+
+
+def list_item_key(item: Mapping[str, Any]) -> str | None:
+    """What names one message-list item: its ``waMessageId``, else the gateway's own ``id``."""
+    key = item.get("waMessageId") or item.get("id")
+    return None if key is None else str(key)
+
+
+def list_mark(first_page: Mapping[str, Any]) -> str | None:
+    """The newest item's key on the list's first page (``list_item_key``), None for an empty list."""
+    items = first_page.get("data")
+    first = items[0] if isinstance(items, list) and items else None
+    return list_item_key(first) if isinstance(first, Mapping) else None
 
 
 class StatusSource(Protocol):

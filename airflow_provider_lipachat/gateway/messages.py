@@ -621,7 +621,13 @@ class TemplateMessage:
 MAX_BUTTONS = 3
 MAX_BUTTONS_TEXT_LENGTH = 1024
 MAX_BUTTON_TITLE_LENGTH = 20
-MAX_BUTTON_ID_LENGTH = 256
+#: A question's buttons are sent with ids of their own: the id given, then ``~q`` and the question's
+#: token (``QUESTION_TOKEN_LENGTH`` base32 letters), so a press names the question it answers.
+QUESTION_TAG = "~q"
+QUESTION_TOKEN_LENGTH = 10
+WHATSAPP_MAX_BUTTON_ID_LENGTH = 256
+MAX_BUTTON_ID_LENGTH = WHATSAPP_MAX_BUTTON_ID_LENGTH - len(QUESTION_TAG) - QUESTION_TOKEN_LENGTH
+_TAGGED_BUTTON_ID = re.compile(rf"^(.+){re.escape(QUESTION_TAG)}([a-z2-7]{{{QUESTION_TOKEN_LENGTH}}})$", re.DOTALL)
 BUTTONS_ACCEPTED = (
     f"expected 1 to {MAX_BUTTONS} buttons: a list of titles (['Approve', 'Reject']; each title is also its id) "
     "or of {'id': ..., 'title': ...} mappings, or the text of such a list"
@@ -664,9 +670,21 @@ def _button(item: object, position: int, field_name: str) -> Button:
         raise LipaChatValidationError(
             field_name,
             button_id[:40] + "...",
-            f"button {position}'s id is {len(button_id)} characters; at most {MAX_BUTTON_ID_LENGTH} are accepted",
+            f"button {position}'s id is {len(button_id)} characters; at most {MAX_BUTTON_ID_LENGTH} are accepted "
+            f"(WhatsApp's {WHATSAPP_MAX_BUTTON_ID_LENGTH}, less the question's own suffix)",
         )
     return Button(button_id, title)
+
+
+def tag_button_id(button_id: str, question_token: str | None) -> str:
+    """The id a button is sent with: its own id, followed by the question's token when there is one."""
+    return button_id if question_token is None else f"{button_id}{QUESTION_TAG}{question_token}"
+
+
+def split_button_id(sent_id: str) -> tuple[str, str | None]:
+    """A pressed button's (own id, question token): the token is None for a button sent without one."""
+    match = _TAGGED_BUTTON_ID.match(sent_id)
+    return (sent_id, None) if match is None else (match.group(1), match.group(2))
 
 
 def parse_buttons(value: object, field_name: str = "buttons") -> tuple[Button, ...]:
@@ -702,6 +720,8 @@ class ButtonsMessage:
     buttons: Sequence[Button | Mapping[str, str] | str]
     from_number: str
     message_id: str = field(default_factory=new_message_id)
+    #: Sent with every button's id (``tag_button_id``), so a press names this question; None sends the ids as given.
+    question_token: str | None = None
 
     path: ClassVar[str] = "/whatsapp/interactive/buttons"
 
@@ -715,6 +735,12 @@ class ButtonsMessage:
                 f"is {len(self.text)} characters; a buttons message's text takes at most {MAX_BUTTONS_TEXT_LENGTH}",
             )
         object.__setattr__(self, "buttons", parse_buttons(self.buttons))
+        if self.question_token is not None and split_button_id(tag_button_id("x", self.question_token))[1] is None:
+            raise LipaChatValidationError(
+                "question_token",
+                self.question_token,
+                f"expected {QUESTION_TOKEN_LENGTH} lower-case base32 letters (a-z, 2-7), as question_token() makes",
+            )
         _normalise_addressing(self)
 
     @property
@@ -727,7 +753,7 @@ class ButtonsMessage:
 
         The sample puts the text in ``text``; its field table says ``message``. The sample is what runs.
         """
-        buttons = [{"id": b.id, "title": b.title} for b in self.reply_buttons]
+        buttons = [{"id": tag_button_id(b.id, self.question_token), "title": b.title} for b in self.reply_buttons]
         return {
             "messageId": self.message_id,
             "text": self.text,

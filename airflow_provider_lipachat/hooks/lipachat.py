@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from airflow_provider_lipachat.compat import AirflowNotFoundException, BaseHook, aget_connection, mask_secret
 from airflow_provider_lipachat.exceptions import LipaChatError, LipaChatValidationError
 from airflow_provider_lipachat.gateway.client import LipaChatClient
-from airflow_provider_lipachat.gateway.message_list import DEFAULT_MAX_PAGES, ListScan, MessageStatus
+from airflow_provider_lipachat.gateway.message_list import DEFAULT_MAX_PAGES, ListScan, MessageStatus, list_mark
 from airflow_provider_lipachat.gateway.messages import (
     Button,
     ButtonsMessage,
@@ -148,6 +148,23 @@ class LipaChatHook(BaseHook):
         )
         return self.client.scan(scan)
 
+    def list_mark(self) -> str | None:
+        """Where the message list stands now (its newest item's key); None when it is empty.
+
+        Read before sends whose replays matter: ``replayed_since`` then tells which answers were replayed.
+        """
+        return list_mark(self.client.message_page(0))
+
+    def replayed_since(
+        self, mark: str | None, wa_ids: Iterable[str], max_pages: int = DEFAULT_MAX_PAGES
+    ) -> frozenset[str] | None:
+        """Of the waIds sends were answered with, those listed before ``mark`` was read: the gateway answered
+        those sends with an earlier message, sending nothing new. None when the list cannot tell (see
+        ``ListScan.older_than_mark``). Compares places on the list, never clocks.
+        """
+        scan = self.client.scan(ListScan(frozenset(wa_ids), max_pages=max_pages, mark=mark))
+        return scan.older_than_mark(empty_before=mark is None)
+
     async def amessage_list(self) -> AsyncMessageList:
         """The message list's async reader for the triggerer, the connection read without blocking the event loop."""
         from asgiref.sync import sync_to_async
@@ -237,13 +254,19 @@ class LipaChatHook(BaseHook):
         buttons: Sequence[Button | Mapping[str, str] | str] | str,
         from_number: str | None = None,
         message_id: str | None = None,
+        question_token: str | None = None,
     ) -> ButtonsMessage:
-        """A validated message with 1 to 3 reply buttons (text at most 1024 characters, titles at most 20)."""
+        """A validated message with 1 to 3 reply buttons (text at most 1024 characters, titles at most 20).
+
+        ``question_token`` (``utils.message_ids.question_token``) is sent with every button's id, so a
+        press names this question; None sends the ids as given.
+        """
         return ButtonsMessage(
             to=to,
             text=message,
             buttons=buttons,
             from_number=self.default_sender(from_number),
+            question_token=question_token,
             **_optional_id(message_id),
         )
 
@@ -254,9 +277,11 @@ class LipaChatHook(BaseHook):
         buttons: Sequence[Button | Mapping[str, str] | str] | str,
         from_number: str | None = None,
         message_id: str | None = None,
+        question_token: str | None = None,
     ) -> SendResult:
         """Send text with reply buttons; free-form, so it only reaches recipients inside their 24-hour window."""
-        return self.client.send_buttons(self.buttons_message(to, message, buttons, from_number, message_id))
+        message_value = self.buttons_message(to, message, buttons, from_number, message_id, question_token)
+        return self.client.send_buttons(message_value)
 
     def template_message(
         self,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow_provider_lipachat.compat import AirflowSkipException, BaseOperator
@@ -33,7 +34,7 @@ from airflow_provider_lipachat.limits import (
     whole_number,
 )
 from airflow_provider_lipachat.utils.checkpoint import Checkpoint, Sent
-from airflow_provider_lipachat.utils.message_ids import default_message_id, derived_message_id
+from airflow_provider_lipachat.utils.message_ids import default_message_id, derived_message_id, question_token
 from airflow_provider_lipachat.utils.task_outcome import WHATSAPP_GREEN, raise_as_task_failure
 
 if TYPE_CHECKING:
@@ -53,6 +54,18 @@ __all__ = [
 ]
 
 FALLBACK_PURPOSE = "fallback_template"
+REPLAYS_FROM_TIMESTAMPS = (
+    "Could not tell from the message list which sends were answered as already sent (so changed content "
+    "did not reach them); telling them by the answers' timestamps instead, which misses replays younger "
+    "than a minute"
+)
+
+
+@dataclass(frozen=True)
+class ListMark:
+    """The message list's newest item before a send (``LipaChatHook.list_mark``); ``key`` None: it was empty."""
+
+    key: str | None
 
 
 class WhatsAppSendOperator(BaseOperator):
@@ -83,11 +96,13 @@ class WhatsAppSendOperator(BaseOperator):
         deduplicates. A later run with that key whose content changed sends nothing new: the gateway
         answers with the first answer. The task then logs one warning naming the key and how many
         recipients were answered as already sent, and XCom ``replayed`` lists them. To send changed
-        content, use a new key (such as ``"{{ ds }}-v2"``) or set ``resend_if_changed=True``. Telling
-        a replay apart is an assumption (LipaChat does not document what a repeated id gets back): an
-        answer whose timestamp is more than a minute older than the send is taken for the first
-        answer replayed; see ``gateway.answers.answered_as_already_sent``. It only changes what is
-        logged and pushed, never whether the task fails.
+        content, use a new key (such as ``"{{ ds }}-v2"``) or set ``resend_if_changed=True``. A replay
+        is told by the message list, whatever the delay and the clocks: the task notes the list's
+        newest item before sending, and an answer naming a message listed below it was sent before
+        (one page read before sending, and after it the pages the new sends take). When the list
+        cannot be read, an answer whose timestamp is more than a minute older than the send counts;
+        see ``gateway.answers.answered_as_already_sent``. It only changes what is logged and pushed,
+        never whether the task fails.
     :param resend_if_changed: not templated, default False. When True the message id also covers a
         fingerprint of the rendered content (media: the storage path or URL without its query
         string, type, caption, filename; text: the message; template: name, language, placeholders,
@@ -205,14 +220,17 @@ class WhatsAppSendOperator(BaseOperator):
             return self._send_to_many(context, hook, recipients, message_id_for, checkpoint, key)
         recipient, message_id = recipients[0], message_id_for(recipients[0])
         sent = checkpoint.get(message_id)
+        replayed: list[str] = []
         if sent is not None:
             self.log.info("Already delivered to %s on an earlier try; not sending again", mask_phone(recipient))
         else:
+            mark = self._list_mark(hook, key)
             try:
                 sent = self.send_message(hook, recipient, message_id)
             except LipaChatError as err:
                 raise_as_task_failure(err, f"not sent to {mask_phone(recipient)}")
             checkpoint.save({message_id: sent})
+            replayed = self._replayed(hook, mark, {recipient: sent})
         delivered_id = self.delivered_message_id(message_id, sent)
         self._push(context, delivered_id, sent.path)
         self.log.info(
@@ -221,10 +239,41 @@ class WhatsAppSendOperator(BaseOperator):
             delivered_id,
             sent.wa_id,
             f" (as {sent.path})" if self.pushes_delivery_path else "",
-            " (answered as already sent)" if sent.replayed else "",
+            " (answered as already sent)" if replayed else "",
         )
-        self._report_replays(context, [recipient] if sent.replayed else [], 1, key)
+        self._report_replays(context, replayed, 1, key)
         return sent.wa_id
+
+    def _list_mark(self, hook: LipaChatHook, key: str | None) -> ListMark | None:
+        """Where the message list stood before sending, when a send answered as already sent would hide
+        changed content (an ``idempotency_key`` or a ``message_id`` is given); else None, nothing read."""
+        if key is None and not self.message_id:
+            return None
+        try:
+            return ListMark(hook.list_mark())
+        except LipaChatError as err:
+            self.log.warning("%s: %s: %s", REPLAYS_FROM_TIMESTAMPS, type(err).__name__, err)
+            return None
+
+    def _replayed(self, hook: LipaChatHook, mark: ListMark | None, sent: dict[str, Sent]) -> list[str]:
+        """The recipients whose send the gateway answered with a message it had before: nothing new was sent.
+
+        With a ``mark`` the message list says it, whatever the delay since that first message and
+        whatever the clocks: an answer's waId listed below the mark was there before this send. Without
+        one (or when the list cannot tell), each answer's timestamp does (``SendResult.replayed``).
+        """
+        by_timestamp = [recipient for recipient, s in sent.items() if s.replayed]
+        if mark is None or not sent:
+            return by_timestamp
+        try:
+            older = hook.replayed_since(mark.key, [s.wa_id for s in sent.values()])
+        except LipaChatError as err:
+            self.log.warning("%s: %s: %s", REPLAYS_FROM_TIMESTAMPS, type(err).__name__, err)
+            return by_timestamp
+        if older is None:
+            self.log.warning("%s: the sends were not all found within max_pages", REPLAYS_FROM_TIMESTAMPS)
+            return by_timestamp
+        return [recipient for recipient, s in sent.items() if s.wa_id in older]
 
     def _idempotency_key(self) -> str | None:
         """The rendered key that replaces the run in message ids, or None when unset."""
@@ -308,9 +357,11 @@ class WhatsAppSendOperator(BaseOperator):
         message_ids = {r: message_id_for(r) for r in recipients}
         earlier = {r: sent for r in recipients if (sent := checkpoint.get(message_ids[r])) is not None}
         to_send = [r for r in recipients if r not in earlier]
+        mark = None
         if not to_send:
             self.log.info("All %d recipient(s) were delivered on an earlier try; nothing to send", len(recipients))
         else:
+            mark = self._list_mark(hook, key)
             self.log.info(
                 "Sending to %d of %d recipient(s)%s, %d at a time%s",
                 len(to_send),
@@ -341,7 +392,8 @@ class WhatsAppSendOperator(BaseOperator):
             r: self.delivered_message_id(mid, delivered[r]) if r in delivered else mid for r, mid in message_ids.items()
         }
         self._push(context, delivered_ids, paths)
-        replayed = [r for r in recipients if r in result.delivered and result.delivered[r].replayed]
+        older = set(self._replayed(hook, mark, result.delivered))
+        replayed = [r for r in recipients if r in older]
         if not result.failed:
             self.log.info(
                 "Delivered to all %d recipient(s)%s",
@@ -549,9 +601,14 @@ class SendWhatsAppButtonsOperator(WhatsAppSendOperator):
     ``buttons`` is a list of titles (``["Approve", "Reject"]``, each title also its id) or of
     ``{"id": ..., "title": ...}`` mappings. WhatsApp's rules are checked on the rendered values
     before any request: text at most 1024 characters, 1 to 3 buttons, titles at most 20
-    characters, ids at most 256, ids and titles each unique (case ignored). Like text, it is a
+    characters, ids at most 245, ids and titles each unique (case ignored). Like text, it is a
     free-form message: it reaches only recipients who wrote within the last 24 hours. Wait for the
     answers with ``WhatsAppReplySensor`` on what this task returns.
+
+    Each question's buttons are its own: every id is sent with a suffix derived from the message id
+    (``~q`` and ten letters; the person sees only the titles), so a press answers the question it was
+    pressed on, never another one open to the same person. ``WhatsAppReplySensor`` learns the
+    suffixes from this task's XCom ``message_id`` and matches the ids as given here.
 
     :param message: the question above the buttons, at most 1024 characters. Templated.
     :param buttons: 1 to 3 titles or ``{"id", "title"}`` mappings (or a list's text). Templated.
@@ -567,6 +624,8 @@ class SendWhatsAppButtonsOperator(WhatsAppSendOperator):
         "lipachat_conn_id",
     )
     template_fields_renderers: ClassVar[dict[str, str]] = {"message": "md"}
+    #: What ``WhatsAppReplySensor`` looks for upstream: each question's buttons carry a token of their own.
+    asks_with_buttons: ClassVar[bool] = True
 
     def __init__(self, *, message: str, buttons: Sequence[Any] | str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -578,7 +637,8 @@ class SendWhatsAppButtonsOperator(WhatsAppSendOperator):
         return ("buttons", checked.text, [[b.id, b.title] for b in checked.reply_buttons])
 
     def send_message(self, hook: LipaChatHook, recipient: str, message_id: str) -> Sent:
-        result = hook.send_buttons(recipient, self.message, self.buttons, self.from_number, message_id)
+        token = question_token(message_id)
+        result = hook.send_buttons(recipient, self.message, self.buttons, self.from_number, message_id, token)
         return Sent(result.wa_id, "buttons", result.replayed)
 
 

@@ -6,7 +6,7 @@ DAG files import this module, so it stays cheap: the hook is imported when the s
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence, Set
 from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 
 from airflow_provider_lipachat.compat import (
@@ -37,18 +37,22 @@ from airflow_provider_lipachat.utils.delivery import (
     parse_wa_ids,
     statuses_from_event,
 )
-from airflow_provider_lipachat.utils.message_ids import default_message_id
+from airflow_provider_lipachat.utils.message_ids import default_message_id, question_token
 from airflow_provider_lipachat.utils.replies import (
     ANSWERS_FROM,
+    TYPED_FOR_BUTTONS,
     AnswersFrom,
     Ignored,
     ReplyDecision,
     decide_replies,
     describe_answers,
+    ignored_line,
     parse_options,
     reply_outcome,
     reply_senders,
     reprompt_text,
+    to_reprompt,
+    unrelated_lines,
 )
 from airflow_provider_lipachat.utils.task_outcome import WHATSAPP_GREEN, raise_as_task_failure
 
@@ -58,6 +62,7 @@ if TYPE_CHECKING:
 __all__ = ["WhatsAppDeliverySensor", "WhatsAppReplySensor"]
 
 MAX_PAGES_LIMIT = 10_000
+MAX_REPROMPTS = 10
 
 
 class _Decided(Protocol):
@@ -332,13 +337,17 @@ class WhatsAppReplySensor(_MessageListSensor):
     waId, a ``{recipient: waId}`` mapping, or a list of them. An answer is a message from the
     question's recipient that arrived after the question, read from the message list in the same
     scan that reads the questions' statuses. ``options`` (templated) are the answers that count:
-    button ids or titles, or texts, compared ignoring case and surrounding spaces, so pressing
-    "Approve" and typing "approve" count the same; anything else is logged and ignored, or, with
-    ``reprompt=True``, answered with a polite text asking to choose one of the options (once per
-    message). Without ``options`` any answer counts. ``answers_from`` says whose answers end the
-    wait: "all" (every recipient), "any" (at least one; all answers known then are returned) or
-    "first" (only the earliest). A question that failed to arrive cannot be answered: with "all"
-    it fails the task, otherwise only when every question failed.
+    button ids or titles, or texts, compared ignoring case and surrounding spaces; anything else is
+    logged and ignored, or, with ``reprompt=True``, answered with a polite text asking to choose one
+    of the options (at most ``max_reprompts`` times per recipient). Without ``options`` any answer
+    counts. A ``SendWhatsAppButtonsOperator`` question upstream is answered only by a press on its
+    own buttons (the sensor reads their ids from that task's XCom ``message_id``): a press on
+    another question's buttons answers that question, and a typed text answers neither, so one
+    answer never settles two questions to one person. A text question takes typed answers.
+    ``answers_from`` says whose answers end the wait: "all" (every recipient), "any" (at least
+    one; all answers known then are returned) or "first" (only the earliest). A question that
+    failed to arrive cannot be answered: with "all" it fails the task, otherwise only when every
+    question failed.
 
     Returns and pushes ``{recipient: {"answer", "text", "received_at"}}``: ``answer`` as ``options``
     spell it (else what was sent), ``text`` what was pressed or typed. On timeout the task fails
@@ -349,6 +358,8 @@ class WhatsAppReplySensor(_MessageListSensor):
     :param options: the answers that count, such as ``["Approve", "Reject"]``; unset takes any answer.
     :param answers_from: "all", "any" or "first": whose answers end the wait.
     :param reprompt: answer a message matching no option with a text asking to choose one of them.
+    :param max_reprompts: the most reprompts one recipient gets for this question (1 to 10); later
+        answers matching no option are only logged.
     :param max_pages: the most message-list pages (of 100) one look reads.
     :param lipachat_conn_id: the LipaChat connection whose message list is read (and reprompts are sent through).
     :param deferrable: wait in the triggerer instead of a worker slot.
@@ -365,6 +376,7 @@ class WhatsAppReplySensor(_MessageListSensor):
         options: Any = None,
         answers_from: str = "all",
         reprompt: bool = False,
+        max_reprompts: int = 1,
         max_pages: int = DEFAULT_MAX_PAGES,
         lipachat_conn_id: str = "lipachat_default",
         deferrable: bool = False,
@@ -381,6 +393,7 @@ class WhatsAppReplySensor(_MessageListSensor):
         self.options = options
         self.answers_from: AnswersFrom = answers_from  # type: ignore[assignment]  # checked just above
         self.reprompt = reprompt
+        self.max_reprompts = whole_number(max_reprompts, "max_reprompts", 1, MAX_REPROMPTS)
         self.max_pages = whole_number(max_pages, "max_pages", 1, MAX_PAGES_LIMIT)
         self.lipachat_conn_id = lipachat_conn_id
         self.deferrable = deferrable
@@ -392,8 +405,33 @@ class WhatsAppReplySensor(_MessageListSensor):
         self._options: tuple[str, ...] | None = None
         self._seen: dict[str, MessageStatus] = {}
         self._inbound: dict[str, InboundMessage] = {}
+        self._tokens: dict[str, str] | None = None
+        #: Messages already reprompted (or logged, when no reprompt is due), by waId.
         self._handled: set[str] = set()
+        #: Presses on other questions and messages from numbers not asked, logged once each, by waId.
+        self._noted: set[str] = set()
+        #: Epoch seconds before which no reprompt is sent again, after one could not be sent.
+        self._reprompt_after: float | None = None
         self._decision: ReplyDecision | None = None
+
+    def _question_tokens(self, context: Context) -> dict[str, str]:
+        """``{waId: token}`` of the questions' buttons, read once from the upstream send tasks' XCom.
+
+        A buttons send (``asks_with_buttons``) pushes ``message_id`` beside what it returns
+        (``{recipient: id}`` beside ``{recipient: waId}``, or one of each), and a question's token
+        derives from its message id; no other task's XCom is read.
+        """
+        if self._tokens is None:
+            ti = context["ti"]
+            self._tokens = {}
+            for task_id in sorted(self.upstream_task_ids):
+                if not getattr(self.dag.get_task(task_id), "asks_with_buttons", False):
+                    continue
+                message_ids = ti.xcom_pull(task_ids=[task_id], key="message_id")
+                wa_ids = ti.xcom_pull(task_ids=[task_id], key="return_value")
+                for wa_id, message_id in _sent_pairs(wa_ids, message_ids):
+                    self._tokens[wa_id] = question_token(message_id)
+        return self._tokens
 
     def _read_arguments(self) -> dict[str, str]:
         """``{label: waId}`` and the options from the rendered fields, checked once, before any request."""
@@ -414,17 +452,19 @@ class WhatsAppReplySensor(_MessageListSensor):
         from airflow_provider_lipachat.hooks.lipachat import LipaChatHook
 
         awaited = self._read_arguments()
+        tokens = self._question_tokens(context)
         hook = LipaChatHook(self.lipachat_conn_id)
         try:
             scan = hook.replies(awaited.values(), reply_senders(awaited), max_pages=self.max_pages)
         except LipaChatError as err:
             raise_as_task_failure(err, "could not read the message list")
         merge_seen(self._seen, scan.found)
-        self._inbound.update((m.wa_id, m) for m in scan.inbound)
+        self._inbound.update((m.wa_id, m) for m in (*scan.inbound, *scan.strangers))
         decision = self._decision = decide_replies(
-            awaited, self._seen, self._inbound.values(), self._options, self.answers_from
+            awaited, self._seen, self._inbound.values(), self._options, self.answers_from, tokens
         )
-        self._answer_ignored(context, hook, decision.ignored)
+        self._note_unrelated(decision)
+        self._answer_ignored(context, hook, decision.ignored, scan.sent_to_senders)
         if decision.state == "failed":
             raise AirflowFailException(reply_outcome("failed", decision, self.answers_from))
         if decision.done:
@@ -433,19 +473,30 @@ class WhatsAppReplySensor(_MessageListSensor):
             self.log.info("Waiting for answers from %s", describe_waiting(decision.waiting))
         return PokeReturnValue(is_done=decision.done, xcom_value=decision.final if decision.done else None)
 
-    def _answer_ignored(self, context: Context, hook: Any, ignored: Sequence[Ignored]) -> None:
-        """Log each answer matching no option once; with ``reprompt``, send its sender the polite text once.
+    def _note_unrelated(self, decision: ReplyDecision) -> None:
+        """Log once each message that answers no question of this wait (``unrelated_lines``)."""
+        for line in unrelated_lines(decision, self._noted):
+            self.log.info("%s", line)
 
-        The text's message id is stable per task instance and answer, so another look, a reschedule
-        or a retry that meets the same answer again sends nothing new (the gateway deduplicates).
+    def _answer_ignored(self, context: Context, hook: Any, ignored: Sequence[Ignored], already_sent: Set[str]) -> None:
+        """Log each answer matching no option once; with ``reprompt``, send the polite text to each
+        recipient's first ``max_reprompts`` of them.
+
+        The text's message id is stable per task instance and answer, and the answers chosen are the
+        same on every look, so another look, a reschedule or a retry sends nothing new (the gateway
+        deduplicates; a text found on the list already is logged as asked before). A text that cannot
+        be sent is logged and tried again after ``poke_interval``; the wait goes on.
         """
+        due = {item.message.wa_id for item in to_reprompt(ignored, self.max_reprompts)} if self.reprompt else set()
         for item in ignored:
             if item.message.wa_id in self._handled:
                 continue
-            self._handled.add(item.message.wa_id)
             who = label_for_people(item.recipient)
-            if not self.reprompt or self._options is None:
-                self.log.info("Ignored an answer from %s matching none of the options", who)
+            if item.message.wa_id not in due or self._options is None:
+                self._handled.add(item.message.wa_id)
+                self.log.info("%s", ignored_line(item, self.reprompt))
+                continue
+            if self._reprompt_after is not None and time.time() < self._reprompt_after:
                 continue
             ti = context["ti"]
             message_id = default_message_id(
@@ -456,11 +507,25 @@ class WhatsAppReplySensor(_MessageListSensor):
                 item.recipient,
                 key=f"reprompt:{item.message.wa_id}",
             )
+            text = reprompt_text(self._options, buttons=item.why == TYPED_FOR_BUTTONS)
             try:
-                hook.send_text(item.recipient, reprompt_text(self._options), message_id=message_id)
+                result = hook.send_text(item.recipient, text, message_id=message_id)
             except LipaChatError as err:
-                raise_as_task_failure(err, f"could not ask {who} to choose again")
-            self.log.info("Asked %s to choose one of the options again", who)
+                self._reprompt_after = time.time() + float(self.poke_interval)
+                self.log.warning(
+                    "Could not ask %s to choose again (%s: %s); trying again in %g s, still waiting for answers",
+                    who,
+                    type(err).__name__,
+                    err,
+                    float(self.poke_interval),
+                )
+                continue
+            self._handled.add(item.message.wa_id)
+            self._reprompt_after = None
+            if result.wa_id in already_sent or result.replayed:
+                self.log.info("Already asked %s to choose one of the options again", who)
+            else:
+                self.log.info("Asked %s to choose one of the options again", who)
 
     def _defer(self, deadline: float) -> None:
         from airflow_provider_lipachat.triggers.lipachat import WhatsAppReplyTrigger
@@ -475,7 +540,10 @@ class WhatsAppReplySensor(_MessageListSensor):
                 poll_interval=float(self.poke_interval),
                 max_pages=self.max_pages,
                 reprompt=self.reprompt,
+                max_reprompts=self.max_reprompts,
                 handled=sorted(self._handled),
+                tokens=self._tokens or {},
+                reprompt_after=self._reprompt_after,
             ),
             method_name="execute_complete",
         )
@@ -489,3 +557,25 @@ class WhatsAppReplySensor(_MessageListSensor):
     def _resume(self, event: dict[str, Any]) -> None:
         """The answers already reprompted, which the look on the worker must not reprompt again."""
         self._handled = set(event.get("handled") or [])
+        self._reprompt_after = event.get("reprompt_after")
+
+
+def _as_list(pulled: object) -> list[object]:
+    """What ``xcom_pull`` of one task gave, one item per map index (a list, or one value on some releases)."""
+    if isinstance(pulled, str | Mapping) or not isinstance(pulled, Iterable):
+        return [pulled]
+    return list(pulled)
+
+
+def _sent_pairs(wa_ids: object, message_ids: object) -> list[tuple[str, str]]:
+    """``(waId, message id)`` of each message a send task sent, from its two XComs side by side."""
+    pairs: list[tuple[str, str]] = []
+    returned, pushed = _as_list(wa_ids), _as_list(message_ids)
+    if len(returned) != len(pushed):  # map indexes that cannot be paired: no token is known for them
+        return pairs
+    for wa_id, message_id in zip(returned, pushed, strict=True):
+        if isinstance(wa_id, str) and isinstance(message_id, str):
+            pairs.append((wa_id, message_id))
+        elif isinstance(wa_id, Mapping) and isinstance(message_id, Mapping):
+            pairs.extend((w, message_id[r]) for r, w in wa_id.items() if isinstance(w, str) and r in message_id)
+    return pairs

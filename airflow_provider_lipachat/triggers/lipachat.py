@@ -35,8 +35,11 @@ from airflow_provider_lipachat.utils.replies import (
     ReplyDecision,
     decide_replies,
     describe_answers,
+    ignored_line,
     reply_outcome,
     reply_senders,
+    to_reprompt,
+    unrelated_lines,
 )
 
 ERROR_BACKOFF_CAP = 60.0
@@ -210,11 +213,12 @@ class WhatsAppReplyTrigger(MessageListTrigger):
     a question failed so it cannot be answered, or the absolute ``deadline`` (epoch seconds) passed.
 
     Each poll is one scan for the questions' statuses and the answers together. With ``reprompt`` an
-    answer matching no option ends the trigger with a ``reprompt`` event (the sensor sends the polite
-    text and defers again, with that answer in ``handled``). Every other outcome is a ``success``,
-    ``failed``, ``timeout`` or ``error`` event; ``run()`` never raises. Events hold no phone number
-    (Airflow logs them whole; recipients appear masked in ``message``): the sensor reads the answers
-    in one more look on the worker.
+    answer matching no option that is among its sender's first ``max_reprompts`` ends the trigger with
+    a ``reprompt`` event (the sensor sends the polite text and defers again, with that answer in
+    ``handled``; after a text that could not be sent, not before ``reprompt_after``). Every other
+    outcome is a ``success``, ``failed``, ``timeout`` or ``error`` event; ``run()`` never raises.
+    Events hold no phone number (Airflow logs them whole; recipients appear masked in ``message``):
+    the sensor reads the answers in one more look on the worker.
 
     :param wa_ids: ``{label: waId}`` of the questions (labels are recipients where known).
     :param options: the answers that count (compared ignoring case and surrounding spaces), or None for any.
@@ -224,7 +228,10 @@ class WhatsAppReplyTrigger(MessageListTrigger):
     :param poll_interval: the most seconds between two polls once the first quick ones are done.
     :param max_pages: the most message-list pages (of 100) one poll reads.
     :param reprompt: end with a ``reprompt`` event when an answer matches no option.
-    :param handled: waIds of answers already reprompted, not to report again.
+    :param max_reprompts: the most reprompts one recipient gets; later answers matching no option are only logged.
+    :param handled: waIds of answers already reprompted (or logged), not to report again.
+    :param tokens: ``{waId: token}``, the tokens the questions' buttons were sent with: only a press on them answers.
+    :param reprompt_after: epoch seconds before which no ``reprompt`` event is sent (a text failed to send).
     """
 
     def __init__(
@@ -238,7 +245,10 @@ class WhatsAppReplyTrigger(MessageListTrigger):
         poll_interval: float = 30.0,
         max_pages: int = DEFAULT_MAX_PAGES,
         reprompt: bool = False,
+        max_reprompts: int = 1,
         handled: list[str] | None = None,
+        tokens: dict[str, str] | None = None,
+        reprompt_after: float | None = None,
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]  # Airflow leaves it untyped
         if not wa_ids or not all(isinstance(k, str) and isinstance(v, str) for k, v in wa_ids.items()):
@@ -254,7 +264,11 @@ class WhatsAppReplyTrigger(MessageListTrigger):
         self.answers_from: AnswersFrom = answers_from
         self.max_pages = int(max_pages)
         self.reprompt = bool(reprompt)
+        self.max_reprompts = int(max_reprompts)
         self.handled = list(handled or [])
+        self.tokens = dict(tokens or {})
+        self.reprompt_after = None if reprompt_after is None else float(reprompt_after)
+        self._noted: set[str] = set()
         self._start(deadline, lipachat_conn_id, poll_interval)
         self._seen: dict[str, MessageStatus] = {}
         self._inbound: dict[str, InboundMessage] = {}
@@ -271,13 +285,17 @@ class WhatsAppReplyTrigger(MessageListTrigger):
                 "poll_interval": self.poll_interval,
                 "max_pages": self.max_pages,
                 "reprompt": self.reprompt,
+                "max_reprompts": self.max_reprompts,
                 "handled": self.handled,
+                "tokens": self.tokens,
+                "reprompt_after": self.reprompt_after,
             },
         )
 
     def _decide(self) -> ReplyDecision:
         options = None if self.options is None else tuple(self.options)
-        return decide_replies(self.wa_ids, self._seen, self._inbound.values(), options, self.answers_from)
+        inbound = self._inbound.values()
+        return decide_replies(self.wa_ids, self._seen, inbound, options, self.answers_from, self.tokens)
 
     async def look(self, reader: AsyncMessageList, looks: int) -> dict[str, Any] | None:
         scan = ListScan(
@@ -288,26 +306,41 @@ class WhatsAppReplyTrigger(MessageListTrigger):
         )
         await reader.scan(scan)
         merge_seen(self._seen, scan.found)
-        self._inbound.update((m.wa_id, m) for m in scan.inbound)
+        self._inbound.update((m.wa_id, m) for m in (*scan.inbound, *scan.strangers))
         decision = self._decide()
         if decision.state == "failed":
             return self._event("failed", reply_outcome("failed", decision, self.answers_from))
         if decision.done:
             return self._event("success", describe_answers(decision.answers))
+        self._note_unrelated(decision)
         fresh = [i for i in decision.ignored if i.message.wa_id not in self.handled]
-        if self.reprompt and fresh:
+        due = {i.message.wa_id for i in to_reprompt(decision.ignored, self.max_reprompts)} if self.reprompt else set()
+        may_reprompt = self.reprompt_after is None or time.time() >= self.reprompt_after
+        if may_reprompt and any(i.message.wa_id in due for i in fresh):
             return self._event("reprompt", f"{len(fresh)} answer(s) matching none of the options")
         for item in fresh:
-            self.log.info("Ignored an answer from %s matching none of the options", describe_waiting([item.recipient]))
-        self.handled.extend(i.message.wa_id for i in fresh)  # logged once
+            if item.message.wa_id not in due:
+                self.log.info("%s", ignored_line(item, self.reprompt))
+                self.handled.append(item.message.wa_id)  # logged once
         if looks == UNSEEN_WARN_AFTER and decision.unseen:
             self.log.warning("After %d looks, %s", looks, reply_outcome("timeout", decision, self.answers_from))
         self.log.info("Waiting for answers from %s", describe_waiting(decision.waiting))
         return None
+
+    def _note_unrelated(self, decision: ReplyDecision) -> None:
+        """Log once each message that answers no question of this wait (``unrelated_lines``)."""
+        for line in unrelated_lines(decision, self._noted):
+            self.log.info("%s", line)
 
     def timeout_event(self) -> dict[str, Any]:
         return self._event("timeout", reply_outcome("timeout", self._decide(), self.answers_from))
 
     def _event(self, status: str, message: str) -> dict[str, Any]:
         """An event with no phone number in it: Airflow logs events whole. The sensor reads the answers itself."""
-        return {"status": status, "message": message, "deadline": self.deadline, "handled": self.handled}
+        return {
+            "status": status,
+            "message": message,
+            "deadline": self.deadline,
+            "handled": self.handled,
+            "reprompt_after": self.reprompt_after,
+        }

@@ -87,7 +87,7 @@ def event_payload(message: InboundMessage) -> dict[str, Any]:
         "sender": message.sender,
         "text": message.shown,
         "wa_id": message.wa_id,
-        "button_id": message.button_id,
+        "button_id": message.answer_id,
         "received_at": message.received_at,
     }
 

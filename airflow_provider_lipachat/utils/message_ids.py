@@ -5,12 +5,14 @@ Shared by the operators and the notifier; no Airflow imports.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from airflow_provider_lipachat.gateway.messages import QUESTION_TOKEN_LENGTH
 from airflow_provider_lipachat.utils.deadline import deadline_event
 
 MESSAGE_ID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://gateway.lipachat.com/airflow-provider-lipachat")
@@ -51,6 +53,16 @@ def default_message_id(
     if content is None:
         return _uuid5(dag_id, task_id, place, str(map_index), recipient)
     return _uuid5(dag_id, task_id, place, str(map_index), recipient, f"content:{content_fingerprint(content)}")
+
+
+def question_token(question_id: str) -> str:
+    """The token a question's buttons are sent with (``gateway.messages.tag_button_id``), from the question's id.
+
+    ``question_id`` names the question whatever its recipient: a send task's ``default_message_id`` with
+    an empty recipient, or the ``message_id`` given. A press carrying it answers that question only.
+    """
+    digest = hashlib.sha256(f"question\x1f{question_id}".encode()).digest()
+    return base64.b32encode(digest).decode().lower()[:QUESTION_TOKEN_LENGTH]
 
 
 def derived_message_id(message_id: str, purpose: str) -> str:

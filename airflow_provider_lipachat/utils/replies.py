@@ -5,8 +5,9 @@ Pure values and functions, no Airflow and no HTTP: the reply sensor's poke and i
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from airflow_provider_lipachat.exceptions import LipaChatValidationError
@@ -75,15 +76,25 @@ class Answer:
 
 @dataclass(frozen=True)
 class Ignored:
-    """A message from a recipient that answers none of the options."""
+    """A message from a recipient that answers no option of this wait, and why, for the log."""
 
     recipient: str
     message: InboundMessage
+    why: str = "matching none of the options"
+
+
+TYPED_FOR_BUTTONS = "typed, and this question takes a press on one of its buttons"
+OTHER_QUESTION = "a press on another question's buttons"
 
 
 @dataclass(frozen=True)
 class ReplyDecision:
-    """The outcome of one look at the questions and what came back, by recipient."""
+    """The outcome of one look at the questions and what came back, by recipient.
+
+    ``ignored``: messages to these questions matching no option, or typed where a press on the
+    question's buttons is awaited (a reprompt may answer them); ``elsewhere``: presses on another
+    question's buttons; ``strangers``: messages after the questions from numbers that were not asked.
+    """
 
     done: bool
     answers: dict[str, Answer]
@@ -91,6 +102,8 @@ class ReplyDecision:
     undelivered: dict[str, MessageStatus]
     ignored: list[Ignored]
     unseen: list[str]
+    elsewhere: list[Ignored] = field(default_factory=list)
+    strangers: list[InboundMessage] = field(default_factory=list)
 
     @property
     def state(self) -> Literal["done", "failed", "waiting"]:
@@ -114,17 +127,32 @@ def reply_senders(awaited: Mapping[str, str]) -> frozenset[str] | None:
     return frozenset(awaited) if all(label.isdigit() for label in awaited) else None
 
 
+def _unanswerable(message: InboundMessage, token: str | None) -> str | None:
+    """Why ``message`` cannot answer a question whose buttons were sent with ``token``; None when it can.
+
+    Without a token (a text question, or buttons sent without one) every message can. With one only
+    a press on those buttons can: a press on another question's buttons answers that question, and a
+    typed text names no question, so it answers none (one text must never approve two questions).
+    """
+    if token is None or message.question_token == token:
+        return None
+    return TYPED_FOR_BUTTONS if message.button_id is None else OTHER_QUESTION
+
+
 def decide_replies(
     awaited: Mapping[str, str],
     questions: Mapping[str, MessageStatus],
     inbound: Iterable[InboundMessage],
     options: tuple[str, ...] | None,
     answers_from: AnswersFrom,
+    tokens: Mapping[str, str] | None = None,
 ) -> ReplyDecision:
     """Given ``{label: waId}`` of the questions, their statuses and the inbound messages seen: who answered what.
 
-    A message answers a question when it comes from the question's recipient and arrived no earlier
-    than the question (the list's timestamps have millisecond precision at best, so equal counts);
+    A message answers a question when it comes from the question's recipient, arrived no earlier
+    than the question (the list's timestamps have millisecond precision at best, so equal counts)
+    and, when the question's buttons carry a token (``tokens``: ``{waId: token}``), is a press on
+    them (``answers_this_question``);
     each recipient's earliest message choosing an option is the answer, the others before it are
     ``ignored``. A question never seen on the list cannot be timed, so its recipient stays waiting.
     A FAILED question cannot be answered: with ``all`` it fails the wait, else only when all failed.
@@ -136,7 +164,9 @@ def decide_replies(
     waiting: list[str] = []
     undelivered: dict[str, MessageStatus] = {}
     ignored: list[Ignored] = []
+    elsewhere: list[Ignored] = []
     unseen: list[str] = []
+    asked: list[tuple[str, datetime.datetime]] = []
     for label, wa_id in awaited.items():
         question = questions.get(wa_id)
         recipient = _recipient(label, question)
@@ -149,12 +179,15 @@ def decide_replies(
             unseen.append(name)
             waiting.append(name)
             continue
-        later = []
-        for message in by_sender.get(recipient, []):
-            received = parse_gateway_timestamp(message.received_at)
-            if received is not None and received >= asked_at:
-                later.append((received, message))
-        for _, message in sorted(later, key=lambda pair: pair[0]):
+        asked.append((recipient, asked_at))
+        for message in _arrived_since(by_sender.get(recipient, []), asked_at):
+            why = _unanswerable(message, (tokens or {}).get(wa_id))
+            if why == OTHER_QUESTION:
+                elsewhere.append(Ignored(name, message, why))
+                continue
+            if why is not None:
+                ignored.append(Ignored(name, message, why))
+                continue
             option = match_option(message, options)
             if option is None:
                 ignored.append(Ignored(name, message))
@@ -163,6 +196,7 @@ def decide_replies(
             break
         else:
             waiting.append(name)
+    strangers = _strangers(by_sender, asked) if not unseen else []
     if answers_from == "first" and answers:
         earliest = min(answers, key=lambda name: _moment(answers[name].received_at))
         answers = {earliest: answers[earliest]}
@@ -172,7 +206,29 @@ def decide_replies(
             waiting = []
     else:  # with none answered and none waiting, every question failed: the wait fails
         done = bool(answers)
-    return ReplyDecision(done, answers, waiting, undelivered, ignored, unseen)
+    return ReplyDecision(done, answers, waiting, undelivered, ignored, unseen, elsewhere, strangers)
+
+
+def _arrived_since(messages: Iterable[InboundMessage], since: datetime.datetime) -> list[InboundMessage]:
+    """The messages that arrived at or after ``since``, earliest first."""
+    later = []
+    for message in messages:
+        received = parse_gateway_timestamp(message.received_at)
+        if received is not None and received >= since:
+            later.append((received, message))
+    return [message for _, message in sorted(later, key=lambda pair: pair[0])]
+
+
+def _strangers(
+    by_sender: Mapping[str, list[InboundMessage]], asked: list[tuple[str, datetime.datetime]]
+) -> list[InboundMessage]:
+    """Messages from numbers that were not asked, since the first question: they answer nothing here."""
+    if not asked:
+        return []
+    recipients = {recipient for recipient, _ in asked}
+    first = min(at for _, at in asked)
+    others = (m for sender, messages in by_sender.items() if sender not in recipients for m in messages)
+    return _arrived_since(others, first)
 
 
 def _moment(timestamp: str | None) -> float:
@@ -208,7 +264,45 @@ def describe_answers(answers: Mapping[str, Answer]) -> str:
     return ", ".join(f"{mask_phone(name)}: {answer.answer}" for name, answer in answers.items())
 
 
-def reprompt_text(options: tuple[str, ...]) -> str:
-    """The polite text sent to someone whose answer matched none of the options."""
+def unrelated_lines(decision: ReplyDecision, noted: set[str]) -> list[str]:
+    """Log lines, once per message (``noted`` keeps their waIds), for what answers no question of this wait:
+    a press on another question's buttons, a message from a number that was not asked."""
+    lines = []
+    for item in decision.elsewhere:
+        if item.message.wa_id not in noted:
+            noted.add(item.message.wa_id)
+            lines.append(f"Not counted as an answer from {label_for_people(item.recipient)}: {item.why}")
+    for message in decision.strangers:
+        if message.wa_id not in noted:
+            noted.add(message.wa_id)
+            lines.append(f"Ignored a message from {mask_phone(message.sender)}, who was not asked")
+    return lines
+
+
+def ignored_line(item: Ignored, reprompt: bool) -> str:
+    """The log line for an ignored answer that gets no reprompt (with ``reprompt``: its sender had theirs)."""
+    capped = " (reprompted as often as max_reprompts allows)" if reprompt else ""
+    return f"Ignored an answer from {label_for_people(item.recipient)} {item.why}{capped}"
+
+
+def reprompt_text(options: tuple[str, ...], buttons: bool = False) -> str:
+    """The polite text sent to someone whose answer matched none of the options (with ``buttons``: was typed)."""
     choices = ", ".join(f'"{option}"' for option in options)
+    if buttons:
+        return f"Sorry, I can only take an answer given with the question's buttons. Please press one of: {choices}."
     return f"Sorry, that is not one of the answers I can take. Please choose one of: {choices}."
+
+
+def to_reprompt(ignored: Iterable[Ignored], max_reprompts: int) -> list[Ignored]:
+    """The ignored answers that get a reprompt: each recipient's first ``max_reprompts``, earliest first.
+
+    The same on every look (the list's order decides), so another look, a reschedule or a retry
+    chooses the same answers, whose stable message ids the gateway deduplicates.
+    """
+    chosen: list[Ignored] = []
+    counts: dict[str, int] = {}
+    for item in sorted(ignored, key=lambda i: _moment(i.message.received_at)):
+        counts[item.recipient] = counts.get(item.recipient, 0) + 1
+        if counts[item.recipient] <= max_reprompts:
+            chosen.append(item)
+    return chosen
