@@ -442,6 +442,10 @@ class Emulator:
         requests: list[dict[str, Any]] = self.state.snapshot()["requests"]
         return requests
 
+    def sends(self) -> list[dict[str, Any]]:
+        """The send requests received (every ``POST`` to the gateway's routes), with their outcomes."""
+        return [request for request in self.requests() if request["method"] == "POST"]
+
     def add_fault(self, action: str, **options: Any) -> Fault:
         """Script a fault, as ``POST /_emulator/faults`` would; see ``Fault`` for the actions."""
         fault = Fault.from_spec({"action": action, **options})

@@ -37,7 +37,7 @@ def test_runs_with_the_same_key_send_each_recipient_once(
 
     assert first.task_states == second.task_states == {"send": "success"}
     assert len(lipachat_emulator.deliveries()) == len(RECIPIENTS)
-    outcomes = [r["outcome"] for r in lipachat_emulator.requests()]
+    outcomes = [r["outcome"] for r in lipachat_emulator.sends()]
     assert outcomes == ["delivered"] * 3 + ["replayed"] * 3
     assert first.xcom("send") == second.xcom("send")
     assert first.xcom("send", key="message_id") == second.xcom("send", key="message_id")
@@ -52,7 +52,7 @@ def test_without_a_key_each_run_sends_again(run_dag: RunDag, lipachat_emulator: 
 
     assert first.run_id != second.run_id
     assert first.task_states == second.task_states == {"send": "success"}
-    assert [r["outcome"] for r in lipachat_emulator.requests()] == ["delivered"] * 6
+    assert [r["outcome"] for r in lipachat_emulator.sends()] == ["delivered"] * 6
     assert len(lipachat_emulator.deliveries()) == 2 * len(RECIPIENTS)
 
 
@@ -62,7 +62,7 @@ def test_a_different_key_is_a_different_message(
     first = run_dag(report_dag(', idempotency_key="{{ params.report_day }}"'))
     run_dag(report_dag(', idempotency_key="{{ params.report_day }}", params={"report_day": "2024-05-02"}'), again=first)
 
-    assert [r["outcome"] for r in lipachat_emulator.requests()] == ["delivered"] * 6
+    assert [r["outcome"] for r in lipachat_emulator.sends()] == ["delivered"] * 6
 
 
 @pytest.mark.parametrize(

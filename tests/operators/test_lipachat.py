@@ -156,7 +156,7 @@ def test_invalid_credentials_quirk_fails_the_task_without_retries_or_xcom(
     assert outcome.try_numbers == {"send": 1}
     assert outcome.xcom("send") is None
     assert outcome.xcom("send", key="message_id") is None
-    assert len(lipachat_emulator.requests()) == 1
+    assert len(lipachat_emulator.sends()) == 1
     assert lipachat_emulator.deliveries() == []
     output = printed(capfd)
     assert "LipaChatAuthError" in output
@@ -263,9 +263,9 @@ def test_a_retry_after_a_successful_send_returns_the_recorded_wa_id_without_call
     assert outcome.try_numbers == {"send": 2}
     [delivery] = lipachat_emulator.deliveries()
     if HAS_TASK_STATE_STORE:  # try 2 finds the waId in the task state store and makes no request
-        assert [r["outcome"] for r in lipachat_emulator.requests()] == ["delivered"]
+        assert [r["outcome"] for r in lipachat_emulator.sends()] == ["delivered"]
     else:  # try 2 re-sends the same message id, and the gateway answers the original result
-        assert [r["outcome"] for r in lipachat_emulator.requests()] == ["delivered", "replayed"]
+        assert [r["outcome"] for r in lipachat_emulator.sends()] == ["delivered", "replayed"]
     assert outcome.xcom("send") == delivery["waId"]
 
 

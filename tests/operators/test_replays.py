@@ -1,8 +1,9 @@
 """A send the gateway answers as already sent is visible, and changed content can be sent again on purpose.
 
 Real DAG runs against the emulator, which answers a repeated messageId with its stored first answer,
-timestamp and all. A re-run is usually hours or days after the first run; the tests cannot wait, so
-they move the stored answers' timestamps back (``backdate_gateway_answers``) between runs.
+timestamp and all. Under a key the task tells a replay from the message list, not from that timestamp:
+the tests move the stored answers' timestamps (``backdate_gateway_answers``) between runs to show a
+re-run the next day, at once, and against a gateway clock hours ahead are all told alike.
 """
 
 from __future__ import annotations
@@ -102,18 +103,31 @@ def captions_delivered(emulator: Emulator) -> list[tuple[str, str]]:
     return sorted((d["to"], d["payload"].get("caption")) for d in emulator.deliveries())
 
 
+#: When the re-run comes, as the gateway's stored answers' timestamps tell it: a replay is told by the
+#: message list, never by those clocks, so a re-run at once and a gateway clock hours ahead (answers
+#: that look newer than the send) are told as surely as a re-run the next day.
+RERUN_AFTER = pytest.mark.parametrize(
+    "answers_aged", [A_DAY, 0, -3 * 3600], ids=["a-day-later", "at-once", "gateway-clock-3h-ahead"]
+)
+
+
+@RERUN_AFTER
 def test_a_rerun_with_the_same_key_and_a_changed_caption_warns_once_and_lists_the_replayed(
-    run_dag: RunDag, lipachat_emulator: Emulator, lipachat_conn: str, task_log: Callable[[], TaskLog]
+    run_dag: RunDag,
+    lipachat_emulator: Emulator,
+    lipachat_conn: str,
+    task_log: Callable[[], TaskLog],
+    answers_aged: float,
 ) -> None:
     first = run_dag(media_dag("Sales, first draft"))
     task_log()  # the first run's log, left behind
-    backdate_gateway_answers(lipachat_emulator, A_DAY)  # the re-run is the next day
+    backdate_gateway_answers(lipachat_emulator, answers_aged)
     second = run_dag(media_dag("Sales, corrected"), again=first)
     log = task_log()
     output = log.text
 
     assert first.task_states == second.task_states == {"send": "success"}
-    assert [r["outcome"] for r in lipachat_emulator.requests()] == ["delivered"] * 3 + ["replayed"] * 3
+    assert [r["outcome"] for r in lipachat_emulator.sends()] == ["delivered"] * 3 + ["replayed"] * 3
     assert captions_delivered(lipachat_emulator) == [(r, "Sales, first draft") for r in RECIPIENTS]
     assert first.xcom("send", key="replayed") == []
     assert second.xcom("send", key="replayed") == RECIPIENTS
@@ -139,7 +153,7 @@ def test_resend_if_changed_sends_changed_content_once_and_the_same_content_never
     log = task_log()
 
     assert first.task_states == second.task_states == third.task_states == {"send": "success"}
-    outcomes = [r["outcome"] for r in lipachat_emulator.requests()]
+    outcomes = [r["outcome"] for r in lipachat_emulator.sends()]
     assert outcomes == ["delivered"] * 6 + ["replayed"] * 3
     assert captions_delivered(lipachat_emulator) == sorted(
         [(r, "Sales, first draft") for r in RECIPIENTS] + [(r, "Sales, corrected") for r in RECIPIENTS]
@@ -163,7 +177,7 @@ def test_resend_if_changed_ignores_a_signature_that_changes_on_every_run(
     backdate_gateway_answers(lipachat_emulator, A_DAY)
     second = run_dag(source, again=first)
 
-    assert [r["outcome"] for r in lipachat_emulator.requests()] == ["delivered"] * 3 + ["replayed"] * 3
+    assert [r["outcome"] for r in lipachat_emulator.sends()] == ["delivered"] * 3 + ["replayed"] * 3
     signed = {d["payload"]["mediaUrl"] for d in lipachat_emulator.deliveries()}
     assert len(signed) == 1 and "X-Amz-Signature=" in signed.pop()  # the link was sent signed, as given
     assert second.xcom("send", key="message_id") == first.xcom("send", key="message_id")
@@ -189,11 +203,16 @@ def one_recipient_dag(message: str, *, resend_if_changed: bool = False) -> str:
     )
 
 
+@RERUN_AFTER
 def test_one_recipient_answered_as_already_sent_warns_and_lists_it(
-    run_dag: RunDag, lipachat_emulator: Emulator, lipachat_conn: str, task_log: Callable[[], TaskLog]
+    run_dag: RunDag,
+    lipachat_emulator: Emulator,
+    lipachat_conn: str,
+    task_log: Callable[[], TaskLog],
+    answers_aged: float,
 ) -> None:
     first = run_dag(one_recipient_dag("Stock is low"))
-    backdate_gateway_answers(lipachat_emulator, A_DAY)
+    backdate_gateway_answers(lipachat_emulator, answers_aged)
     task_log()
     second = run_dag(one_recipient_dag("Stock is low: reorder 40 units"), again=first)
     log = task_log()
@@ -292,7 +311,7 @@ def test_a_plain_airflow_retry_whose_first_try_got_through_logs_no_warning(
 
     assert outcome.task_states == {"send": "success"}
     assert outcome.try_numbers == {"send": 2}
-    assert [r["outcome"] for r in lipachat_emulator.requests()] == ["delivered", "replayed", "replayed"]
+    assert [r["outcome"] for r in lipachat_emulator.sends()] == ["delivered", "replayed", "replayed"]
     [delivery] = lipachat_emulator.deliveries()
     assert outcome.xcom("send") == delivery["waId"]
     assert outcome.xcom("send", key="replayed") == ["254711000971"]
@@ -336,9 +355,9 @@ def test_a_retry_with_everyone_delivered_says_there_is_nothing_to_send(
     assert len(lipachat_emulator.deliveries()) == 3
     assert outcome.xcom("send", key="replayed") == []  # seconds apart: within the tolerance
     if HAS_TASK_STATE_STORE:  # the checkpoint knows all three were delivered: no request at all
-        assert len(lipachat_emulator.requests()) == 3
+        assert len(lipachat_emulator.sends()) == 3
         assert "All 3 recipient(s) were delivered on an earlier try; nothing to send" in output
         assert "Sending to 0 of" not in output
     else:  # re-sent with the same ids and answered from the gateway's dedup
-        assert [r["outcome"] for r in lipachat_emulator.requests()] == ["delivered"] * 3 + ["replayed"] * 3
+        assert [r["outcome"] for r in lipachat_emulator.sends()] == ["delivered"] * 3 + ["replayed"] * 3
         assert "Sending to 3 of 3 recipient(s), 8 at a time" in output

@@ -161,8 +161,7 @@ def test_a_typed_answer_to_buttons_is_not_counted_and_with_reprompt_asks_for_a_p
     outcome = run_dag(ask_and_wait(reprompt=True))
     assert answers(outcome) == {ALICE: ("Reject", "Reject")}
     assert [d["payload"]["message"] for d in quick.deliveries() if d["route"] == "text"] == [
-        'Sorry, I can only take an answer given with the question\'s buttons. Please press one of: "Approve", '
-        '"Reject".'
+        'Sorry, I can only take an answer given with the question\'s buttons. Please press one of: "Approve", "Reject".'
     ]
 
 
@@ -182,8 +181,7 @@ def test_anything_else_is_ignored_and_with_reprompt_answered_once_with_the_butto
     assert answers(outcome) == {ALICE: ("Reject", "Reject")}
     texts = [d for d in quick.deliveries() if d["route"] == "text"]
     assert [d["payload"]["message"] for d in texts] == [
-        'Sorry, I can only take an answer given with the question\'s buttons. Please press one of: "Approve", '
-        '"Reject".'
+        'Sorry, I can only take an answer given with the question\'s buttons. Please press one of: "Approve", "Reject".'
     ]
     assert texts[0]["to"] == ALICE
 
