@@ -329,8 +329,8 @@ class WhatsAppSendOperator(BaseOperator):
             )
             return
         self.log.warning(
-            "%s were answered as already sent under %s (the answer's timestamp predates this send): the "
-            "gateway kept the first message and sent nothing new, so content changed since then did not "
+            "%s were answered as already sent under %s (their messages were on the list before this send): "
+            "the gateway kept the first message and sent nothing new, so content changed since then did not "
             "reach them (XCom 'replayed' lists them); to send changed content, %s",
             count,
             under,
@@ -601,7 +601,7 @@ class SendWhatsAppButtonsOperator(WhatsAppSendOperator):
     ``buttons`` is a list of titles (``["Approve", "Reject"]``, each title also its id) or of
     ``{"id": ..., "title": ...}`` mappings. WhatsApp's rules are checked on the rendered values
     before any request: text at most 1024 characters, 1 to 3 buttons, titles at most 20
-    characters, ids at most 245, ids and titles each unique (case ignored). Like text, it is a
+    characters, ids at most 244, ids and titles each unique (case ignored). Like text, it is a
     free-form message: it reaches only recipients who wrote within the last 24 hours. Wait for the
     answers with ``WhatsAppReplySensor`` on what this task returns.
 

@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 
 from airflow_provider_lipachat.exceptions import LipaChatValidationError
-from airflow_provider_lipachat.gateway.messages import Button, ButtonsMessage, parse_buttons
+from airflow_provider_lipachat.gateway.messages import Button, ButtonsMessage, parse_buttons, split_button_id
+from airflow_provider_lipachat.utils.message_ids import question_token
 
 SENDER, ALICE = "254110090747", "254711000001"
 
@@ -46,7 +47,7 @@ def test_buttons_are_read_from_titles_mappings_or_a_rendered_list(value: object,
         ([], "holds 0 buttons; expected 1 to 3 buttons"),
         (["a", "b", "c", "d"], "holds 4 buttons"),
         (["A very long button title"], "button 1's title is 24 characters; WhatsApp shows at most 20"),
-        ([{"id": "x" * 257, "title": "Yes"}], "button 1's id is 257 characters; at most 256"),
+        ([{"id": "x" * 245, "title": "Yes"}], "button 1's id is 245 characters; at most 244"),
         (["Yes", "yes "], "repeats a button id (case ignored)"),
         ([{"id": "a", "title": "Yes"}, {"id": "b", "title": "YES"}], "repeats a button title"),
         ([{"id": "a"}], "button 1 is neither a title nor {id, title}"),
@@ -70,3 +71,26 @@ def test_the_text_is_at_most_1024_characters() -> None:
         question(text="x" * 1025)
     with pytest.raises(LipaChatValidationError, match="message"):
         question(text="  ")
+
+
+def test_a_question_token_goes_with_every_button_id_and_a_press_reads_it_back() -> None:
+    token = question_token("q-1")
+    tagged = ButtonsMessage(
+        to=ALICE, text="Send it?", buttons=["Approve", "Reject"], from_number=SENDER, question_token=token
+    )
+    sent = [b["id"] for b in tagged.to_payload()["buttons"]]
+    assert sent == [f"Approve~q{token}", f"Reject~q{token}"]
+    assert [split_button_id(s) for s in sent] == [("Approve", token), ("Reject", token)]
+    assert split_button_id("Approve") == ("Approve", None)  # a button sent without a token
+    assert split_button_id("odd~qNOTATOKEN") == ("odd~qNOTATOKEN", None)
+
+
+def test_question_tokens_are_stable_and_differ_per_question() -> None:
+    assert question_token("q-1") == question_token("q-1")
+    assert question_token("q-1") != question_token("q-2")
+    assert len(question_token("q-1")) == 10
+
+
+def test_a_malformed_question_token_is_refused() -> None:
+    with pytest.raises(LipaChatValidationError, match="question_token=.*expected 10 lower-case base32 letters"):
+        ButtonsMessage(to=ALICE, text="Send it?", buttons=["Yes"], from_number=SENDER, question_token="Bad!")
