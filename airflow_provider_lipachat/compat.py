@@ -68,6 +68,13 @@ def object_storage_path_class() -> type[ObjectStoragePath]:
     return ObjectStoragePath
 
 
+def default_deferrable() -> bool:
+    """Airflow's ``[operators] default_deferrable``: what ``deferrable`` defaults to, as in official providers."""
+    from airflow.configuration import conf
+
+    return conf.getboolean("operators", "default_deferrable", fallback=False)
+
+
 async def aget_connection(conn_id: str) -> Any:
     """A connection read without blocking the event loop: the async API on 3, a worker thread on 2.11."""
     if AIRFLOW_V3 and hasattr(BaseHook, "aget_connection"):
@@ -90,6 +97,7 @@ __all__ = [
     "BaseSensorOperator",
     "PokeReturnValue",
     "aget_connection",
+    "default_deferrable",
     "mask_secret",
     "object_storage_path_class",
 ]

@@ -21,6 +21,7 @@ from airflow_provider_lipachat.gateway.messages import (
 )
 from airflow_provider_lipachat.hooks.connection_form import UI_FIELD_BEHAVIOUR, form_widgets
 from airflow_provider_lipachat.hooks.settings import ConnectionSettings, Overrides
+from airflow_provider_lipachat.limits import parse_max_retries, parse_rate_limit, parse_timeout
 
 if TYPE_CHECKING:
     from airflow_provider_lipachat.gateway.async_reader import AsyncMessageList
@@ -67,7 +68,11 @@ class LipaChatHook(BaseHook):
     ) -> None:
         super().__init__(**kwargs)
         self.lipachat_conn_id = lipachat_conn_id
-        self._overrides = Overrides(timeout=timeout, max_retries=max_retries, rate_limit=rate_limit)
+        self._overrides = Overrides(
+            timeout=None if timeout is None else parse_timeout(timeout),
+            max_retries=None if max_retries is None else parse_max_retries(max_retries),
+            rate_limit=parse_rate_limit(rate_limit),
+        )
         self.pool_size = pool_size
 
     @cached_property

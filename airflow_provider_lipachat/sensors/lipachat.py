@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Mapping, Sequence, Set
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 
 from airflow_provider_lipachat.compat import (
@@ -15,6 +16,7 @@ from airflow_provider_lipachat.compat import (
     AirflowSkipException,
     BaseSensorOperator,
     PokeReturnValue,
+    default_deferrable,
 )
 from airflow_provider_lipachat.exceptions import LipaChatError, LipaChatValidationError
 from airflow_provider_lipachat.gateway.message_list import (
@@ -59,6 +61,8 @@ from airflow_provider_lipachat.utils.task_outcome import WHATSAPP_GREEN, raise_a
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
+    from airflow_provider_lipachat.hooks.lipachat import LipaChatHook
+
 __all__ = ["WhatsAppDeliverySensor", "WhatsAppReplySensor"]
 
 MAX_PAGES_LIMIT = 10_000
@@ -84,6 +88,7 @@ class _MessageListSensor(BaseSensorOperator):
 
     ui_color = WHATSAPP_GREEN
     deferrable: bool
+    lipachat_conn_id: str
     #: This try's last look's decision (set before a failed wait raises), None before any look completed.
     _decision: _Decided | None
     #: What the results pushed before a fail or skip are called in the log, with ``%d`` for their number.
@@ -94,6 +99,13 @@ class _MessageListSensor(BaseSensorOperator):
     def _reset_try(self) -> None:
         """Forget what an earlier try read: each try reads its rendered arguments and the list afresh."""
         raise NotImplementedError
+
+    @cached_property
+    def hook(self) -> LipaChatHook:
+        """One hook for this task instance (its connection read once, one HTTP session), built at the first look."""
+        from airflow_provider_lipachat.hooks.lipachat import LipaChatHook
+
+        return LipaChatHook(self.lipachat_conn_id)
 
     def poke(self, context: Context) -> PokeReturnValue:
         """One look at the message list: done (with the results), or not yet; a failed wait raises."""
@@ -219,7 +231,8 @@ class WhatsAppDeliverySensor(_MessageListSensor):
     :param max_failed: how many FAILED messages are accepted before the wait fails.
     :param max_pages: the most message-list pages (of 100) one look reads.
     :param lipachat_conn_id: the LipaChat connection whose message list is read.
-    :param deferrable: wait in the triggerer instead of a worker slot.
+    :param deferrable: wait in the triggerer instead of a worker slot; default Airflow's
+        ``[operators] default_deferrable`` (False unless configured).
     """
 
     template_fields: Sequence[str] = ("wa_ids",)
@@ -234,7 +247,7 @@ class WhatsAppDeliverySensor(_MessageListSensor):
         max_failed: int = 0,
         max_pages: int = DEFAULT_MAX_PAGES,
         lipachat_conn_id: str = "lipachat_default",
-        deferrable: bool = False,
+        deferrable: bool | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -245,7 +258,7 @@ class WhatsAppDeliverySensor(_MessageListSensor):
         self.max_failed = whole_number(max_failed, "max_failed", 0, 1_000_000)
         self.max_pages = whole_number(max_pages, "max_pages", 1, MAX_PAGES_LIMIT)
         self.lipachat_conn_id = lipachat_conn_id
-        self.deferrable = deferrable
+        self.deferrable = default_deferrable() if deferrable is None else deferrable
         self._reset_try()
 
     def _reset_try(self) -> None:
@@ -265,11 +278,9 @@ class WhatsAppDeliverySensor(_MessageListSensor):
         return self._awaited_ids
 
     def poke(self, context: Context) -> PokeReturnValue:
-        from airflow_provider_lipachat.hooks.lipachat import LipaChatHook
-
         awaited = self._awaited()
         try:
-            found = LipaChatHook(self.lipachat_conn_id).statuses(awaited.values(), max_pages=self.max_pages)
+            found = self.hook.statuses(awaited.values(), max_pages=self.max_pages)
         except LipaChatError as err:
             raise_as_task_failure(err, "could not read delivery status")
         merge_seen(self._seen, found)
@@ -362,7 +373,8 @@ class WhatsAppReplySensor(_MessageListSensor):
         answers matching no option are only logged.
     :param max_pages: the most message-list pages (of 100) one look reads.
     :param lipachat_conn_id: the LipaChat connection whose message list is read (and reprompts are sent through).
-    :param deferrable: wait in the triggerer instead of a worker slot.
+    :param deferrable: wait in the triggerer instead of a worker slot; default Airflow's
+        ``[operators] default_deferrable`` (False unless configured).
     """
 
     template_fields: Sequence[str] = ("wa_ids", "options")
@@ -379,7 +391,7 @@ class WhatsAppReplySensor(_MessageListSensor):
         max_reprompts: int = 1,
         max_pages: int = DEFAULT_MAX_PAGES,
         lipachat_conn_id: str = "lipachat_default",
-        deferrable: bool = False,
+        deferrable: bool | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -396,7 +408,7 @@ class WhatsAppReplySensor(_MessageListSensor):
         self.max_reprompts = whole_number(max_reprompts, "max_reprompts", 1, MAX_REPROMPTS)
         self.max_pages = whole_number(max_pages, "max_pages", 1, MAX_PAGES_LIMIT)
         self.lipachat_conn_id = lipachat_conn_id
-        self.deferrable = deferrable
+        self.deferrable = default_deferrable() if deferrable is None else deferrable
         self._reset_try()
 
     def _reset_try(self) -> None:
@@ -449,11 +461,9 @@ class WhatsAppReplySensor(_MessageListSensor):
         return self._awaited_ids
 
     def poke(self, context: Context) -> PokeReturnValue:
-        from airflow_provider_lipachat.hooks.lipachat import LipaChatHook
-
         awaited = self._read_arguments()
         tokens = self._question_tokens(context)
-        hook = LipaChatHook(self.lipachat_conn_id)
+        hook = self.hook
         try:
             scan = hook.replies(awaited.values(), reply_senders(awaited), max_pages=self.max_pages)
         except LipaChatError as err:

@@ -393,3 +393,28 @@ class TestSharedRateLimit:
             server.stop()
         assert not ok and "connection 'rate_store'" in message
         assert "store-pass-8812" not in message and "wrong-881" not in message
+
+
+@pytest.mark.parametrize(
+    ("argument", "value", "accepted"),
+    [
+        ("rate_limit", "ten", "expected messages per second"),
+        ("rate_limit", 0, "expected messages per second"),
+        ("timeout", "soon", "expected a number of seconds greater than 0"),
+        ("timeout", -1, "expected a number of seconds greater than 0"),
+        ("max_retries", 11, "expected a whole number from 0 to 10"),
+        ("max_retries", "3.5", "expected a whole number from 0 to 10"),
+    ],
+)
+def test_a_bad_override_is_refused_by_the_hook_itself_naming_the_argument(
+    argument: str, value: object, accepted: str
+) -> None:
+    with pytest.raises(LipaChatValidationError) as refused:
+        LipaChatHook(**{argument: value})
+    assert refused.value.field == argument
+    assert accepted in str(refused.value)
+
+
+def test_overrides_given_as_text_are_read_as_numbers(lipachat_emulator: Emulator, lipachat_conn: str) -> None:
+    hook = LipaChatHook(rate_limit="10", timeout="2.5", max_retries="1")
+    assert (hook.settings.task_rate_limit, hook.settings.timeout, hook.settings.max_retries) == (10.0, 2.5, 1)

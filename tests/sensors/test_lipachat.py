@@ -9,7 +9,8 @@ import pytest
 
 from airflow_provider_lipachat.compat import AirflowFailException, AirflowSensorTimeout
 from airflow_provider_lipachat.emulator import Emulator
-from airflow_provider_lipachat.sensors.lipachat import WhatsAppDeliverySensor
+from airflow_provider_lipachat.hooks.lipachat import LipaChatHook
+from airflow_provider_lipachat.sensors.lipachat import WhatsAppDeliverySensor, WhatsAppReplySensor
 from tests.support import RESCHEDULE_TIMEOUT_BROKEN, DagRunOutcome, airflow_defect, connection_json, printed
 
 RunDag = Callable[..., DagRunOutcome]
@@ -19,7 +20,8 @@ SEND_AND_WAIT = """
 import pendulum
 from airflow.sdk import DAG
 from airflow_provider_lipachat.operators.lipachat import SendWhatsAppTextOperator
-from airflow_provider_lipachat.sensors.lipachat import WhatsAppDeliverySensor
+from airflow_provider_lipachat.hooks.lipachat import LipaChatHook
+from airflow_provider_lipachat.sensors.lipachat import WhatsAppDeliverySensor, WhatsAppReplySensor
 
 with DAG("DAG_ID", schedule=None, start_date=pendulum.datetime(2024, 1, 1, tz="UTC")) as dag:
     send = SendWhatsAppTextOperator(task_id="send", to=TO, message="The weekly report is out")
@@ -261,3 +263,22 @@ def test_reschedule_mode_times_out_naming_who_is_pending(
     # One recipient's send returns a bare waId; the message list names its recipient, and its status.
     assert "timed out waiting for delivered from 1 message(s): 2547******01: SENT, not yet DELIVERED" in log
     assert outcome.xcom("wait")[ALICE]["status"] == "SENT"  # pushed before failing
+
+
+def test_deferrable_defaults_to_airflow_s_configured_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert WhatsAppDeliverySensor(task_id="wait", wa_ids="wamid.A").deferrable is False
+    monkeypatch.setenv("AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE", "True")
+    assert WhatsAppDeliverySensor(task_id="wait", wa_ids="wamid.A").deferrable is True
+    assert WhatsAppReplySensor(task_id="wait", wa_ids="wamid.A").deferrable is True
+    assert WhatsAppReplySensor(task_id="wait", wa_ids="wamid.A", deferrable=False).deferrable is False
+
+
+def test_a_sensor_keeps_one_hook_across_its_looks(lipachat_emulator: Emulator, lipachat_conn: str) -> None:
+    lipachat_emulator.script_status("never_delivered")
+    sent = LipaChatHook().send_text(ALICE, "hello")
+    sensor = WhatsAppDeliverySensor(task_id="wait", wa_ids=sent.wa_id)
+    hooks = set()
+    for _ in range(3):
+        assert not sensor.poke({}).is_done  # type: ignore[arg-type]  # the delivery sensor reads no context
+        hooks.add(id(sensor.hook))
+    assert len(hooks) == 1
