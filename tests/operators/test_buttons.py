@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from airflow_provider_lipachat.emulator import Emulator
 from airflow_provider_lipachat.operators.lipachat import default_message_id
+from airflow_provider_lipachat.utils.message_ids import question_token
 from tests.support import SANDBOX_SENDER, DagRunOutcome, printed
 
 RunDag = Callable[..., DagRunOutcome]
@@ -37,10 +38,12 @@ def test_one_recipient_gets_the_rendered_question_and_buttons_and_its_waid_is_re
     assert outcome.task_states == {"ask": "success"}
     [delivery] = lipachat_emulator.deliveries()
     assert delivery["route"] == "buttons"
+    message_id = default_message_id(outcome.dag_id, "ask", outcome.run_id, -1, ALICE)
+    token = question_token(message_id)  # each question's buttons are its own; the titles are the DAG's
     assert delivery["payload"] == {
-        "messageId": default_message_id(outcome.dag_id, "ask", outcome.run_id, -1, ALICE),
+        "messageId": message_id,
         "text": "Report for 2024-06-01 ready. Send it?",
-        "buttons": buttons,
+        "buttons": [{"id": f"approve~q{token}", "title": "Approve"}, {"id": f"reject~q{token}", "title": "Reject"}],
         "from": SANDBOX_SENDER,
         "to": ALICE,
     }
