@@ -78,7 +78,7 @@ class SharedRateLimit:
         try:
             wait_us = int(self._reserve(keys=[budget_key(self.base_url, sender)], args=[self._interval_us]))
         except redis.exceptions.RedisError as err:
-            raise self._unreachable(err) from None
+            raise self._store_error(err) from None
         if wait_us > 0:
             self._sleep(wait_us / 1_000_000)
 
@@ -87,15 +87,38 @@ class SharedRateLimit:
         try:
             self._store.ping()
         except redis.exceptions.RedisError as err:
-            raise self._unreachable(err) from None
+            raise self._store_error(err) from None
 
-    def _unreachable(self, err: Exception) -> LipaChatRateLimitStoreError:
+    def _store_error(self, err: Exception) -> LipaChatRateLimitStoreError:
+        """What went wrong with the store, by connection id, never its password: refused credentials, or no answer."""
         password = self._store.connection_pool.connection_kwargs.get("password")
         reason = f"{type(err).__name__}: {err}"
         if password:
             reason = reason.replace(str(password), "***")
-        return LipaChatRateLimitStoreError(
-            f"the shared rate limit's store (connection {self.store_name!r}) did not answer ({reason}); nothing "
-            f"was sent without it, since sending unshared could exceed the number's {self.per_second:g}/s: fix or "
-            "start the store and retry, or remove the connection's rate_limit_store_conn_id to pace each task alone"
+        unshared = (
+            f"nothing was sent without it, since sending unshared could exceed the number's {self.per_second:g}/s"
         )
+        undo = "or remove the connection's rate_limit_store_conn_id to pace each task alone"
+        if isinstance(err, redis.exceptions.NoPermissionError) or str(err).startswith("NOPERM"):
+            return LipaChatRateLimitStoreError(
+                f"the shared rate limit's store refused the commands the limit needs to the user of connection "
+                f"{self.store_name!r} ({reason}); {unshared}: allow that user EVALSHA, EVAL, SCRIPT LOAD and PING, "
+                f"and TIME, GET and SET on keys {KEY_PREFIX}:*, and retry, {undo}"
+            )
+        if is_credentials_refusal(err):
+            return LipaChatRateLimitStoreError(
+                f"the shared rate limit's store refused the credentials of connection {self.store_name!r} "
+                f"({reason}); {unshared}: give the connection the store's password (and its user as login, for an "
+                f"ACL user) and retry, {undo}"
+            )
+        return LipaChatRateLimitStoreError(
+            f"the shared rate limit's store (connection {self.store_name!r}) did not answer ({reason}); {unshared}: "
+            f"fix or start the store and retry, {undo}"
+        )
+
+
+def is_credentials_refusal(err: Exception) -> bool:
+    """Whether Redis refused the password or user (``WRONGPASS``, ``NOAUTH``), rather than not answering."""
+    if isinstance(err, (redis.exceptions.AuthenticationError, redis.exceptions.AuthorizationError)):
+        return True
+    return isinstance(err, redis.exceptions.ResponseError) and str(err).startswith(("NOAUTH", "WRONGPASS"))

@@ -13,11 +13,11 @@ import pytest
 import redis
 
 from airflow_provider_lipachat.emulator import Emulator
-from airflow_provider_lipachat.exceptions import LipaChatAuthError, LipaChatValidationError
+from airflow_provider_lipachat.exceptions import LipaChatAuthError, LipaChatRateLimitStoreError, LipaChatValidationError
 from airflow_provider_lipachat.hooks.connection_form import CONN_FIELDS, UI_FIELD_BEHAVIOUR
 from airflow_provider_lipachat.hooks.lipachat import LipaChatHook
 from airflow_provider_lipachat.hooks.settings import gateway_base_url
-from tests.redis_server import RedisServer, redis_server_or_skip
+from tests.redis_server import STORE_PASSWORD, RedisServer, redis_server_or_skip
 from tests.support import SANDBOX_SENDER, connection_json, flat, redact
 
 RECIPIENT = "254711222333"
@@ -322,6 +322,24 @@ class TestAirflowCli:
         for output in (up.stdout + up.stderr, down.stdout + down.stderr):
             assert "store-pass-5150" not in output and lipachat_emulator.api_key not in output
 
+    def test_says_the_rate_limit_s_store_refused_the_password_never_showing_it(
+        self, airflow_db: object, lipachat_emulator: Emulator, redis_server_with_password: RedisServer
+    ) -> None:
+        conn = connection_json(
+            lipachat_emulator.base_url, lipachat_emulator.api_key, rate_limit=40, rate_limit_store_conn_id="rate_store"
+        )
+        refused = self.run_cli(
+            conn, AIRFLOW_CONN_RATE_STORE=redis_server_with_password.url.replace(STORE_PASSWORD, "wrong-5151")
+        )
+
+        output = refused.stdout + refused.stderr
+        assert "Connection failed!" in refused.stdout, output
+        assert "the shared rate limit's store refused the credentials of connection 'rate_store'" in flat(
+            refused.stdout
+        )
+        assert "did not answer" not in output
+        assert STORE_PASSWORD not in output and "wrong-5151" not in output and lipachat_emulator.api_key not in output
+
 
 class TestSharedRateLimit:
     """The connection's ``rate_limit_store_conn_id`` names a Redis connection that shares the number's limit."""
@@ -380,16 +398,20 @@ class TestSharedRateLimit:
         ok, message = LipaChatHook().test_connection()
         assert not ok and "the shared rate limit's store (connection 'rate_store') did not answer" in message
 
-    def test_a_store_with_a_password_never_shows_it(
-        self, monkeypatch: pytest.MonkeyPatch, lipachat_emulator: Emulator, tmp_path: Path
+    def test_a_store_that_refuses_the_password_says_so_and_never_shows_it(
+        self, monkeypatch: pytest.MonkeyPatch, lipachat_emulator: Emulator, redis_server_with_password: RedisServer
     ) -> None:
-        redis_server_or_skip()
-        server = RedisServer(tmp_path, password="store-pass-8812")
-        server.start()
-        try:
-            self.shared_connection(monkeypatch, lipachat_emulator, server.url.replace("store-pass-8812", "wrong-881"))
-            ok, message = LipaChatHook().test_connection()
-        finally:
-            server.stop()
-        assert not ok and "connection 'rate_store'" in message
-        assert "store-pass-8812" not in message and "wrong-881" not in message
+        self.shared_connection(
+            monkeypatch, lipachat_emulator, redis_server_with_password.url.replace(STORE_PASSWORD, "wrong-881")
+        )
+        refusal = "the shared rate limit's store refused the credentials of connection 'rate_store'"
+
+        ok, message = LipaChatHook().test_connection()
+        assert not ok and message.startswith(refusal) and "did not answer" not in message
+
+        with pytest.raises(LipaChatRateLimitStoreError) as refused:
+            LipaChatHook().send_text(to=RECIPIENT, message="hello")
+        assert str(refused.value).startswith(refusal) and "did not answer" not in str(refused.value)
+        assert lipachat_emulator.deliveries() == []
+        for said in (message, str(refused.value)):
+            assert STORE_PASSWORD not in said and "wrong-881" not in said
