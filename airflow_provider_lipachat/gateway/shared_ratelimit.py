@@ -21,6 +21,7 @@ import redis
 import redis.exceptions
 
 from airflow_provider_lipachat.exceptions import LipaChatRateLimitStoreError
+from airflow_provider_lipachat.gateway.net import canonical_host_port
 from airflow_provider_lipachat.gateway.ratelimit import SPACING_MARGIN, check_per_second
 
 KEY_PREFIX = "lipachat:rate"
@@ -39,8 +40,10 @@ return slot - now
 
 
 def budget_key(base_url: str, sender: str) -> str:
-    """The Redis key of one number's budget at one gateway: the same for every connection to that pair."""
-    return f"{KEY_PREFIX}:{urlsplit(base_url).netloc.lower()}:{sender}"
+    """The Redis key of one number's budget at one gateway: the same for every connection to that pair, however
+    the gateway's URL is spelled (case, default port, path and trailing slash aside)."""
+    parts = urlsplit(base_url)
+    return f"{KEY_PREFIX}:{canonical_host_port(parts.scheme, parts.hostname, parts.port)}:{sender}"
 
 
 class SharedRateLimit:

@@ -94,6 +94,35 @@ def test_an_idle_number_leaves_no_key_behind(redis_server: RedisServer) -> None:
     assert not store.exists(budget_key(GATEWAY, SENDER))
 
 
+@pytest.mark.parametrize(
+    "base_url",
+    [
+        "https://gateway.lipachat.com",
+        "https://gateway.lipachat.com:443",
+        "https://gateway.lipachat.com/",
+        "HTTPS://Gateway.LipaChat.com/",
+        "https://GATEWAY.LIPACHAT.COM:443/api",
+    ],
+)
+def test_every_spelling_of_a_gateway_keys_the_budget_the_usual_spelling_always_had(base_url: str) -> None:
+    """The usual spelling's key is what running deployments use: an upgrade keeps drawing from the same budget."""
+    assert budget_key(base_url, SENDER) == "lipachat:rate:gateway.lipachat.com:254110090747"
+
+
+@pytest.mark.parametrize(
+    ("base_url", "key"),
+    [
+        ("https://gateway.lipachat.com:8443", "lipachat:rate:gateway.lipachat.com:8443:254110090747"),
+        ("http://127.0.0.1:8765", "lipachat:rate:127.0.0.1:8765:254110090747"),
+        ("http://127.0.0.1:80", "lipachat:rate:127.0.0.1:254110090747"),
+        ("http://[::1]:8765", "lipachat:rate:[::1]:8765:254110090747"),
+        ("https://gw.example.com", "lipachat:rate:gw.example.com:254110090747"),
+    ],
+)
+def test_another_port_or_host_is_another_gateway_with_a_budget_of_its_own(base_url: str, key: str) -> None:
+    assert budget_key(base_url, SENDER) == key
+
+
 def test_a_store_that_is_down_is_a_transient_error_naming_the_connection(redis_server: RedisServer) -> None:
     limit = limit_at(redis_server, 10.0)
     redis_server.stop()
