@@ -66,7 +66,7 @@ class LipaChatTransientError(LipaChatError):
 
 
 class LipaChatRateLimitStoreError(LipaChatTransientError):
-    """The store that shares a sender number's rate limit between workers did not answer; nothing was sent.
+    """The store that shares a sender number's rate limit did not answer, or refused the credentials; nothing was sent.
 
     Transient (Airflow retries the task once the store is back), and the rest of a fan-out is not
     attempted: every send would need the same store.

@@ -14,6 +14,7 @@ otherwise, as in ``lipachat_report_delivery``.
 
 from __future__ import annotations
 
+# --8<-- [start:imports]
 from datetime import timedelta
 from typing import Any
 
@@ -31,6 +32,8 @@ from airflow_provider_lipachat.operators.lipachat import (
     SendWhatsAppTextOperator,
 )
 from airflow_provider_lipachat.sensors.lipachat import WhatsAppReplySensor
+
+# --8<-- [end:imports]
 
 #: The reports' host, rendered at execute time: the Variable when set, else the public default.
 REPORTS_BASE_URL = "{{ var.value.get('lipachat_reports_base_url', 'https://reports.example.com') }}"

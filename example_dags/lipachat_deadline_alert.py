@@ -12,6 +12,7 @@ On Airflow 2.11 and 3.0, which have no deadline alerts, the DAG runs without one
 
 from __future__ import annotations
 
+# --8<-- [start:deadline]
 from datetime import timedelta
 from typing import Any
 
@@ -26,7 +27,6 @@ except ImportError:  # Airflow 2.11
 from airflow_provider_lipachat.notifications.lipachat import LipaChatNotifier
 from airflow_provider_lipachat.operators.lipachat import SendWhatsAppTextOperator
 
-# --8<-- [start:deadline]
 try:  # Airflow 3.1+
     from airflow.sdk.definitions.deadline import AsyncCallback, DeadlineAlert, DeadlineReference
 except ImportError:  # Airflow 2.11 and 3.0: no deadline alerts

@@ -11,6 +11,7 @@ The report is served from ``https://reports.example.com`` unless the Airflow Var
 
 from __future__ import annotations
 
+# --8<-- [start:imports]
 from datetime import timedelta
 
 import pendulum
@@ -22,6 +23,8 @@ except ImportError:  # Airflow 2.11
 
 from airflow_provider_lipachat.operators.lipachat import SendWhatsAppMediaOperator, SendWhatsAppTemplateOperator
 from airflow_provider_lipachat.sensors.lipachat import WhatsAppDeliverySensor
+
+# --8<-- [end:imports]
 
 #: The reports' host, rendered at execute time: the Variable when set, else the public default.
 REPORTS_BASE_URL = "{{ var.value.get('lipachat_reports_base_url', 'https://reports.example.com') }}"

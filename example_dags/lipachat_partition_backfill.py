@@ -16,6 +16,7 @@ leaves worker slots for other DAGs; create it first:
 
 from __future__ import annotations
 
+# --8<-- [start:imports]
 from datetime import timedelta
 
 import pendulum
@@ -26,6 +27,8 @@ except ImportError:  # Airflow 2.11
     from airflow import DAG
 
 from airflow_provider_lipachat.operators.lipachat import SendWhatsAppTextOperator
+
+# --8<-- [end:imports]
 
 RECIPIENTS = ["254711000004", "254711000005"]
 

@@ -6,6 +6,7 @@ sends a text if the load task fails (task callback) and when the whole run succe
 
 from __future__ import annotations
 
+# --8<-- [start:notifier]
 import pendulum
 
 try:
@@ -19,7 +20,6 @@ from airflow_provider_lipachat.operators.lipachat import SendWhatsAppMediaOperat
 
 ON_CALL = "254711000003"
 
-# --8<-- [start:notifier]
 with DAG(
     dag_id="lipachat_pipeline_notifications",
     schedule=None,

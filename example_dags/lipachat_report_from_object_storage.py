@@ -9,6 +9,7 @@ Needs ``airflow-provider-lipachat[s3]`` and an ``aws_default`` connection (or ch
 
 from __future__ import annotations
 
+# --8<-- [start:imports]
 from datetime import timedelta
 
 import pendulum
@@ -22,6 +23,8 @@ except ImportError:  # Airflow 2.11
 
 from airflow_provider_lipachat.operators.lipachat import SendWhatsAppMediaOperator
 from airflow_provider_lipachat.sensors.lipachat import WhatsAppDeliverySensor
+
+# --8<-- [end:imports]
 
 with DAG(
     dag_id="lipachat_report_from_object_storage",

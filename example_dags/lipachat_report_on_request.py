@@ -13,6 +13,7 @@ number in the ``requester`` param.
 
 from __future__ import annotations
 
+# --8<-- [start:imports]
 from typing import Any
 
 import pendulum
@@ -29,6 +30,8 @@ except ImportError:  # Airflow 2.11: no asset watchers; the DAG runs by hand onl
     from airflow.operators.python import get_current_context
 
     Asset = None
+
+# --8<-- [end:imports]
 
 MANAGERS = ["254711000001", "254711000002"]
 

@@ -8,6 +8,7 @@ delivers outside the window too.
 
 from __future__ import annotations
 
+# --8<-- [start:imports]
 import pendulum
 
 try:
@@ -18,6 +19,8 @@ except ImportError:  # Airflow 2.11
 
 from airflow_provider_lipachat.notifications.lipachat import LipaChatNotifier
 from airflow_provider_lipachat.operators.lipachat import SendWhatsAppTextOperator
+
+# --8<-- [end:imports]
 
 with DAG(
     dag_id="lipachat_shift_handover",

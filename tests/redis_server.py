@@ -88,3 +88,19 @@ def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
         yield server
     finally:
         server.stop()
+
+
+#: The password of :func:`redis_server_with_password`: tests assert it never shows in an error or a log.
+STORE_PASSWORD = "store-pass-7713"
+
+
+@pytest.fixture
+def redis_server_with_password(tmp_path: Path) -> Iterator[RedisServer]:
+    """A fresh, empty Redis server that requires ``STORE_PASSWORD`` (``requirepass``), stopped after the test."""
+    redis_server_or_skip()
+    server = RedisServer(tmp_path, password=STORE_PASSWORD)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

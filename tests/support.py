@@ -113,6 +113,14 @@ def printed(capfd: pytest.CaptureFixture[str]) -> str:
     return flat(without_airflow30_unmasked(captured.out + captured.err))
 
 
+def sensor_timeout(capfd: pytest.CaptureFixture[str]) -> str:
+    """The message of the last ``AirflowSensorTimeout`` the test's run printed: its traceback's last line."""
+    captured = capfd.readouterr()
+    lines = [line for line in (captured.out + captured.err).splitlines() if "AirflowSensorTimeout: " in line]
+    assert lines, "no AirflowSensorTimeout in the output"
+    return lines[-1].split("AirflowSensorTimeout: ", 1)[1].strip()
+
+
 def cli_json(stdout: str) -> Any:
     """The JSON document an ``airflow ... --output json`` command printed, past any log lines before it.
 

@@ -21,6 +21,7 @@ import redis
 import redis.exceptions
 
 from airflow_provider_lipachat.exceptions import LipaChatRateLimitStoreError
+from airflow_provider_lipachat.gateway.net import canonical_host_port
 from airflow_provider_lipachat.gateway.ratelimit import SPACING_MARGIN, check_per_second
 
 KEY_PREFIX = "lipachat:rate"
@@ -39,8 +40,10 @@ return slot - now
 
 
 def budget_key(base_url: str, sender: str) -> str:
-    """The Redis key of one number's budget at one gateway: the same for every connection to that pair."""
-    return f"{KEY_PREFIX}:{urlsplit(base_url).netloc.lower()}:{sender}"
+    """The Redis key of one number's budget at one gateway: the same for every connection to that pair, however
+    the gateway's URL is spelled (case, default port, path and trailing slash aside)."""
+    parts = urlsplit(base_url)
+    return f"{KEY_PREFIX}:{canonical_host_port(parts.scheme, parts.hostname, parts.port)}:{sender}"
 
 
 class SharedRateLimit:
@@ -78,7 +81,7 @@ class SharedRateLimit:
         try:
             wait_us = int(self._reserve(keys=[budget_key(self.base_url, sender)], args=[self._interval_us]))
         except redis.exceptions.RedisError as err:
-            raise self._unreachable(err) from None
+            raise self._store_error(err) from None
         if wait_us > 0:
             self._sleep(wait_us / 1_000_000)
 
@@ -87,15 +90,38 @@ class SharedRateLimit:
         try:
             self._store.ping()
         except redis.exceptions.RedisError as err:
-            raise self._unreachable(err) from None
+            raise self._store_error(err) from None
 
-    def _unreachable(self, err: Exception) -> LipaChatRateLimitStoreError:
+    def _store_error(self, err: Exception) -> LipaChatRateLimitStoreError:
+        """What went wrong with the store, by connection id, never its password: refused credentials, or no answer."""
         password = self._store.connection_pool.connection_kwargs.get("password")
         reason = f"{type(err).__name__}: {err}"
         if password:
             reason = reason.replace(str(password), "***")
-        return LipaChatRateLimitStoreError(
-            f"the shared rate limit's store (connection {self.store_name!r}) did not answer ({reason}); nothing "
-            f"was sent without it, since sending unshared could exceed the number's {self.per_second:g}/s: fix or "
-            "start the store and retry, or remove the connection's rate_limit_store_conn_id to pace each task alone"
+        unshared = (
+            f"nothing was sent without it, since sending unshared could exceed the number's {self.per_second:g}/s"
         )
+        undo = "or remove the connection's rate_limit_store_conn_id to pace each task alone"
+        if isinstance(err, redis.exceptions.NoPermissionError) or str(err).startswith("NOPERM"):
+            return LipaChatRateLimitStoreError(
+                f"the shared rate limit's store refused the commands the limit needs to the user of connection "
+                f"{self.store_name!r} ({reason}); {unshared}: allow that user EVALSHA, EVAL, SCRIPT LOAD and PING, "
+                f"and TIME, GET and SET on keys {KEY_PREFIX}:*, and retry, {undo}"
+            )
+        if is_credentials_refusal(err):
+            return LipaChatRateLimitStoreError(
+                f"the shared rate limit's store refused the credentials of connection {self.store_name!r} "
+                f"({reason}); {unshared}: give the connection the store's password (and its user as login, for an "
+                f"ACL user) and retry, {undo}"
+            )
+        return LipaChatRateLimitStoreError(
+            f"the shared rate limit's store (connection {self.store_name!r}) did not answer ({reason}); {unshared}: "
+            f"fix or start the store and retry, {undo}"
+        )
+
+
+def is_credentials_refusal(err: Exception) -> bool:
+    """Whether Redis refused the password or user (``WRONGPASS``, ``NOAUTH``), rather than not answering."""
+    if isinstance(err, (redis.exceptions.AuthenticationError, redis.exceptions.AuthorizationError)):
+        return True
+    return isinstance(err, redis.exceptions.ResponseError) and str(err).startswith(("NOAUTH", "WRONGPASS"))

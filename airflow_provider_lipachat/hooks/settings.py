@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 from airflow_provider_lipachat.exceptions import LipaChatValidationError
 from airflow_provider_lipachat.gateway.messages import normalize_phone
-from airflow_provider_lipachat.gateway.net import is_loopback
+from airflow_provider_lipachat.gateway.net import canonical_host_port, is_loopback
 from airflow_provider_lipachat.hooks.connection_form import DEFAULT_HOST
 from airflow_provider_lipachat.limits import (
     DEFAULT_MAX_RETRIES,
@@ -37,16 +37,28 @@ class ConnectionLike(Protocol):
 
 
 def gateway_base_url(host: str | None, schema: str | None = None, port: int | None = None) -> str:
-    """The gateway's base URL from a connection: https, or plain http only for loopback hosts."""
+    """The gateway's base URL from a connection: https, or plain http only for loopback hosts.
+
+    Spelled one way (lower-case scheme and host, no default port, no trailing slash), so that every
+    spelling of one gateway is one gateway, for the shared rate limit's budget too.
+    """
     raw = (host or "").strip() or DEFAULT_HOST
     if "://" not in raw:
         raw = f"{(schema or 'https').strip().lower()}://{raw}"
     parts = urlsplit(raw)
-    netloc = parts.netloc if port is None or parts.port else f"{parts.netloc}:{port}"
-    url = f"{parts.scheme.lower()}://{netloc}{parts.path}".rstrip("/")
-    if parts.scheme.lower() == "https" and parts.hostname:
+    scheme = parts.scheme.lower()
+    try:
+        explicit_port = parts.port
+    except ValueError:
+        raise LipaChatValidationError(
+            "host", raw, "has a port that is not a number from 0 to 65535, e.g. https://gateway.lipachat.com:443"
+        ) from None
+    userinfo = parts.netloc.rpartition("@")[0]
+    netloc = canonical_host_port(scheme, parts.hostname, port if explicit_port is None else explicit_port)
+    url = f"{scheme}://{userinfo + '@' if userinfo else ''}{netloc}{parts.path}".rstrip("/")
+    if scheme == "https" and parts.hostname:
         return url
-    if parts.scheme.lower() == "http" and is_loopback(parts.hostname):
+    if scheme == "http" and is_loopback(parts.hostname):
         return url
     raise LipaChatValidationError(
         "host",

@@ -5,6 +5,7 @@ DAG files import this module, so it stays cheap: the hook is imported when the s
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterable, Mapping, Sequence, Set
 from functools import cached_property
@@ -76,6 +77,17 @@ class _Decided(Protocol):
     def final(self) -> dict[str, dict[str, Any]]: ...
 
 
+#: How long the base sensor ran, from its timeout message (each Airflow release words the rest its own way).
+RUN_DURATION = re.compile(r"run duration of (?P<seconds>[0-9]+(?:\.[0-9]+)?) seconds")
+
+
+def timeout_message(pending: str, base_message: str, timeout: float) -> str:
+    """Poke and reschedule modes' timeout in one sentence: who is pending (as a trigger's timeout says), how long."""
+    ran = RUN_DURATION.search(base_message)
+    took = f" {float(ran['seconds']):.1f} s," if ran else ""
+    return f"{pending} (the sensor ran{took} past its timeout of {timeout:g} s)"
+
+
 class _MessageListSensor(BaseSensorOperator):
     """What the delivery and reply sensors share: each try starts afresh; poke and reschedule modes name who
     is pending on a timeout; the deferred path looks once before deferring; and the results known are pushed
@@ -134,7 +146,7 @@ class _MessageListSensor(BaseSensorOperator):
             except AirflowSensorTimeout as err:  # the base class's timeout names no one: say who is pending
                 pending = self._still_waiting(context)
                 self._push_known(context)
-                raise AirflowSensorTimeout(f"{err}; {pending}") from err
+                raise AirflowSensorTimeout(timeout_message(pending, str(err), float(self.timeout))) from err
             except (AirflowFailException, AirflowSkipException):
                 self._push_known(context)
                 raise
@@ -318,9 +330,9 @@ class WhatsAppDeliverySensor(_MessageListSensor):
             try:
                 self.poke(context)
             except Exception as err:  # the timeout is the failure to report; a failed last look only annotates it
-                return f"pending not known: {type(err).__name__}: {err}"
+                return f"timed out waiting, who is pending not known: {type(err).__name__}: {err}"
         if self._decision is None:  # a look that raised nothing always decides; this only satisfies the type
-            return "pending not known"
+            return "timed out waiting, who is pending not known"
         return outcome_message("timeout", self._decision, self.wait_for, self.max_pages)
 
     def _resume(self, event: dict[str, Any]) -> None:
@@ -561,7 +573,7 @@ class WhatsAppReplySensor(_MessageListSensor):
     def _still_waiting(self, context: Context) -> str:
         """Who has not answered, from this try's last look."""
         if self._decision is None:
-            return "no look at the message list completed"
+            return "timed out waiting before any look at the message list completed"
         return reply_outcome("timeout", self._decision, self.answers_from)
 
     def _resume(self, event: dict[str, Any]) -> None:

@@ -11,8 +11,8 @@ import redis
 from airflow_provider_lipachat.emulator import busiest_window
 from airflow_provider_lipachat.exceptions import LipaChatRateLimitStoreError
 from airflow_provider_lipachat.gateway.ratelimit import SPACING_MARGIN
-from airflow_provider_lipachat.gateway.shared_ratelimit import SharedRateLimit, budget_key
-from tests.redis_server import RedisServer
+from airflow_provider_lipachat.gateway.shared_ratelimit import SharedRateLimit, budget_key, is_credentials_refusal
+from tests.redis_server import STORE_PASSWORD, RedisServer
 
 GATEWAY = "https://gateway.lipachat.com"
 SENDER = "254110090747"
@@ -94,6 +94,35 @@ def test_an_idle_number_leaves_no_key_behind(redis_server: RedisServer) -> None:
     assert not store.exists(budget_key(GATEWAY, SENDER))
 
 
+@pytest.mark.parametrize(
+    "base_url",
+    [
+        "https://gateway.lipachat.com",
+        "https://gateway.lipachat.com:443",
+        "https://gateway.lipachat.com/",
+        "HTTPS://Gateway.LipaChat.com/",
+        "https://GATEWAY.LIPACHAT.COM:443/api",
+    ],
+)
+def test_every_spelling_of_a_gateway_keys_the_budget_the_usual_spelling_always_had(base_url: str) -> None:
+    """The usual spelling's key is what running deployments use: an upgrade keeps drawing from the same budget."""
+    assert budget_key(base_url, SENDER) == "lipachat:rate:gateway.lipachat.com:254110090747"
+
+
+@pytest.mark.parametrize(
+    ("base_url", "key"),
+    [
+        ("https://gateway.lipachat.com:8443", "lipachat:rate:gateway.lipachat.com:8443:254110090747"),
+        ("http://127.0.0.1:8765", "lipachat:rate:127.0.0.1:8765:254110090747"),
+        ("http://127.0.0.1:80", "lipachat:rate:127.0.0.1:254110090747"),
+        ("http://[::1]:8765", "lipachat:rate:[::1]:8765:254110090747"),
+        ("https://gw.example.com", "lipachat:rate:gw.example.com:254110090747"),
+    ],
+)
+def test_another_port_or_host_is_another_gateway_with_a_budget_of_its_own(base_url: str, key: str) -> None:
+    assert budget_key(base_url, SENDER) == key
+
+
 def test_a_store_that_is_down_is_a_transient_error_naming_the_connection(redis_server: RedisServer) -> None:
     limit = limit_at(redis_server, 10.0)
     redis_server.stop()
@@ -102,23 +131,65 @@ def test_a_store_that_is_down_is_a_transient_error_naming_the_connection(redis_s
         limit.acquire(SENDER)
 
     assert refused.value.retryable and refused.value.stops_fan_out
-    assert "connection 'rate_store'" in str(refused.value)
-    assert "ConnectionError" in str(refused.value)
+    assert str(refused.value).startswith(
+        "the shared rate limit's store (connection 'rate_store') did not answer (ConnectionError: "
+    )
 
 
-def test_a_wrong_password_names_the_connection_and_never_shows_the_password(tmp_path: pytest.TempPathFactory) -> None:
-    from tests.redis_server import redis_server_or_skip
-
-    redis_server_or_skip()
-    server = RedisServer(tmp_path, password="s3cret-store-pass")  # type: ignore[arg-type]
-    server.start()
-    try:
-        store = redis.Redis(host="127.0.0.1", port=server.port, password="wrong-pass-4711", socket_timeout=2)
-        limit = SharedRateLimit(store, "rate_store", GATEWAY, 10.0)
+@pytest.mark.parametrize("password", ["wrong-pass-4711", None], ids=["wrong password", "no password"])
+def test_a_refused_password_is_said_as_such_naming_the_connection_never_the_password(
+    redis_server_with_password: RedisServer, password: str | None
+) -> None:
+    store = redis.Redis(host="127.0.0.1", port=redis_server_with_password.port, password=password, socket_timeout=2)
+    limit = SharedRateLimit(store, "rate_store", GATEWAY, 10.0)
+    for attempt in (lambda: limit.acquire(SENDER), limit.check):
         with pytest.raises(LipaChatRateLimitStoreError) as refused:
-            limit.acquire(SENDER)
-    finally:
-        server.stop()
+            attempt()
+        message = str(refused.value)
+        assert message.startswith(
+            "the shared rate limit's store refused the credentials of connection 'rate_store' (AuthenticationError: "
+        )
+        assert "give the connection the store's password (and its user as login, for an ACL user)" in message
+        assert "did not answer" not in message
+        assert "wrong-pass-4711" not in message and STORE_PASSWORD not in message
+        assert refused.value.retryable  # the connection may be fixed before the task's retry
 
-    assert "connection 'rate_store'" in str(refused.value)
-    assert "wrong-pass-4711" not in str(refused.value) and "s3cret-store-pass" not in str(refused.value)
+
+def test_a_user_without_the_commands_it_needs_is_told_which_to_allow(
+    redis_server_with_password: RedisServer,
+) -> None:
+    admin = redis.Redis.from_url(redis_server_with_password.url)
+    admin.acl_setuser("sender", enabled=True, passwords=["+sender-pass-31"], keys=["*"], commands=["+ping"])
+    store = redis.Redis(
+        host="127.0.0.1", port=redis_server_with_password.port, username="sender", password="sender-pass-31"
+    )
+    limit = SharedRateLimit(store, "rate_store", GATEWAY, 10.0)
+    limit.check()  # PING is allowed: the credentials are right
+
+    with pytest.raises(LipaChatRateLimitStoreError) as refused:
+        limit.acquire(SENDER)
+
+    message = str(refused.value)
+    assert message.startswith(
+        "the shared rate limit's store refused the commands the limit needs to the user of connection 'rate_store' "
+        "(NoPermissionError: "
+    )
+    assert (
+        "allow that user EVALSHA, EVAL, SCRIPT LOAD and PING, and TIME, GET and SET on keys lipachat:rate:*" in message
+    )
+    assert "sender-pass-31" not in message
+
+
+@pytest.mark.parametrize(
+    ("error", "refused"),
+    [
+        (redis.exceptions.AuthenticationError("invalid username-password pair"), True),
+        (redis.exceptions.ResponseError("NOAUTH Authentication required."), True),
+        (redis.exceptions.ResponseError("WRONGPASS invalid username-password pair or user is disabled."), True),
+        (redis.exceptions.ConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused."), False),
+        (redis.exceptions.TimeoutError("Timeout reading from socket"), False),
+        (redis.exceptions.ResponseError("ERR unknown command"), False),
+    ],
+)
+def test_only_a_refused_password_or_user_counts_as_refused_credentials(error: Exception, refused: bool) -> None:
+    assert is_credentials_refusal(error) is refused

@@ -6,6 +6,8 @@ import json
 import os
 import subprocess
 import sys
+import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -13,11 +15,11 @@ import pytest
 import redis
 
 from airflow_provider_lipachat.emulator import Emulator
-from airflow_provider_lipachat.exceptions import LipaChatAuthError, LipaChatValidationError
+from airflow_provider_lipachat.exceptions import LipaChatAuthError, LipaChatRateLimitStoreError, LipaChatValidationError
 from airflow_provider_lipachat.hooks.connection_form import CONN_FIELDS, UI_FIELD_BEHAVIOUR
 from airflow_provider_lipachat.hooks.lipachat import LipaChatHook
 from airflow_provider_lipachat.hooks.settings import gateway_base_url
-from tests.redis_server import RedisServer, redis_server_or_skip
+from tests.redis_server import STORE_PASSWORD, RedisServer, redis_server_or_skip
 from tests.support import SANDBOX_SENDER, connection_json, flat, redact
 
 RECIPIENT = "254711222333"
@@ -40,6 +42,12 @@ class TestGatewayUrl:
             ("http://[::1]:8765", None, None, "http://[::1]:8765"),
             ("127.0.0.1", "http", 8765, "http://127.0.0.1:8765"),
             ("gw.example.com", None, 8443, "https://gw.example.com:8443"),
+            # One gateway, one spelling: lower-case scheme and host, no default port, no trailing slash.
+            ("https://gateway.lipachat.com:443", None, None, "https://gateway.lipachat.com"),
+            ("HTTPS://Gateway.LipaChat.com/", None, None, "https://gateway.lipachat.com"),
+            ("Gateway.LipaChat.com", "HTTPS", 443, "https://gateway.lipachat.com"),
+            ("http://LOCALHOST:80/", None, None, "http://localhost"),
+            ("http://[::1]:80", None, None, "http://[::1]"),
         ],
     )
     def test_accepted_hosts(self, host: str | None, schema: str | None, port: int | None, expected: str) -> None:
@@ -49,6 +57,11 @@ class TestGatewayUrl:
     def test_plain_http_is_refused_beyond_loopback(self, host: str) -> None:
         with pytest.raises(LipaChatValidationError, match=r"host=.*plain http:// is accepted only for loopback"):
             gateway_base_url(host)
+
+    def test_a_port_that_is_not_a_number_is_refused_naming_the_field(self) -> None:
+        with pytest.raises(LipaChatValidationError, match=r"host=.*has a port that is not a number") as refused:
+            gateway_base_url("https://gateway.lipachat.com:https")
+        assert refused.value.field == "host"
 
 
 class TestConnection:
@@ -322,6 +335,24 @@ class TestAirflowCli:
         for output in (up.stdout + up.stderr, down.stdout + down.stderr):
             assert "store-pass-5150" not in output and lipachat_emulator.api_key not in output
 
+    def test_says_the_rate_limit_s_store_refused_the_password_never_showing_it(
+        self, airflow_db: object, lipachat_emulator: Emulator, redis_server_with_password: RedisServer
+    ) -> None:
+        conn = connection_json(
+            lipachat_emulator.base_url, lipachat_emulator.api_key, rate_limit=40, rate_limit_store_conn_id="rate_store"
+        )
+        refused = self.run_cli(
+            conn, AIRFLOW_CONN_RATE_STORE=redis_server_with_password.url.replace(STORE_PASSWORD, "wrong-5151")
+        )
+
+        output = refused.stdout + refused.stderr
+        assert "Connection failed!" in refused.stdout, output
+        assert "the shared rate limit's store refused the credentials of connection 'rate_store'" in flat(
+            refused.stdout
+        )
+        assert "did not answer" not in output
+        assert STORE_PASSWORD not in output and "wrong-5151" not in output and lipachat_emulator.api_key not in output
+
 
 class TestSharedRateLimit:
     """The connection's ``rate_limit_store_conn_id`` names a Redis connection that shares the number's limit."""
@@ -354,6 +385,57 @@ class TestSharedRateLimit:
         LipaChatHook().send_text(to=RECIPIENT, message="hello")
         assert redis.Redis.from_url(redis_server.url).exists(budget_key(lipachat_emulator.base_url, SANDBOX_SENDER))
 
+    def test_two_spellings_of_one_gateway_draw_from_one_budget_when_sending(
+        self, monkeypatch: pytest.MonkeyPatch, lipachat_emulator: Emulator, redis_server: RedisServer
+    ) -> None:
+        """A URL with upper case and a trailing slash, and host, schema and port as separate fields: one budget."""
+        monkeypatch.setenv("AIRFLOW_CONN_RATE_STORE", redis_server.url)
+        port = lipachat_emulator.base_url.rsplit(":", 1)[1]
+        shared = {"rate_limit": 1, "rate_limit_store_conn_id": "rate_store"}
+        as_url = connection_json(lipachat_emulator.base_url.upper() + "/", lipachat_emulator.api_key, **shared)
+        as_fields = json.dumps({**json.loads(as_url), "host": "127.0.0.1", "schema": "HTTP", "port": int(port)})
+        use_connection(monkeypatch, as_url, "spelled_as_url")
+        use_connection(monkeypatch, as_fields, "spelled_as_fields")
+
+        LipaChatHook("spelled_as_url").send_text(to=RECIPIENT, message="first")
+        LipaChatHook("spelled_as_fields").send_text(to=RECIPIENT, message="second")
+
+        first, second = (
+            datetime.fromisoformat(r["received_at"][:26]).timestamp()
+            for r in lipachat_emulator.requests()
+            if r["outcome"] == "delivered"
+        )
+        assert second - first >= 1.0  # the second waited for the next slot of the number's 1/s budget
+
+    def test_a_gateway_with_its_default_port_spelled_out_shares_the_budget_of_the_usual_spelling(
+        self, monkeypatch: pytest.MonkeyPatch, redis_server: RedisServer
+    ) -> None:
+        """Reserving through each connection's hook, as a send does before it calls the gateway (not called here)."""
+        from airflow_provider_lipachat.gateway.shared_ratelimit import budget_key
+
+        monkeypatch.setenv("AIRFLOW_CONN_RATE_STORE", redis_server.url)
+        shared = {"rate_limit": 1, "rate_limit_store_conn_id": "rate_store"}
+        spellings = [
+            "https://gateway.lipachat.com",
+            "https://gateway.lipachat.com:443",
+            "HTTPS://Gateway.LipaChat.com/",
+        ]
+        limits = []
+        for n, host in enumerate(spellings):
+            use_connection(monkeypatch, connection_json(host, "k-1", **shared), f"gateway_{n}")
+            limit = LipaChatHook(f"gateway_{n}").shared_rate_limit()
+            assert limit is not None
+            limits.append(limit)
+
+        started = time.monotonic()
+        for limit in limits:
+            limit.acquire(SANDBOX_SENDER)
+        took = time.monotonic() - started
+
+        assert took >= 2.0  # three slots of one 1/s budget: the second and third waited
+        keys = redis.Redis.from_url(redis_server.url).keys("lipachat:rate:*")
+        assert keys == [budget_key("https://gateway.lipachat.com", SANDBOX_SENDER).encode()]
+
     def test_a_store_connection_that_does_not_exist_is_refused_naming_the_field(
         self, monkeypatch: pytest.MonkeyPatch, lipachat_emulator: Emulator
     ) -> None:
@@ -380,19 +462,23 @@ class TestSharedRateLimit:
         ok, message = LipaChatHook().test_connection()
         assert not ok and "the shared rate limit's store (connection 'rate_store') did not answer" in message
 
-    def test_a_store_with_a_password_never_shows_it(
-        self, monkeypatch: pytest.MonkeyPatch, lipachat_emulator: Emulator, tmp_path: Path
+    def test_a_store_that_refuses_the_password_says_so_and_never_shows_it(
+        self, monkeypatch: pytest.MonkeyPatch, lipachat_emulator: Emulator, redis_server_with_password: RedisServer
     ) -> None:
-        redis_server_or_skip()
-        server = RedisServer(tmp_path, password="store-pass-8812")
-        server.start()
-        try:
-            self.shared_connection(monkeypatch, lipachat_emulator, server.url.replace("store-pass-8812", "wrong-881"))
-            ok, message = LipaChatHook().test_connection()
-        finally:
-            server.stop()
-        assert not ok and "connection 'rate_store'" in message
-        assert "store-pass-8812" not in message and "wrong-881" not in message
+        self.shared_connection(
+            monkeypatch, lipachat_emulator, redis_server_with_password.url.replace(STORE_PASSWORD, "wrong-881")
+        )
+        refusal = "the shared rate limit's store refused the credentials of connection 'rate_store'"
+
+        ok, message = LipaChatHook().test_connection()
+        assert not ok and message.startswith(refusal) and "did not answer" not in message
+
+        with pytest.raises(LipaChatRateLimitStoreError) as refused:
+            LipaChatHook().send_text(to=RECIPIENT, message="hello")
+        assert str(refused.value).startswith(refusal) and "did not answer" not in str(refused.value)
+        assert lipachat_emulator.deliveries() == []
+        for said in (message, str(refused.value)):
+            assert STORE_PASSWORD not in said and "wrong-881" not in said
 
 
 @pytest.mark.parametrize(

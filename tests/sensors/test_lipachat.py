@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from unittest.mock import ANY
 
@@ -10,8 +11,15 @@ import pytest
 from airflow_provider_lipachat.compat import AirflowFailException, AirflowSensorTimeout
 from airflow_provider_lipachat.emulator import Emulator
 from airflow_provider_lipachat.hooks.lipachat import LipaChatHook
-from airflow_provider_lipachat.sensors.lipachat import WhatsAppDeliverySensor, WhatsAppReplySensor
-from tests.support import RESCHEDULE_TIMEOUT_BROKEN, DagRunOutcome, airflow_defect, connection_json, printed
+from airflow_provider_lipachat.sensors.lipachat import WhatsAppDeliverySensor, WhatsAppReplySensor, timeout_message
+from tests.support import (
+    RESCHEDULE_TIMEOUT_BROKEN,
+    DagRunOutcome,
+    airflow_defect,
+    connection_json,
+    printed,
+    sensor_timeout,
+)
 
 RunDag = Callable[..., DagRunOutcome]
 ALICE, BOB = "254700000001", "254700000002"
@@ -66,6 +74,8 @@ def list_scans(emulator: Emulator) -> int:
 
 
 FAST = {"delivered_after": 0.3, "read_after": 0.6}
+#: What poke and reschedule modes add to the timeout a trigger gives: how long the sensor ran, past a 1.5 s timeout.
+RAN_PAST_TIMEOUT = r" \(the sensor ran [0-9]+\.[0-9] s, past its timeout of 1\.5 s\)"
 
 
 @pytest.mark.parametrize("deferrable", [False, True], ids=["poke", "deferred"])
@@ -131,9 +141,12 @@ class TestLifecycles:
         lipachat_emulator.script_status("never_delivered")
         outcome = run_dag(send_and_wait(deferrable=deferrable, timeout=1.5))
         assert outcome.task_states["wait"] == "failed"
-        log = printed(capfd)
-        assert "timed out waiting for delivered from" in log
-        assert "2547******" in log.split("timed out waiting for delivered from", 1)[1][:200]
+        pending = (
+            "timed out waiting for delivered from 2 message(s): "
+            "2547******01: SENT, not yet DELIVERED; 2547******02: SENT, not yet DELIVERED"
+        )
+        said = sensor_timeout(capfd)
+        assert re.fullmatch(re.escape(pending) + ("" if deferrable else RAN_PAST_TIMEOUT), said), said
         assert statuses_by_recipient(outcome) == {ALICE: "SENT", BOB: "SENT"}  # pushed before failing
 
     def test_soft_fail_skips_instead_of_failing(
@@ -259,9 +272,10 @@ def test_reschedule_mode_times_out_naming_who_is_pending(
     lipachat_emulator.script_status("never_delivered")
     outcome = run_dag(send_and_wait(to="254700000001", mode="reschedule", timeout=1.5))
     assert outcome.task_states["wait"] == "failed"
-    log = printed(capfd)
     # One recipient's send returns a bare waId; the message list names its recipient, and its status.
-    assert "timed out waiting for delivered from 1 message(s): 2547******01: SENT, not yet DELIVERED" in log
+    pending = "timed out waiting for delivered from 1 message(s): 2547******01: SENT, not yet DELIVERED"
+    said = sensor_timeout(capfd)
+    assert re.fullmatch(re.escape(pending) + RAN_PAST_TIMEOUT, said), said
     assert outcome.xcom("wait")[ALICE]["status"] == "SENT"  # pushed before failing
 
 
@@ -282,3 +296,23 @@ def test_a_sensor_keeps_one_hook_across_its_looks(lipachat_emulator: Emulator, l
         assert not sensor.poke({}).is_done  # type: ignore[arg-type]  # the delivery sensor reads no context
         hooks.add(id(sensor.hook))
     assert len(hooks) == 1
+
+
+@pytest.mark.parametrize(
+    ("base", "expected"),
+    [
+        (  # Airflow 2.11's BaseSensorOperator and the Task SDK's (3.x) word it alike
+            "Sensor has timed out; run duration of 20.0132 seconds exceeds the specified timeout of 20.0.",
+            "timed out waiting for read from 1 message(s): 2547******01: DELIVERED, not yet READ "
+            "(the sensor ran 20.0 s, past its timeout of 20 s)",
+        ),
+        (  # a wording without the duration still gives one sentence
+            "Sensor timed out.",
+            "timed out waiting for read from 1 message(s): 2547******01: DELIVERED, not yet READ "
+            "(the sensor ran past its timeout of 20 s)",
+        ),
+    ],
+)
+def test_the_poke_and_reschedule_timeout_is_one_sentence_whatever_the_base_class_says(base: str, expected: str) -> None:
+    pending = "timed out waiting for read from 1 message(s): 2547******01: DELIVERED, not yet READ"
+    assert timeout_message(pending, base, 20.0) == expected

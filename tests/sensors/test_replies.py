@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -12,7 +13,7 @@ import pytest
 from airflow_provider_lipachat.compat import AirflowFailException
 from airflow_provider_lipachat.emulator import Emulator
 from airflow_provider_lipachat.sensors.lipachat import WhatsAppReplySensor
-from tests.support import DagRunOutcome, connection_json, printed
+from tests.support import DagRunOutcome, connection_json, printed, sensor_timeout
 
 RunDag = Callable[..., DagRunOutcome]
 ALICE, BOB = "254700000001", "254700000002"
@@ -267,7 +268,11 @@ def test_a_timeout_names_who_has_not_answered_and_pushes_who_did(
     quick.script_reply(to=ALICE, press="Approve", after=0)
     outcome = run_dag(ask_and_wait(to=(ALICE, BOB), timeout=2, deferrable=deferrable))
     assert outcome.task_states["wait"] == "failed"
-    assert "1 recipient(s) have not answered: 2547******02" in printed(capfd)
+    said = sensor_timeout(capfd)
+    assert said.startswith("timed out waiting for answers from ")
+    assert "; 1 recipient(s) have not answered: 2547******02" in said
+    ran_past = r" \(the sensor ran [0-9]+\.[0-9] s, past its timeout of 2 s\)$"
+    assert bool(re.search(ran_past, said)) is not deferrable, said
     assert answers(outcome) == {ALICE: ("Approve", "Approve")}
 
 
