@@ -19,7 +19,7 @@ TEST_LEGS := $(addprefix test-,$(LEGS))
 # Python compiles what it imports; compiling all of Airflow at install time only costs CI minutes.
 PIP_INSTALL := -m pip install --quiet --no-compile --disable-pip-version-check
 
-.PHONY: install demo test test-fast test-all legs bench lint docs format clean $(INSTALL_LEGS) $(TEST_LEGS)
+.PHONY: install demo airflow test test-fast test-all legs bench lint docs format clean $(INSTALL_LEGS) $(TEST_LEGS)
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,11 @@ $(TEST_LEGS): test-%: install-%
 
 demo: install
 	$(PY) scripts/demo.py
+
+# Airflow 3 on 127.0.0.1 (api-server, dag-processor, scheduler, triggerer) with the emulator and example_dags/, in
+# .airflow-local/; prints the UI's address; Ctrl-C stops it all. Options: make airflow ARGS="--port 8090 --fresh".
+airflow: install
+	$(PY) scripts/local_airflow.py $(ARGS)
 
 # Every tier on Airflow 3.3, in two runs: all but the distributed tier, then the distributed tier (CeleryExecutor
 # with two workers), each run's wall time printed so the Celery tests' cost stays visible; both run, either fails it.
@@ -80,7 +85,7 @@ format: install
 	$(VENV)/bin/ruff format .
 
 clean:
-	rm -rf $(VENV) $(addprefix .venv-,$(LEGS)) .airflow-demo .pytest_cache .ruff_cache site
+	rm -rf $(VENV) $(addprefix .venv-,$(LEGS)) .airflow-demo .airflow-local .pytest_cache .ruff_cache site
 
 # The package as PyPI would receive it. pyroma skips the two checks that need a contact email and
 # a public home page, which the project does not have yet (plain `pyroma .` rates it 8/10).

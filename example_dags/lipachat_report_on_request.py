@@ -2,10 +2,13 @@
 
 An ``AssetWatcher`` runs ``WhatsAppInboundTrigger`` in the triggerer (Airflow 3.0+): each inbound
 message from one of the managers' numbers whose text is "report" (any case) becomes an asset event,
-and the asset's events start runs of this DAG (one run takes every event queued before it was
-created). The run reads who asked from its events' ``extra`` (the trigger's payload: ``sender``,
-``text``, ``wa_id``, ``button_id``, ``received_at``) and texts the report back to each of them. A
-message from another number, or with another text, starts nothing.
+and the asset's events start runs of this DAG. Airflow hands a run only the events queued before it
+was created, so a request stored while a run is being created would wait for the next request: the
+run answers its own events and every recent event of the asset that no other run of this DAG took
+(``requests_to_answer``), each with a reply id derived from the request's own id
+(``reply_message_id``), so that a request two runs answer gets one message. Each payload holds
+``sender``, ``text``, ``wa_id``, ``button_id`` and ``received_at``. A message from another number, or
+with another text, starts nothing.
 
 A run started by hand (or on Airflow 2.11, which has no asset watchers) sends the report to the
 number in the ``requester`` param.
@@ -19,6 +22,8 @@ from typing import Any
 import pendulum
 
 from airflow_provider_lipachat.operators.lipachat import SendWhatsAppTextOperator
+from airflow_provider_lipachat.utils.inbound_requests import requests_to_answer
+from airflow_provider_lipachat.utils.message_ids import reply_message_id
 
 try:
     from airflow.sdk import DAG, Asset, AssetWatcher, get_current_context, task
@@ -36,6 +41,7 @@ except ImportError:  # Airflow 2.11: no asset watchers; the DAG runs by hand onl
 MANAGERS = ["254711000001", "254711000002"]
 
 schedule: Any = None
+report_requests: Any = None
 if Asset is not None:
     # --8<-- [start:watcher]
     report_requests = Asset(
@@ -60,19 +66,19 @@ with DAG(
     doc_md=__doc__,
 ) as dag:
     # --8<-- [start:reply]
-    @task
-    def who_asked() -> list[str]:
-        """Every number whose message started this run, or the ``requester`` param for a run started by hand.
+    @task(inlets=[report_requests] if report_requests is not None else [])
+    def answers() -> list[dict[str, str | None]]:
+        """One send per request to answer: to its sender, under a message id derived from the request's id.
 
-        One run can take several asset events (requests queued together): each sender is answered.
+        The asset is the task's inlet, so the task can read its recent events, not only this run's.
         """
         context = get_current_context()
-        senders = [
-            str(event.extra["payload"]["sender"])  # a trigger's event is kept as {"from_trigger": True, "payload": ...}
-            for events in (context.get("triggering_asset_events") or {}).values()
-            for event in events
+        if not context.get("triggering_asset_events"):  # started by hand: no request to read
+            return [{"to": str(context["params"]["requester"]), "message_id": None}]
+        return [
+            {"to": request["sender"], "message_id": reply_message_id(request["wa_id"], "report")}
+            for request in requests_to_answer(context, report_requests)
         ]
-        return list(dict.fromkeys(senders)) or [str(context["params"]["requester"])]
 
     @task
     def build_report() -> str:
@@ -82,5 +88,5 @@ with DAG(
         day = context.get("logical_date") or context["dag_run"].run_after
         return f"Report for {day:%Y-%m-%d}: 1,284 orders, 97.6 % shipped on time."
 
-    SendWhatsAppTextOperator(task_id="send_report", to=who_asked(), message=build_report())
+    SendWhatsAppTextOperator.partial(task_id="send_report", message=build_report()).expand_kwargs(answers())
     # --8<-- [end:reply]

@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from airflow_provider_lipachat.exceptions import LipaChatValidationError
 from airflow_provider_lipachat.gateway.messages import QUESTION_TOKEN_LENGTH
 from airflow_provider_lipachat.utils.deadline import deadline_event
 
@@ -68,6 +69,18 @@ def question_token(question_id: str) -> str:
 def derived_message_id(message_id: str, purpose: str) -> str:
     """A second stable id tied to a first one, e.g. for the template sent when media could not be."""
     return _uuid5(message_id, purpose)
+
+
+def reply_message_id(request_wa_id: str, purpose: str) -> str:
+    """The id of the reply to one inbound message (its ``wa_id``): every run that answers it sends that one message.
+
+    ``purpose`` names the reply (such as ``"report"``): two different replies to one message need two purposes.
+    """
+    if not isinstance(request_wa_id, str) or not request_wa_id.strip():
+        raise LipaChatValidationError("request_wa_id", request_wa_id, "expected the inbound message's wa_id, a text")
+    if not isinstance(purpose, str) or not purpose.strip():
+        raise LipaChatValidationError("purpose", purpose, "expected a text naming the reply, such as 'report'")
+    return _uuid5("reply", request_wa_id, purpose)
 
 
 def callback_message_id(context: Mapping[str, Any], recipient: str, content: str) -> str:
