@@ -17,8 +17,8 @@ from airflow_provider_lipachat.gateway.messages import (
     SendResult,
     TemplateMessage,
     TextMessage,
-    mask_phone,
 )
+from airflow_provider_lipachat.gateway.redaction import mask_phone
 from airflow_provider_lipachat.hooks.connection_form import UI_FIELD_BEHAVIOUR, form_widgets
 from airflow_provider_lipachat.hooks.settings import ConnectionSettings, Overrides
 

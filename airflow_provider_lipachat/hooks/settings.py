@@ -12,8 +12,8 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from airflow_provider_lipachat.exceptions import LipaChatValidationError
-from airflow_provider_lipachat.gateway.messages import normalize_phone
 from airflow_provider_lipachat.gateway.net import is_loopback
+from airflow_provider_lipachat.gateway.recipients import normalize_phone
 from airflow_provider_lipachat.hooks.connection_form import DEFAULT_HOST
 from airflow_provider_lipachat.limits import (
     DEFAULT_MAX_RETRIES,

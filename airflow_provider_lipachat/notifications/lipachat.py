@@ -11,12 +11,8 @@ from typing import TYPE_CHECKING, Any, cast
 
 from airflow_provider_lipachat.compat import AirflowNotFoundException, BaseNotifier, aget_connection
 from airflow_provider_lipachat.exceptions import LipaChatError, LipaChatFanOutError, LipaChatValidationError
-from airflow_provider_lipachat.gateway.messages import (
-    array_as_list,
-    check_literal_recipients,
-    mask_phone,
-    read_recipients,
-)
+from airflow_provider_lipachat.gateway.recipients import array_as_list, check_literal_recipients, read_recipients
+from airflow_provider_lipachat.gateway.redaction import mask_phone
 from airflow_provider_lipachat.limits import DEFAULT_MEDIA_URL_EXPIRY, parse_expiry
 from airflow_provider_lipachat.utils.deadline import DeadlineContext, normalize_deadline_context
 from airflow_provider_lipachat.utils.message_ids import callback_message_id

@@ -17,12 +17,9 @@ from airflow_provider_lipachat.exceptions import (
     LipaChatSessionClosedError,
     LipaChatValidationError,
 )
-from airflow_provider_lipachat.gateway.messages import (
-    TEMPLATE_HEADER_TYPES,
-    check_literal_recipients,
-    mask_phone,
-    parse_recipients,
-)
+from airflow_provider_lipachat.gateway.messages import TEMPLATE_HEADER_TYPES
+from airflow_provider_lipachat.gateway.recipients import check_literal_recipients, parse_recipients
+from airflow_provider_lipachat.gateway.redaction import mask_phone
 from airflow_provider_lipachat.limits import (
     DEFAULT_MEDIA_URL_EXPIRY,
     MAX_CONCURRENCY_LIMIT,

@@ -21,7 +21,8 @@ from airflow_provider_lipachat.gateway.message_list import (
     describe_code,
     normalise_status,
 )
-from airflow_provider_lipachat.gateway.messages import mask_phone, normalize_phone
+from airflow_provider_lipachat.gateway.recipients import normalize_phone
+from airflow_provider_lipachat.gateway.redaction import mask_phone
 
 WA_IDS_ACCEPTED = (
     "expected the waId a send returned, a {recipient: waId} mapping of a fan-out, or a list of them "
