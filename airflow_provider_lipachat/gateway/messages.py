@@ -15,7 +15,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 import pendulum
 
 from airflow_provider_lipachat.exceptions import LipaChatValidationError
-from airflow_provider_lipachat.gateway.recipients import normalize_phone
+from airflow_provider_lipachat.gateway.recipients import international_digits
 from airflow_provider_lipachat.gateway.rendered import rendered_collection
 
 MEDIA_TYPES: tuple[str, ...] = ("IMAGE", "VIDEO", "AUDIO", "DOCUMENT", "STICKER")
@@ -117,11 +117,15 @@ def _resolve_media_type(media_type: str | None, media_url: str) -> str:
 
 
 def _normalise_addressing(message: Any) -> None:
-    """Check and normalise the fields every message has: ``to``, ``from_number`` and ``message_id``."""
+    """Check and normalise the fields every message has: ``to``, ``from_number`` and ``message_id``.
+
+    Numbers become international digits here; recipients are checked against the numbering plan
+    where they enter (``recipients.NumberingPlan``, in the operators and the notifier).
+    """
     if _absent(message.message_id):
         raise LipaChatValidationError("message_id", message.message_id, "expected a non-empty id")
-    object.__setattr__(message, "to", normalize_phone(message.to, "to"))
-    object.__setattr__(message, "from_number", normalize_phone(message.from_number, "from_number"))
+    object.__setattr__(message, "to", international_digits(message.to, "to"))
+    object.__setattr__(message, "from_number", international_digits(message.from_number, "from_number"))
     object.__setattr__(message, "message_id", str(message.message_id))
 
 

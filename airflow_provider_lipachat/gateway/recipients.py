@@ -5,15 +5,16 @@ No I/O and no Airflow here, so importing this module is cheap and every rule is 
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 import operator
 import re
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from airflow_provider_lipachat.exceptions import LipaChatValidationError
 from airflow_provider_lipachat.gateway.redaction import mask_phone
@@ -21,17 +22,20 @@ from airflow_provider_lipachat.gateway.rendered import TEMPLATE_MARKERS, rendere
 
 T = TypeVar("T")
 
-MIN_PHONE_DIGITS = 8
-MAX_PHONE_DIGITS = 15
-
 _PHONE_SEPARATORS = re.compile(r"[\s\-().]")
 # One '.' followed by digits at the end is how a float renders ("254711000921.0"), not a separator.
 _DECIMAL_NUMBER = re.compile(r"^\+?\d+\.\d+$")
 
 PHONE_ACCEPTED = (
-    f"an international number with its country code, {MIN_PHONE_DIGITS} to {MAX_PHONE_DIGITS} digits, "
-    "such as '254711222333', '+254 711-222-333', '00254711222333' or the integer 254711222333"
+    "an international number with its country code, such as '254711222333', '+254 711-222-333', "
+    "'00254711222333' or the integer 254711222333"
 )
+#: How a national number is made readable: the connection's extra, never a guess.
+NATIONAL_HINT = (
+    "to read national numbers, set the connection's default_region extra to their country's ISO code (such as 'KE')"
+)
+#: How a number the numbering plan does not know yet is sent anyway.
+PLAN_SWITCH_HINT = "if the number is real and new, pass check_numbering_plan=False to the task or notifier"
 
 
 def _ascii_digits(text: str) -> str:
@@ -98,12 +102,13 @@ def _number_as_text(value: object, field_name: str) -> str:
     raise _phone_refused(field_name, value, f"expected {PHONE_ACCEPTED}")
 
 
-def normalize_phone(value: object, field_name: str) -> str:
-    """Return a WhatsApp number as ASCII digits only, refusing numbers without a country code.
+def read_phone(value: object, field_name: str) -> str:
+    """A phone number as it was written, reduced to its ASCII digits; no numbering plan is consulted.
 
     Numbers may arrive as text, or as numbers (JSON, pandas, numpy: an integral float such as
     ``254711000921.0`` is that number); Unicode digits are read as ASCII digits, and the
-    international ``00`` prefix is dropped like ``+``.
+    international ``00`` prefix is dropped like ``+``. The digits of an international number
+    start with its country code; a national number keeps its leading 0 (``0711000921``).
     """
     if value is None:
         raise _phone_refused(field_name, value, f"is empty (None); expected {PHONE_ACCEPTED}")
@@ -124,21 +129,144 @@ def normalize_phone(value: object, field_name: str) -> str:
     digits = compact.removeprefix("+")
     if not (digits.isascii() and digits.isdigit()):
         raise _phone_refused(field_name, value, f"has characters other than digits; expected {PHONE_ACCEPTED}")
-    if digits.startswith("00") and not compact.startswith("+"):
-        digits = digits[2:]
-    if digits.startswith("0"):
+    if compact.startswith("+") and digits.startswith("0"):
         raise _phone_refused(
-            field_name, value, f"looks like a local number (leading 0) with no country code; expected {PHONE_ACCEPTED}"
+            field_name, value, f"has no country code after '+' (none starts with 0); expected {PHONE_ACCEPTED}"
         )
-    if not MIN_PHONE_DIGITS <= len(digits) <= MAX_PHONE_DIGITS:
-        raise _phone_refused(field_name, value, f"has {len(digits)} digits; expected {PHONE_ACCEPTED}")
+    return digits[2:] if digits.startswith("00") else digits
+
+
+def international_digits(value: object, field_name: str) -> str:
+    """A number with its country code as digits only (``read_phone``, a national number refused); no plan."""
+    digits = read_phone(value, field_name)
+    if digits.startswith("0"):
+        raise _phone_refused(field_name, value, _national_problem())
     return digits
+
+
+def _national_problem() -> str:
+    return (
+        f"looks like a national number (leading 0) with no country code; expected {PHONE_ACCEPTED}, or, "
+        + NATIONAL_HINT
+    )
+
+
+@dataclass(frozen=True)
+class NumberingPlan:
+    """How recipients are checked: against each country's numbering plan (``check``), national numbers read
+    in ``default_region`` (an ISO 3166 code, such as ``"KE"``; None: a national number is refused)."""
+
+    default_region: str | None = None
+    check: bool = True
+
+    def normalise(self, value: object, field_name: str) -> str:
+        """The number's international digits (no '+'), or ``LipaChatValidationError`` naming what is wrong."""
+        digits, problem = _plan_verdict(read_phone(value, field_name), self.default_region, self.check)
+        if problem is not None:
+            raise _phone_refused(field_name, value, problem)
+        return digits
+
+
+#: Plan verdicts kept per distinct number: a list names the same people run after run.
+PLAN_CACHE_SIZE = 1 << 17
+
+
+@functools.lru_cache(maxsize=PLAN_CACHE_SIZE)
+def _plan_verdict(digits: str, region: str | None, check: bool) -> tuple[str, str | None]:
+    """``(international digits, None)`` for a number the plan accepts, else ``("", why not)``.
+
+    ``phonenumbers`` is imported here, when the first number is checked, never when a DAG is parsed.
+    """
+    import phonenumbers
+
+    national = digits.startswith("0")
+    if national and region is None:
+        return "", _national_problem()
+    try:
+        number = phonenumbers.parse(digits if national else "+" + digits, region)
+    except phonenumbers.NumberParseException as err:
+        if err.error_type == phonenumbers.NumberParseException.INVALID_COUNTRY_CODE:
+            return "", f"starts with no country code that exists; expected {PHONE_ACCEPTED}"
+        size = "long" if err.error_type == phonenumbers.NumberParseException.TOO_LONG else "short"
+        return "", f"has {len(digits)} digits, too {size} for a phone number; expected {PHONE_ACCEPTED}"
+    if check and not phonenumbers.is_valid_number(number):
+        return "", _invalid_problem(number, region if national else None)
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)[1:], None
+
+
+def _invalid_problem(number: Any, region: str | None) -> str:
+    """Why the plan refuses ``number``: its country, what that country's numbers look like, and the recourse."""
+    import phonenumbers
+    from phonenumbers import geocoder
+
+    code = number.country_code
+    home = region or phonenumbers.region_code_for_country_code(code)
+    example = phonenumbers.example_number_for_type(home, phonenumbers.PhoneNumberType.MOBILE)
+    if home == phonenumbers.REGION_CODE_FOR_NON_GEO_ENTITY:
+        name = f"the worldwide +{code} range"
+        example = phonenumbers.example_number_for_non_geo_entity(code)
+    else:
+        name = geocoder.country_name_for_number(example, "en") if example is not None else ""
+        name = name or home
+    read = f" (read with default_region {region} as {mask_phone(f'+{code}{number.national_number}')})" if region else ""
+    metadata = phonenumbers.PhoneMetadata.metadata_for_region_or_calling_code(code, home)
+    shape = ""
+    if metadata is not None:
+        shape = f"; its numbers have {_lengths(metadata.general_desc)} digits after +{code}"
+        if metadata.mobile is not None and metadata.mobile.possible_length:
+            shape += f" (mobiles {_lengths(metadata.mobile)}"
+            shape += (
+                ")"
+                if example is None
+                else ", such as "
+                + phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+                + ")"
+            )
+    return (
+        f"cannot exist in {name} (+{code}){read}: it has {len(str(number.national_number))} digits after "
+        f"+{code} and is in no range of the country's numbering plan{shape}. Numbering plans change: "
+        f"{PLAN_SWITCH_HINT}, or upgrade phonenumbers (installed: {phonenumbers.__version__})"
+    )
+
+
+def _lengths(description: Any) -> str:
+    """A numbering plan's possible lengths as words: '9', or '7 to 10'."""
+    lengths = sorted(set(description.possible_length or ()))
+    return f"{lengths[0]} to {lengths[-1]}" if len(lengths) > 1 else "".join(map(str, lengths)) or "some"
+
+
+DEFAULT_REGION_ACCEPTED = (
+    "expected a two-letter ISO 3166 country code with a numbering plan, such as 'KE', 'NG' or 'US'"
+)
+
+
+def parse_default_region(value: object, field_name: str = "default_region") -> str | None:
+    """The region national numbers are read in, as an upper-case ISO 3166 alpha-2 code; None when absent."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if not isinstance(value, str) or len(value.strip()) != 2 or not value.strip().isalpha():
+        raise LipaChatValidationError(field_name, value, DEFAULT_REGION_ACCEPTED)
+    import phonenumbers
+
+    region = value.strip().upper()
+    if region not in phonenumbers.SUPPORTED_REGIONS:
+        raise LipaChatValidationError(
+            field_name, value, f"is no country phonenumbers {phonenumbers.__version__} knows; {DEFAULT_REGION_ACCEPTED}"
+        )
+    return region
+
+
+def normalize_phone(value: object, field_name: str, plan: NumberingPlan = NumberingPlan()) -> str:
+    """A WhatsApp number as ASCII digits only, checked against its country's numbering plan (``plan``)."""
+    return plan.normalise(value, field_name)
 
 
 _RECIPIENT_SEPARATORS = re.compile(r"[,;\n\r\[\]'\"]")
 
 
-def parse_recipients(value: object, field_name: str = "to") -> tuple[list[str], bool]:
+def parse_recipients(
+    value: object, field_name: str = "to", plan: NumberingPlan = NumberingPlan()
+) -> tuple[list[str], bool]:
     """Normalised, de-duplicated recipients, and whether ``value`` named several (a list).
 
     Accepts one number, a list of numbers (a list, tuple or set; a numpy array or a pandas Series
@@ -151,7 +279,7 @@ def parse_recipients(value: object, field_name: str = "to") -> tuple[list[str], 
     An empty list (or its text, ``"[]"``) is no recipients, ``([], True)``: what an upstream that
     found no one hands over. ``None`` and empty text are refused: they are more often a mistake.
     """
-    found = read_recipients(value, field_name)
+    found = read_recipients(value, field_name, plan)
     if found.refused:
         raise next(iter(found.refused.values()))
     return found.valid, found.many
@@ -173,14 +301,19 @@ class Recipients:
 _NUMPY_SCALAR_TEXT = re.compile(r"\bnp\.\w+\(([^()]*)\)")
 
 
-def read_recipients(value: object, field_name: str = "to") -> Recipients:
+def read_recipients(value: object, field_name: str = "to", plan: NumberingPlan = NumberingPlan()) -> Recipients:
     """Every recipient in ``value`` checked on its own, so that one bad number does not stop the others.
 
     Takes what ``parse_recipients`` takes, and the text numpy 2 gives a list of its scalars
     (``"[np.int64(254711000921), np.float64(nan)]"``). A value that names no list of recipients
     at all (``None``, empty text, a mapping, a type that is no number) is refused whole, and so is
-    a single number that is invalid: the error is raised.
+    a single number that is invalid: the error is raised. Each number is checked against ``plan``.
     """
+    return _read(value, field_name, plan.normalise)
+
+
+def _read(value: object, field_name: str, normalise: Callable[[object, str], str]) -> Recipients:
+    """``read_recipients`` with each number read by ``normalise``."""
     if value is None or (isinstance(value, str) and value.strip() == "None"):
         raise LipaChatValidationError(
             field_name,
@@ -194,7 +327,7 @@ def read_recipients(value: object, field_name: str = "to") -> Recipients:
             value = collection
     pieces = _pieces(value, field_name)
     if pieces is None:
-        return Recipients([normalize_phone(value, field_name)], {}, many=False)
+        return Recipients([normalise(value, field_name)], {}, many=False)
     if not pieces:
         if not isinstance(value, str):
             return Recipients([], {}, many=True)
@@ -204,7 +337,7 @@ def read_recipients(value: object, field_name: str = "to") -> Recipients:
     for piece in pieces:
         try:
             found.extend(
-                _numbers_in(piece, field_name) if isinstance(piece, str) else [normalize_phone(piece, field_name)]
+                _numbers_in(piece, field_name, normalise) if isinstance(piece, str) else [normalise(piece, field_name)]
             )
         except LipaChatValidationError as err:
             refused.setdefault(str(piece), err)
@@ -263,9 +396,11 @@ def check_literal_recipients(value: object, field_name: str = "to") -> None:
     """Refuse an invalid number in a literal list of numbers when the DAG is parsed, not when it runs.
 
     A list, tuple or set whose items are all plain numbers or text without a template is what
-    every run sends to: no rendering can change it, so a mistake in it is an import error. Text
-    (a template may render it), a list holding a template or anything else (an XComArg) and
-    arrays read from data are checked when the task runs.
+    every run sends to: no rendering can change it, so a value that is no phone number at all
+    (letters, NaN, a fraction) is an import error. Text (a template may render it), a list holding
+    a template or anything else (an XComArg) and arrays read from data are checked when the task
+    runs, and so is every number against its country's numbering plan: the plan loads then, never
+    while a DAG is parsed, and a national number needs the connection's ``default_region``.
     """
     if not isinstance(value, list | tuple | set | frozenset):
         return
@@ -274,18 +409,20 @@ def check_literal_recipients(value: object, field_name: str = "to") -> None:
             return
         if not isinstance(item, str | int | float | Decimal):
             return
-    parse_recipients(value, field_name)
+    found = _read(value, field_name, read_phone)
+    if found.refused:
+        raise next(iter(found.refused.values()))
 
 
-def _numbers_in(piece: str, field_name: str) -> list[str]:
+def _numbers_in(piece: str, field_name: str, normalise: Callable[[object, str], str]) -> list[str]:
     try:
-        return [normalize_phone(piece, field_name)]
+        return [normalise(piece, field_name)]
     except LipaChatValidationError as whole:
         tokens = piece.split()
         if len(tokens) < 2:
             raise
         try:
-            return [normalize_phone(token, field_name) for token in tokens]
+            return [normalise(token, field_name) for token in tokens]
         except LipaChatValidationError:
             raise _phone_refused(
                 field_name,

@@ -38,10 +38,11 @@ class LipaChatHook(BaseHook):
     """Send WhatsApp messages through LipaChat using an Airflow connection of type ``lipachat``.
 
     The connection's password is the API key, its host the gateway URL, and its extras
-    ``from_number`` (default sender), ``timeout``, ``max_retries``, ``rate_limit`` (the sender
-    number's messages per second) and ``rate_limit_store_conn_id`` (a Redis connection that shares
-    that limit with every task and worker). ``timeout`` and ``max_retries`` given here override the
-    connection's; ``rate_limit`` given here applies on top of the connection's, and the lower wins.
+    ``from_number`` (default sender), ``default_region`` (the country national numbers are read
+    in), ``timeout``, ``max_retries``, ``rate_limit`` (the sender number's messages per second) and
+    ``rate_limit_store_conn_id`` (a Redis connection that shares that limit with every task and
+    worker). ``timeout`` and ``max_retries`` given here override the connection's; ``rate_limit``
+    given here applies on top of the connection's, and the lower wins.
 
     :param lipachat_conn_id: the ``lipachat`` connection to read (default ``lipachat_default``).
     :param timeout: seconds one request may take; overrides the connection's ``timeout`` extra.

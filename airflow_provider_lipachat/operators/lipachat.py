@@ -96,6 +96,9 @@ class WhatsAppSendOperator(BaseOperator):
     :param rate_limit: messages per second this task starts at most; the connection's limit (the sender
         number's, shared by every task when it names a store) applies too, and the lower wins.
     :param checkpoint_interval: seconds between a fan-out's progress lines and checkpoints.
+    :param check_numbering_plan: not templated, default True: every recipient must be a number that can
+        exist in its country's numbering plan (the ``phonenumbers`` package). False sends to a number the
+        installed plan does not know yet (a new range); it must still start with a country code that exists.
     """
 
     template_fields: Sequence[str] = ("to", "from_number", "message_id", "idempotency_key", "lipachat_conn_id")
@@ -114,6 +117,7 @@ class WhatsAppSendOperator(BaseOperator):
         rate_limit: float | None = None,
         checkpoint_interval: float = PROGRESS_INTERVAL,
         resend_if_changed: bool = False,
+        check_numbering_plan: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -133,6 +137,9 @@ class WhatsAppSendOperator(BaseOperator):
         if not isinstance(resend_if_changed, bool):
             raise LipaChatValidationError("resend_if_changed", resend_if_changed, "expected True or False")
         self.resend_if_changed = resend_if_changed
+        if not isinstance(check_numbering_plan, bool):
+            raise LipaChatValidationError("check_numbering_plan", check_numbering_plan, "expected True or False")
+        self.check_numbering_plan = check_numbering_plan
 
     def check_message(self, hook: LipaChatHook, recipient: str) -> Sequence[object]:
         """Raise ``LipaChatValidationError`` if the message is invalid; called once, before any request.
@@ -165,7 +172,7 @@ class WhatsAppSendOperator(BaseOperator):
             pool_size=self.max_concurrency,
         )
         try:
-            recipients, many = parse_recipients(self.to)
+            recipients, many = parse_recipients(self.to, plan=hook.settings.numbering_plan(self.check_numbering_plan))
             key = self._idempotency_key()
             if many and self.message_id:
                 raise LipaChatValidationError(

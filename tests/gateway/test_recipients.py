@@ -11,9 +11,11 @@ import pytest
 
 from airflow_provider_lipachat.exceptions import LipaChatError, LipaChatValidationError
 from airflow_provider_lipachat.gateway.recipients import (
+    NumberingPlan,
     array_as_list,
     check_literal_recipients,
     normalize_phone,
+    parse_default_region,
     parse_recipients,
     read_recipients,
 )
@@ -33,8 +35,9 @@ class TestPhoneNumbers:
         [
             ("0712345678", "country code"),
             ("+0712345678", "country code"),
-            ("2547", "4 digits"),
-            ("2547112223334445", "16 digits"),
+            ("2547", "4 digits, too short"),
+            ("99912345678", "no country code that exists"),
+            ("2547112223334445666677", "22 digits, too long"),
             ("254-711-abc", "other than digits"),
             ("", "country code"),
             (None, "country code"),
@@ -115,7 +118,7 @@ class TestRecipients:
         assert parse_recipients(value) == (["254700000002", "254700000001"], True)
 
     def test_a_bad_number_in_a_list_is_named(self) -> None:
-        with pytest.raises(LipaChatValidationError, match=r"to='0712\*\*\*\*78': looks like a local number"):
+        with pytest.raises(LipaChatValidationError, match=r"to='0712\*\*\*\*78': looks like a national number"):
             parse_recipients(["254700000001", "0712345678"])
 
     def test_ambiguous_spaces_ask_for_commas(self) -> None:
@@ -137,7 +140,7 @@ class TestEachRecipientOnItsOwn:
         found = read_recipients(["254711000991", "0711000995", "+254 711 000 993", 2547, "254711000991"])
         assert found.valid == ["254711000991", "254711000993"]
         assert set(found.refused) == {"0711000995", "2547"}
-        assert "looks like a local number" in found.refused["0711000995"].problem
+        assert "looks like a national number" in found.refused["0711000995"].problem
         assert "has 4 digits" in found.refused["2547"].problem
         assert found.many
 
@@ -156,7 +159,7 @@ class TestEachRecipientOnItsOwn:
             read_recipients(value)
 
     def test_parse_recipients_refuses_the_list_on_its_first_invalid_number(self) -> None:
-        with pytest.raises(LipaChatValidationError, match=r"^to='0711\*\*\*\*95': looks like a local number"):
+        with pytest.raises(LipaChatValidationError, match=r"^to='0711\*\*\*\*95': looks like a national number"):
             parse_recipients(["254711000991", "0711000995", 254711000995.5])
 
 
@@ -258,7 +261,7 @@ class TestArraysAndMissingValues:
 class TestLiteralLists:
     @pytest.mark.parametrize(
         "value",
-        [["254711000991", "0711000995"], ("254711000991", 254711000995.5), {"254711000991", "nan"}, [True]],
+        [["254711000991", "07110x0995"], ("254711000991", 254711000995.5), {"254711000991", "nan"}, [True]],
     )
     def test_an_invalid_number_in_a_literal_list_is_refused(self, value: object) -> None:
         with pytest.raises(LipaChatValidationError, match="^to="):
@@ -269,6 +272,8 @@ class TestLiteralLists:
         [
             ["254711000991", 254711000992, 254711000993.0, Decimal("254711000994")],
             [],
+            ["254711000991", "0711000995"],  # a national number: the connection's default_region may read it
+            ["+25471100092"],  # the numbering plan loads when the task runs, not while the DAG is parsed
             ["254711000991", "{{ params.local }}"],  # a template: rendered, then checked when the task runs
             ["{% for n in params.on_call %}{{ n }},{% endfor %}"],
             ["0711000995", object()],  # not only numbers and text: checked when the task runs
@@ -320,3 +325,122 @@ class TestValuesAsDagsHandThemOver:
 
     def test_a_single_int_is_one_recipient(self) -> None:
         assert parse_recipients(254711000921) == (["254711000921"], False)
+
+
+#: Mobile numbers the numbering plan accepts, one or more per country, as people write them.
+VALID_ABROAD = {
+    "KE": "+254 711 000 921",
+    "KE sandbox": "+254 110 090 747",
+    "US": "+1 201-555-0123",
+    "DE": "+49 1512 3456789",
+    "GB": "+44 7400 123456",
+    "NG": "+234 802 123 4567",
+    "TZ": "+255 621 234 567",
+    "UG": "+256 712 345 678",
+    "ZA": "+27 71 123 4567",
+    "IN": "+91 81234 56789",
+    "BR": "+55 11 96123-4567",
+}
+
+#: Message ids the release before the numbering plan gave these recipients (dag "recipients_dag", task
+#: "send", run "manual__2026-01-01T00:00:00+00:00", no map index), computed with that release's
+#: ``parse_recipients`` and ``default_message_id``: a re-run after upgrading must send nothing twice.
+IDS_BEFORE_THE_PLAN = {
+    "254711000921": "493e178a-58b7-5592-a67c-679657bb8a88",
+    "254110090747": "98cec2a5-279a-5ea7-b438-a7cc2fee9b38",
+    "12015550123": "82cd3547-8f07-5347-9d04-7bd30e4384bb",
+    "4915123456789": "b1a71556-790a-5725-9d5d-82e7b207b3cb",
+    "447400123456": "7d5cb4af-4834-5bad-9bf6-5d1edd53dc15",
+    "2348021234567": "bc1c7c65-9134-59f8-bee1-ce964bceef2a",
+    "255621234567": "1fb83ca2-d87d-50ab-a681-2b8ea1bef04d",
+    "256712345678": "55789412-32ff-5f91-8c9d-f7d58c96d64c",
+    "27711234567": "924a6536-6993-5194-b18b-70c5fd657091",
+    "918123456789": "26399404-3209-5fe8-8564-669dab79ec73",
+    "5511961234567": "c6051b38-b396-5be5-b711-b7b397d32e5e",
+}
+
+
+class TestNumberingPlan:
+    @pytest.mark.parametrize(("typo", "digits"), [("+25471100092", 8), ("+2547110009210", 10)])
+    def test_a_number_that_cannot_exist_in_its_country_is_refused_saying_what_its_numbers_look_like(
+        self, typo: str, digits: int
+    ) -> None:
+        import phonenumbers
+
+        with pytest.raises(LipaChatValidationError) as caught:
+            normalize_phone(typo, "to")
+        text = str(caught.value)
+        assert text.startswith(f"to={mask_phone(repr(typo))}: cannot exist in Kenya (+254)")
+        assert f"it has {digits} digits after +254" in text
+        assert "7 to 10 digits after +254 (mobiles 9, such as +254 712 123456)" in text
+        assert "check_numbering_plan=False" in text
+        assert f"upgrade phonenumbers (installed: {phonenumbers.__version__})" in text
+        assert typo.removeprefix("+") not in text
+
+    def test_numbers_from_ten_countries_are_accepted_as_the_digits_sent_before(self) -> None:
+        recipients, many = parse_recipients(list(VALID_ABROAD.values()))
+        assert many and recipients == list(IDS_BEFORE_THE_PLAN)
+
+    def test_message_ids_are_the_ones_the_release_before_the_plan_gave(self) -> None:
+        from airflow_provider_lipachat.utils.message_ids import default_message_id
+
+        recipients, _ = parse_recipients(list(VALID_ABROAD.values()))
+        run = "manual__2026-01-01T00:00:00+00:00"
+        assert {r: default_message_id("recipients_dag", "send", run, -1, r) for r in recipients} == IDS_BEFORE_THE_PLAN
+        keyed = default_message_id("recipients_dag", "send", "scheduled__2026-01-01T00:00:00+00:00", 3,
+                                   parse_recipients("+254 711 000 921")[0][0], key="2026-01-01")  # fmt: skip
+        assert keyed == "5893747f-e74a-56dd-bf75-3ec5fca6bd96"
+
+    def test_a_national_number_is_read_in_the_default_region(self) -> None:
+        kenya = NumberingPlan(default_region="KE")
+        assert parse_recipients(["0711 000 921", "+254 110 090 747"], plan=kenya) == (
+            ["254711000921", "254110090747"],
+            True,
+        )
+        with pytest.raises(LipaChatValidationError, match=r"cannot exist in Nigeria \(\+234\)"):
+            normalize_phone("0711 000 921", "to", NumberingPlan("NG"))  # read where the connection says, never guessed
+        with pytest.raises(LipaChatValidationError, match=r"read with default_region KE as \+2547\*\*\*\*\*92"):
+            normalize_phone("0711 000 92", "to", kenya)
+
+    def test_without_a_default_region_a_national_number_is_refused_naming_the_extra(self) -> None:
+        with pytest.raises(LipaChatValidationError) as caught:
+            normalize_phone("0711 000 921", "to")
+        assert "looks like a national number (leading 0)" in str(caught.value)
+        assert "set the connection's default_region extra" in str(caught.value)
+
+    def test_with_the_check_off_a_number_the_plan_does_not_know_is_sent_as_written(self) -> None:
+        unknown = "+1 555 010 9999"  # a range the plan leaves unassigned, as a new range is until it is added
+        with pytest.raises(LipaChatValidationError, match=r"cannot exist in United States \(\+1\)"):
+            normalize_phone(unknown, "to")
+        assert normalize_phone(unknown, "to", NumberingPlan(check=False)) == "15550109999"
+        with pytest.raises(LipaChatValidationError, match="no country code that exists"):
+            normalize_phone("+999 1234 5678", "to", NumberingPlan(check=False))
+
+    def test_each_distinct_number_is_checked_once(self) -> None:
+        from airflow_provider_lipachat.gateway import recipients
+
+        recipients._plan_verdict.cache_clear()
+        parse_recipients(["254711000921", "+254 711 000 921", "254711000921"] * 100)
+        info = recipients._plan_verdict.cache_info()
+        assert (info.misses, info.hits) == (1, 299)
+
+    @pytest.mark.parametrize(("value", "region"), [("KE", "KE"), (" ng ", "NG"), ("", None), (None, None)])
+    def test_default_region_is_an_iso_code(self, value: object, region: str | None) -> None:
+        assert parse_default_region(value) == region
+
+    @pytest.mark.parametrize(
+        ("value", "problem"), [("Kenya", "two-letter ISO 3166"), ("ZZ", "no country phonenumbers")]
+    )
+    def test_a_default_region_that_is_no_country_is_refused(self, value: str, problem: str) -> None:
+        with pytest.raises(LipaChatValidationError, match=f"^default_region='{value}': .*{problem}"):
+            parse_default_region(value)
+
+    def test_reading_recipients_at_parse_time_leaves_the_plan_unloaded(self) -> None:
+        import subprocess
+        import sys
+
+        code = (
+            "import sys; from airflow_provider_lipachat.gateway.recipients import check_literal_recipients; "
+            "check_literal_recipients(['254711000921', '0711000921']); print('phonenumbers' in sys.modules)"
+        )
+        assert subprocess.check_output([sys.executable, "-c", code], text=True).strip() == "False"
