@@ -424,6 +424,8 @@ def _numbers_in(piece: str, field_name: str, normalise: Callable[[object, str], 
         try:
             return [normalise(token, field_name) for token in tokens]
         except LipaChatValidationError:
+            if whole.problem == _national_problem():
+                raise whole from None  # one national number written in groups ("0711 000 921"), not several
             raise _phone_refused(
                 field_name,
                 piece,

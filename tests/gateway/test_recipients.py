@@ -121,6 +121,10 @@ class TestRecipients:
         with pytest.raises(LipaChatValidationError, match=r"to='0712\*\*\*\*78': looks like a national number"):
             parse_recipients(["254700000001", "0712345678"])
 
+    def test_a_national_number_in_groups_is_refused_as_one_national_number(self) -> None:
+        with pytest.raises(LipaChatValidationError, match=r"^to='0711 \*\*\* \*21': looks like a national number"):
+            parse_recipients("0711 000 921")
+
     def test_ambiguous_spaces_ask_for_commas(self) -> None:
         with pytest.raises(LipaChatValidationError, match="neither one number nor numbers separated by spaces"):
             parse_recipients("254711222333 254 700")

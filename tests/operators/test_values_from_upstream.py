@@ -310,7 +310,7 @@ def test_a_literal_list_with_an_invalid_number_is_a_dag_import_error(
 
     [error] = bag.import_errors.values()
     assert "LipaChatValidationError" in error
-    assert "to=" in error and ("looks like a local number" in error or "with a fraction" in error), error
+    assert "to=" in error and ("looks like a national number" in error or "with a fraction" in error), error
     assert "0711000995" not in error and "254711000995" not in error
     assert bag.dag_ids == []
     assert lipachat_emulator.requests() == []
