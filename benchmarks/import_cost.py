@@ -3,7 +3,7 @@
 Median of fresh interpreters, run interleaved so machine noise falls on every module alike; the
 HTTP provider's operator is the baseline. Bytecode is cached first, as a pip-installed package has it
 (a first import that compiles source measures the compiler). Also says whether the import loaded
-``requests``.
+``requests`` or ``phonenumbers`` (the numbering plan, loaded when a task runs).
 Usage: python benchmarks/import_cost.py [--runs N]
 """
 
@@ -25,7 +25,7 @@ DAG_FACING = [
 BASELINE = "airflow.providers.http.operators.http"
 PROBE = (
     "import sys, time, airflow.sdk; had = 'requests' in sys.modules; t = time.perf_counter(); import {}; "
-    "print(time.perf_counter() - t, not had and 'requests' in sys.modules)"
+    "print(time.perf_counter() - t, not had and 'requests' in sys.modules, 'phonenumbers' in sys.modules)"
 )
 
 
@@ -33,24 +33,25 @@ PROBE = (
 ENV = {name: value for name, value in os.environ.items() if name != "PYTHONDONTWRITEBYTECODE"}
 
 
-def measure(module: str) -> tuple[float, bool]:
-    """Seconds to import ``module`` in a fresh interpreter after airflow.sdk, and whether it loaded requests."""
+def measure(module: str) -> tuple[float, bool, bool]:
+    """Seconds to import ``module`` in a fresh interpreter after airflow.sdk; whether requests, phonenumbers loaded."""
     done = subprocess.run(
         [sys.executable, "-c", PROBE.format(module)], capture_output=True, text=True, check=True, timeout=120, env=ENV
     )
-    seconds, loaded = done.stdout.split()
-    return float(seconds), loaded == "True"
+    seconds, loaded, plan = done.stdout.split()
+    return float(seconds), loaded == "True", plan == "True"
 
 
 def import_cost(runs: int) -> str:
     modules = [*DAG_FACING, BASELINE]
     samples: dict[str, list[float]] = {module: [] for module in modules}
     requests_loaded: dict[str, bool] = {}
+    plan_loaded: dict[str, bool] = {}
     for module in modules:  # writes the bytecode caches
         measure(module)
     for _ in range(runs):
         for module in modules:
-            seconds, requests_loaded[module] = measure(module)
+            seconds, requests_loaded[module], plan_loaded[module] = measure(module)
             samples[module].append(seconds)
     baseline = median(samples[BASELINE])
     rows = [
@@ -59,12 +60,13 @@ def import_cost(runs: int) -> str:
             f"{median(samples[module]) * 1000:.1f}",
             f"{median(samples[module]) / baseline:.2f}",
             "yes" if requests_loaded[module] else "no",
+            "yes" if plan_loaded[module] else "no",
         ]
         for module in modules
     ]
     return table(
         f"Import cost after airflow.sdk, median of {runs} fresh processes (ratio: to the HTTP provider's operator)",
-        ["module", "ms", "ratio", "loads requests"],
+        ["module", "ms", "ratio", "loads requests", "loads phonenumbers"],
         rows,
     )
 

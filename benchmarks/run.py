@@ -29,6 +29,7 @@ import docs_page
 import import_cost
 import inbound_watch
 import many_tasks
+import numbering_plan
 import preflight
 import reply_scan
 import requests
@@ -278,6 +279,7 @@ def main() -> None:
     show(per_send_overhead(200 if quick else 2000))
     show(fan_out(200 if quick else 2000, 50 if quick else 400, latency=0.05))
     printed.append(import_cost.main(quick))
+    printed.append(numbering_plan.main(quick))
     show(peak_memory([1000, 5000] if quick else [10_000, 100_000]))
     printed.append(delivery_status.main(quick))
     printed.append(reply_scan.main(quick))

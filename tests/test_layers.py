@@ -44,8 +44,15 @@ DAG_FACING = [
     f"{NAME}.triggers.inbound",
     f"{NAME}.get_provider_info",
 ]
-#: Loaded only when a task runs: the hook, the HTTP clients, and the libraries behind them.
-HEAVY = {"requests", "httpx", f"{NAME}.hooks.lipachat", f"{NAME}.gateway.client", f"{NAME}.gateway.async_reader"}
+#: Loaded only when a task runs: the hook, the HTTP clients, the libraries behind them, and the numbering plan.
+HEAVY = {
+    "requests",
+    "httpx",
+    "phonenumbers",
+    f"{NAME}.hooks.lipachat",
+    f"{NAME}.gateway.client",
+    f"{NAME}.gateway.async_reader",
+}
 
 
 def modules() -> list[tuple[str, Path]]:

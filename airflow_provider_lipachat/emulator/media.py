@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from airflow_provider_lipachat.gateway.messages import mask_url
 from airflow_provider_lipachat.gateway.net import is_loopback
+from airflow_provider_lipachat.gateway.redaction import mask_url
 from airflow_provider_lipachat.media.preflight import MEDIA_RULES, inspect_media
 
 MEDIA_FETCH_FAILED = 131053

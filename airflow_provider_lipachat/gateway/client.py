@@ -24,9 +24,9 @@ from airflow_provider_lipachat.gateway.messages import (
     SendResult,
     TemplateMessage,
     TextMessage,
-    mask_phone,
 )
 from airflow_provider_lipachat.gateway.ratelimit import RateLimiter, SenderPacer
+from airflow_provider_lipachat.gateway.redaction import mask_phone
 from airflow_provider_lipachat.gateway.retry import RetryPolicy
 from airflow_provider_lipachat.limits import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT
 

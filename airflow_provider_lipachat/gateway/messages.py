@@ -5,30 +5,22 @@ No I/O and no Airflow here, so importing this module is cheap and every rule is 
 
 from __future__ import annotations
 
-import ast
-import math
-import numbers
-import operator
 import re
-import unicodedata
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import pendulum
 
 from airflow_provider_lipachat.exceptions import LipaChatValidationError
-
-T = TypeVar("T")
+from airflow_provider_lipachat.gateway.recipients import international_digits
+from airflow_provider_lipachat.gateway.rendered import rendered_collection
 
 MEDIA_TYPES: tuple[str, ...] = ("IMAGE", "VIDEO", "AUDIO", "DOCUMENT", "STICKER")
 CAPTION_MEDIA_TYPES: frozenset[str] = frozenset({"IMAGE", "VIDEO", "DOCUMENT"})
 MAX_CAPTION_LENGTH = 1024
-MIN_PHONE_DIGITS = 8
-MAX_PHONE_DIGITS = 15
 
 MEDIA_TYPE_BY_EXTENSION: dict[str, str] = {
     **dict.fromkeys(("jpg", "jpeg", "png"), "IMAGE"),
@@ -38,298 +30,11 @@ MEDIA_TYPE_BY_EXTENSION: dict[str, str] = {
     "webp": "STICKER",
 }
 
-_PHONE_SEPARATORS = re.compile(r"[\s\-().]")
-# One '.' followed by digits at the end is how a float renders ("254711000921.0"), not a separator.
-_DECIMAL_NUMBER = re.compile(r"^\+?\d+\.\d+$")
 _GATEWAY_TIMESTAMP = re.compile(r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?$")
 
 
 def _absent(value: str | None) -> bool:
     return value is None or value == ""
-
-
-PHONE_ACCEPTED = (
-    f"an international number with its country code, {MIN_PHONE_DIGITS} to {MAX_PHONE_DIGITS} digits, "
-    "such as '254711222333', '+254 711-222-333', '00254711222333' or the integer 254711222333"
-)
-
-
-def _ascii_digits(text: str) -> str:
-    """Any Unicode decimal digit (fullwidth, Arabic-Indic, ...) as its ASCII digit; other characters kept."""
-    return "".join(str(unicodedata.decimal(c)) if not c.isascii() and unicodedata.decimal(c, None) is not None else c
-                   for c in text)  # fmt: skip
-
-
-NAN_PROBLEM = "is NaN (a missing value, as pandas writes an empty cell), not a phone number"
-NA_PROBLEM = "is <NA> (pandas' missing value, as a nullable integer column has in a gap), not a phone number"
-INFINITE_PROBLEM = "is infinite, not a phone number"
-#: Missing and infinite values as text, the way a template renders them ("[254711000921.0, nan]").
-_NOT_A_NUMBER_TEXT = {
-    "nan": NAN_PROBLEM,
-    "<na>": NA_PROBLEM,
-    **dict.fromkeys(("inf", "+inf", "-inf", "infinity", "+infinity", "-infinity"), INFINITE_PROBLEM),
-}
-
-
-def _refuse_narrow_floats(value: object, field_name: str) -> None:
-    """Refuse floats narrower than 64 bits: a float32 reads 254711000921 back as 254711005184, someone else."""
-    dtype = getattr(value, "dtype", None)
-    if getattr(dtype, "kind", None) == "f" and getattr(dtype, "itemsize", 8) < 8:
-        raise LipaChatValidationError(
-            field_name,
-            value,
-            f"holds {dtype} numbers, too narrow to hold a phone number exactly (254711000921 as a float32 is "
-            "254711005184); expected integers, 64-bit floats or text",
-            shown=f"<{dtype}>",
-        )
-
-
-def _plain_scalar(value: object, field_name: str) -> object:
-    """A numpy scalar or 0-d array (``numpy.int64(254711000921)``) as the Python value it holds; else ``value``."""
-    item = getattr(value, "item", None)
-    if isinstance(value, str) or getattr(value, "ndim", None) != 0 or not callable(item):
-        return value
-    _refuse_narrow_floats(value, field_name)
-    return item()
-
-
-def _number_as_text(value: object, field_name: str) -> str:
-    """A phone number given as a number (int, integral float, Decimal, numpy scalar) as its digits."""
-    value = _plain_scalar(value, field_name)
-    if isinstance(value, bool):
-        raise _phone_refused(field_name, value, f"is a boolean; expected {PHONE_ACCEPTED}")
-    if isinstance(value, float | Decimal):
-        if value.is_nan() if isinstance(value, Decimal) else math.isnan(value):
-            raise _phone_refused(field_name, value, f"{NAN_PROBLEM}; expected {PHONE_ACCEPTED}")
-        if value.is_infinite() if isinstance(value, Decimal) else math.isinf(value):
-            raise _phone_refused(field_name, value, f"{INFINITE_PROBLEM}; expected {PHONE_ACCEPTED}")
-        if value != int(value):
-            raise _phone_refused(
-                field_name, value, f"is a number with a fraction, not a phone number; expected {PHONE_ACCEPTED}"
-            )
-        return str(int(value))
-    if type(value).__name__ == "NAType":  # pandas.NA, read by name: pandas is not a dependency
-        raise _phone_refused(field_name, value, f"{NA_PROBLEM}; expected {PHONE_ACCEPTED}")
-    if isinstance(value, numbers.Integral) or hasattr(value, "__index__"):
-        try:
-            return str(operator.index(value))
-        except TypeError:
-            pass  # offers __index__ but holds no single integer (an array of several): refused below
-    raise _phone_refused(field_name, value, f"expected {PHONE_ACCEPTED}")
-
-
-def normalize_phone(value: object, field_name: str) -> str:
-    """Return a WhatsApp number as ASCII digits only, refusing numbers without a country code.
-
-    Numbers may arrive as text, or as numbers (JSON, pandas, numpy: an integral float such as
-    ``254711000921.0`` is that number); Unicode digits are read as ASCII digits, and the
-    international ``00`` prefix is dropped like ``+``.
-    """
-    if value is None:
-        raise _phone_refused(field_name, value, f"is empty (None); expected {PHONE_ACCEPTED}")
-    text = value if isinstance(value, str) else _number_as_text(value, field_name)
-    text = _ascii_digits(text.strip())
-    if (missing := _NOT_A_NUMBER_TEXT.get(text.lower())) is not None:
-        raise _phone_refused(field_name, value, f"{missing}; expected {PHONE_ACCEPTED}")
-    if _DECIMAL_NUMBER.match(text):
-        whole, fraction = text.split(".")
-        if fraction.strip("0"):
-            raise _phone_refused(
-                field_name, value, f"is a number with a fraction, not a phone number; expected {PHONE_ACCEPTED}"
-            )
-        text = whole
-    if not text:
-        raise _phone_refused(field_name, value, f"is empty; expected {PHONE_ACCEPTED}")
-    compact = _PHONE_SEPARATORS.sub("", text)
-    digits = compact.removeprefix("+")
-    if not (digits.isascii() and digits.isdigit()):
-        raise _phone_refused(field_name, value, f"has characters other than digits; expected {PHONE_ACCEPTED}")
-    if digits.startswith("00") and not compact.startswith("+"):
-        digits = digits[2:]
-    if digits.startswith("0"):
-        raise _phone_refused(
-            field_name, value, f"looks like a local number (leading 0) with no country code; expected {PHONE_ACCEPTED}"
-        )
-    if not MIN_PHONE_DIGITS <= len(digits) <= MAX_PHONE_DIGITS:
-        raise _phone_refused(field_name, value, f"has {len(digits)} digits; expected {PHONE_ACCEPTED}")
-    return digits
-
-
-_RECIPIENT_SEPARATORS = re.compile(r"[,;\n\r\[\]'\"]")
-
-
-def parse_recipients(value: object, field_name: str = "to") -> tuple[list[str], bool]:
-    """Normalised, de-duplicated recipients, and whether ``value`` named several (a list).
-
-    Accepts one number, a list of numbers (a list, tuple or set; a numpy array or a pandas Series
-    or Index), or one string of numbers separated by commas, semicolons, newlines or whitespace --
-    including a list rendered to text by a template, such as ``"['254711000001', '254711000002']"``.
-    A piece with spaces is first read as one number (``+254 711 222 333``), else as numbers
-    separated by spaces. One invalid recipient refuses the whole value (``read_recipients`` reads
-    each on its own instead).
-
-    An empty list (or its text, ``"[]"``) is no recipients, ``([], True)``: what an upstream that
-    found no one hands over. ``None`` and empty text are refused: they are more often a mistake.
-    """
-    found = read_recipients(value, field_name)
-    if found.refused:
-        raise next(iter(found.refused.values()))
-    return found.valid, found.many
-
-
-@dataclass(frozen=True)
-class Recipients:
-    """Recipients read one by one: the valid ones, and each refused value with why it was refused.
-
-    ``valid`` holds normalised numbers, de-duplicated, in order; ``refused`` maps each refused
-    value, as text, to its error; ``many`` says whether the value named several (a list).
-    """
-
-    valid: list[str]
-    refused: dict[str, LipaChatValidationError]
-    many: bool
-
-
-_NUMPY_SCALAR_TEXT = re.compile(r"\bnp\.\w+\(([^()]*)\)")
-
-
-def read_recipients(value: object, field_name: str = "to") -> Recipients:
-    """Every recipient in ``value`` checked on its own, so that one bad number does not stop the others.
-
-    Takes what ``parse_recipients`` takes, and the text numpy 2 gives a list of its scalars
-    (``"[np.int64(254711000921), np.float64(nan)]"``). A value that names no list of recipients
-    at all (``None``, empty text, a mapping, a type that is no number) is refused whole, and so is
-    a single number that is invalid: the error is raised.
-    """
-    if value is None or (isinstance(value, str) and value.strip() == "None"):
-        raise LipaChatValidationError(
-            field_name,
-            value,
-            "is None (or its text): no recipient was given, as when an upstream task returned nothing; "
-            "expected a phone number or a list of them (an empty list skips the task)",
-        )
-    if isinstance(value, str):
-        value = _NUMPY_SCALAR_TEXT.sub(r"\1", value)
-        if (collection := rendered_collection(value)) is not None:
-            value = collection
-    pieces = _pieces(value, field_name)
-    if pieces is None:
-        return Recipients([normalize_phone(value, field_name)], {}, many=False)
-    if not pieces:
-        if not isinstance(value, str):
-            return Recipients([], {}, many=True)
-        raise LipaChatValidationError(field_name, value, "names no recipient; expected at least one phone number")
-    found: list[str] = []
-    refused: dict[str, LipaChatValidationError] = {}
-    for piece in pieces:
-        try:
-            found.extend(
-                _numbers_in(piece, field_name) if isinstance(piece, str) else [normalize_phone(piece, field_name)]
-            )
-        except LipaChatValidationError as err:
-            refused.setdefault(str(piece), err)
-    many = not isinstance(value, str) or len(found) + len(refused) > 1
-    if refused and not many:
-        raise next(iter(refused.values()))
-    return Recipients(list(dict.fromkeys(found)), refused, many)
-
-
-def _pieces(value: object, field_name: str) -> list[object] | None:
-    """The separate values in ``value`` (a list's items, an array's, text's pieces), or None for one number."""
-    if isinstance(value, str):
-        return [piece.strip() for piece in _RECIPIENT_SEPARATORS.split(value) if piece.strip()]
-    items = list(value) if isinstance(value, list | tuple | set | frozenset) else _array_items(value, field_name)
-    if items is not None:
-        return [item.strip() if isinstance(item, str) else item for item in items]
-    if isinstance(value, numbers.Number | Decimal) or hasattr(value, "__index__") or getattr(value, "ndim", 1) == 0:
-        return None
-    raise _phone_refused(
-        field_name,
-        value,
-        "expected a phone number, a list of them (a numpy array or pandas Series too), or a string of them",
-    )
-
-
-def _array_items(value: object, field_name: str) -> list[object] | None:
-    """The items of a numpy array or a pandas Series or Index, as Python values; None for anything else.
-
-    Read by what they offer (``tolist()``, or ``__array__()``) so that neither library is a dependency.
-    A 0-d array is one number, not a list.
-    """
-    if isinstance(value, str | bytes | bytearray | Mapping) or getattr(value, "ndim", 1) == 0:
-        return None
-    if not callable(getattr(value, "tolist", None)):
-        as_array = getattr(value, "__array__", None)
-        if not callable(as_array):
-            return None
-        value = as_array()
-    _refuse_narrow_floats(value, field_name)
-    items = value.tolist()  # type: ignore[attr-defined]
-    return list(items) if isinstance(items, list | tuple) else None
-
-
-def array_as_list(value: T, field_name: str = "to") -> T | list[object]:
-    """A numpy array or pandas Series or Index as a plain list of its values; any other value as it is.
-
-    For a notifier's ``to``, before it is rendered: Airflow before 3.3 tests each field's truth
-    there, which an array of several values refuses. The list holds the same values; a NaN in it
-    is refused with the others when the callback sends.
-    """
-    items = _array_items(value, field_name)
-    return value if items is None else items
-
-
-TEMPLATE_MARKERS: tuple[str, ...] = ("{{", "{%", "{#")
-
-
-def check_literal_recipients(value: object, field_name: str = "to") -> None:
-    """Refuse an invalid number in a literal list of numbers when the DAG is parsed, not when it runs.
-
-    A list, tuple or set whose items are all plain numbers or text without a template is what
-    every run sends to: no rendering can change it, so a mistake in it is an import error. Text
-    (a template may render it), a list holding a template or anything else (an XComArg) and
-    arrays read from data are checked when the task runs.
-    """
-    if not isinstance(value, list | tuple | set | frozenset):
-        return
-    for item in value:
-        if isinstance(item, str) and any(marker in item for marker in TEMPLATE_MARKERS):
-            return
-        if not isinstance(item, str | int | float | Decimal):
-            return
-    parse_recipients(value, field_name)
-
-
-def rendered_collection(text: str) -> list[object] | None:
-    """The items of a list, tuple or set rendered to text (``"['a', 'b']"``, ``"('a',)"``, ``"set()"``), else None."""
-    text = text.strip()
-    if text == "set()":
-        return []
-    if text[:1] + text[-1:] not in ("[]", "()", "{}"):
-        return None
-    try:
-        parsed = ast.literal_eval(text)
-    except (ValueError, SyntaxError, MemoryError, RecursionError):
-        return None  # not a rendered collection: the caller reads the text itself
-    return list(parsed) if isinstance(parsed, list | tuple | set) else None
-
-
-def _numbers_in(piece: str, field_name: str) -> list[str]:
-    try:
-        return [normalize_phone(piece, field_name)]
-    except LipaChatValidationError as whole:
-        tokens = piece.split()
-        if len(tokens) < 2:
-            raise
-        try:
-            return [normalize_phone(token, field_name) for token in tokens]
-        except LipaChatValidationError:
-            raise _phone_refused(
-                field_name,
-                piece,
-                f"is neither one number nor numbers separated by spaces ({whole.problem}); "
-                "separate recipients with commas or newlines",
-            ) from None
 
 
 PLACEHOLDERS_ACCEPTED = (
@@ -358,37 +63,6 @@ def parse_placeholders(value: object, field_name: str = "body_placeholders") -> 
                 shown=f"<{len(items)} values>",
             )
     return tuple(str(item) for item in items)
-
-
-def mask_phone(number: str) -> str:
-    """Hide the middle digits of a phone number for logs: '254711222333' -> '2547******33'.
-
-    Only digits are hidden, so a number as written ('+254 711-222-333') keeps its shape; six digits
-    or fewer are hidden entirely.
-    """
-    total = sum(c.isdigit() for c in number)
-    seen = 0
-    masked = []
-    for c in number:
-        if c.isdigit():
-            seen += 1
-            shown = total > 6 and (seen <= 4 or seen > total - 2)
-            masked.append(c if shown else "*")
-        else:
-            masked.append(c)
-    return "".join(masked)
-
-
-def _phone_refused(field_name: str, value: object, problem: str) -> LipaChatValidationError:
-    """A refused phone value, shown masked: a number is personal even when it is wrong."""
-    return LipaChatValidationError(field_name, value, problem, shown=mask_phone(repr(value)))
-
-
-def mask_url(url: str) -> str:
-    """A URL for logs and errors: no user info, and the query string (a signature) hidden."""
-    parts = urlsplit(str(url))
-    host = parts.netloc.rpartition("@")[2]
-    return urlunsplit((parts.scheme, host, parts.path, "***" if parts.query else "", ""))
 
 
 def infer_media_type(media_url: str) -> str | None:
@@ -443,11 +117,15 @@ def _resolve_media_type(media_type: str | None, media_url: str) -> str:
 
 
 def _normalise_addressing(message: Any) -> None:
-    """Check and normalise the fields every message has: ``to``, ``from_number`` and ``message_id``."""
+    """Check and normalise the fields every message has: ``to``, ``from_number`` and ``message_id``.
+
+    Numbers become international digits here; recipients are checked against the numbering plan
+    where they enter (``recipients.NumberingPlan``, in the operators and the notifier).
+    """
     if _absent(message.message_id):
         raise LipaChatValidationError("message_id", message.message_id, "expected a non-empty id")
-    object.__setattr__(message, "to", normalize_phone(message.to, "to"))
-    object.__setattr__(message, "from_number", normalize_phone(message.from_number, "from_number"))
+    object.__setattr__(message, "to", international_digits(message.to, "to"))
+    object.__setattr__(message, "from_number", international_digits(message.from_number, "from_number"))
     object.__setattr__(message, "message_id", str(message.message_id))
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from airflow_provider_lipachat.exceptions import LipaChatValidationError
+from airflow_provider_lipachat.gateway.recipients import parse_default_region
 from airflow_provider_lipachat.limits import (
     DEFAULT_MAX_RETRIES,
     DEFAULT_TIMEOUT,
@@ -39,6 +40,8 @@ class ConnField:
     maximum: int | None = None
     #: The value must be greater than this (a bound JSON Schema calls ``exclusiveMinimum``).
     above: float | None = None
+    #: A regular expression a text value must match (JSON Schema's ``pattern``).
+    pattern: str | None = None
     #: The hook's own check of a value read from the connection; raises ``LipaChatValidationError``.
     check: Callable[[object], object] | None = None
 
@@ -49,6 +52,8 @@ class ConnField:
         schema.update({key: value for key, value in bounds.items() if value is not None})
         if self.above is not None:
             schema["exclusiveMinimum"] = self.above
+        if self.pattern is not None:
+            schema["pattern"] = self.pattern
         return schema
 
 
@@ -59,6 +64,18 @@ FIELDS: tuple[ConnField, ...] = (
         description="Default sender: the sandbox number 254110090747 or your own WABA number, with country code.",
         kind="string",
         placeholder="254110090747",
+    ),
+    ConnField(
+        name="default_region",
+        label="Default region",
+        description=(
+            "Country national numbers are read in (0711 000 921 with KE is +254 711 000 921): a two-letter "
+            "ISO 3166 code. Empty: a number without its country code is refused."
+        ),
+        kind="string",
+        placeholder="KE",
+        pattern="^[A-Za-z]{2}$",
+        check=parse_default_region,
     ),
     ConnField(
         name="timeout",

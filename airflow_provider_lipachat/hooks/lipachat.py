@@ -17,8 +17,8 @@ from airflow_provider_lipachat.gateway.messages import (
     SendResult,
     TemplateMessage,
     TextMessage,
-    mask_phone,
 )
+from airflow_provider_lipachat.gateway.redaction import mask_phone
 from airflow_provider_lipachat.hooks.connection_form import UI_FIELD_BEHAVIOUR, form_widgets
 from airflow_provider_lipachat.hooks.settings import ConnectionSettings, Overrides
 from airflow_provider_lipachat.limits import parse_max_retries, parse_rate_limit, parse_timeout
@@ -39,10 +39,11 @@ class LipaChatHook(BaseHook):
     """Send WhatsApp messages through LipaChat using an Airflow connection of type ``lipachat``.
 
     The connection's password is the API key, its host the gateway URL, and its extras
-    ``from_number`` (default sender), ``timeout``, ``max_retries``, ``rate_limit`` (the sender
-    number's messages per second) and ``rate_limit_store_conn_id`` (a Redis connection that shares
-    that limit with every task and worker). ``timeout`` and ``max_retries`` given here override the
-    connection's; ``rate_limit`` given here applies on top of the connection's, and the lower wins.
+    ``from_number`` (default sender), ``default_region`` (the country national numbers are read
+    in), ``timeout``, ``max_retries``, ``rate_limit`` (the sender number's messages per second) and
+    ``rate_limit_store_conn_id`` (a Redis connection that shares that limit with every task and
+    worker). ``timeout`` and ``max_retries`` given here override the connection's; ``rate_limit``
+    given here applies on top of the connection's, and the lower wins.
 
     :param lipachat_conn_id: the ``lipachat`` connection to read (default ``lipachat_default``).
     :param timeout: seconds one request may take; overrides the connection's ``timeout`` extra.

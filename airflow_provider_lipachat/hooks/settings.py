@@ -12,8 +12,8 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from airflow_provider_lipachat.exceptions import LipaChatValidationError
-from airflow_provider_lipachat.gateway.messages import normalize_phone
 from airflow_provider_lipachat.gateway.net import canonical_host_port, is_loopback
+from airflow_provider_lipachat.gateway.recipients import NumberingPlan, international_digits, parse_default_region
 from airflow_provider_lipachat.hooks.connection_form import DEFAULT_HOST
 from airflow_provider_lipachat.limits import (
     DEFAULT_MAX_RETRIES,
@@ -85,7 +85,8 @@ class Overrides:
 
 @dataclass(frozen=True)
 class ConnectionSettings:
-    """What the client needs from a ``lipachat`` connection, checked: URL, key, timeouts, retries, rates, sender.
+    """What the client needs from a ``lipachat`` connection, checked: URL, key, timeouts, retries, rates, sender,
+    and the region national numbers are read in.
 
     ``rate_limit`` is the sender number's limit (the connection's extra), shared by every process
     through the Redis connection ``rate_limit_store_conn_id`` when it names one; ``task_rate_limit``
@@ -100,6 +101,12 @@ class ConnectionSettings:
     from_number: str | None = None
     rate_limit_store_conn_id: str | None = None
     task_rate_limit: float | None = None
+    #: The country national numbers (``0711 000 921``) are read in; None: they are refused.
+    default_region: str | None = None
+
+    def numbering_plan(self, check: bool = True) -> NumberingPlan:
+        """How recipients are read and checked: this connection's region, and the plan unless ``check`` is False."""
+        return NumberingPlan(self.default_region, check)
 
     @property
     def shared_rate_limit(self) -> float | None:
@@ -142,7 +149,8 @@ class ConnectionSettings:
             timeout=DEFAULT_TIMEOUT if timeout is None else parse_timeout(timeout),
             max_retries=DEFAULT_MAX_RETRIES if retries is None else parse_max_retries(retries),
             rate_limit=limit,
-            from_number=None if from_number is None else normalize_phone(str(from_number), "from_number"),
+            from_number=None if from_number is None else international_digits(str(from_number), "from_number"),
             rate_limit_store_conn_id=store,
             task_rate_limit=overrides.rate_limit,
+            default_region=parse_default_region(_extra_value(extras, "default_region")),
         )

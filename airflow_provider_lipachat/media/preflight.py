@@ -16,7 +16,7 @@ from urllib.parse import urljoin
 import requests
 
 from airflow_provider_lipachat.exceptions import LipaChatValidationError
-from airflow_provider_lipachat.gateway.messages import mask_url
+from airflow_provider_lipachat.gateway.redaction import mask_url
 from airflow_provider_lipachat.limits import parse_flag
 
 #: Bytes the preflight asks for and reads at most: enough for every signature below.

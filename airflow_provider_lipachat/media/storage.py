@@ -15,7 +15,8 @@ from urllib.parse import parse_qs, urlsplit
 
 from airflow_provider_lipachat.compat import mask_secret, object_storage_path_class
 from airflow_provider_lipachat.exceptions import LipaChatValidationError
-from airflow_provider_lipachat.gateway.messages import infer_media_type, mask_url
+from airflow_provider_lipachat.gateway.messages import infer_media_type
+from airflow_provider_lipachat.gateway.redaction import mask_url
 from airflow_provider_lipachat.limits import DEFAULT_MEDIA_URL_EXPIRY, capped_expiry
 from airflow_provider_lipachat.media.preflight import MIME_TYPE_BY_EXTENSION, Log
 

@@ -11,12 +11,8 @@ from typing import TYPE_CHECKING, Any, cast
 
 from airflow_provider_lipachat.compat import AirflowNotFoundException, BaseNotifier, aget_connection
 from airflow_provider_lipachat.exceptions import LipaChatError, LipaChatFanOutError, LipaChatValidationError
-from airflow_provider_lipachat.gateway.messages import (
-    array_as_list,
-    check_literal_recipients,
-    mask_phone,
-    read_recipients,
-)
+from airflow_provider_lipachat.gateway.recipients import array_as_list, check_literal_recipients, read_recipients
+from airflow_provider_lipachat.gateway.redaction import mask_phone
 from airflow_provider_lipachat.limits import DEFAULT_MEDIA_URL_EXPIRY, parse_expiry
 from airflow_provider_lipachat.utils.deadline import DeadlineContext, normalize_deadline_context
 from airflow_provider_lipachat.utils.message_ids import callback_message_id
@@ -37,10 +33,11 @@ class LipaChatNotifier(BaseNotifier):
     ``body_placeholders``) says what to send. Every text field is templated from the callback
     context, e.g. ``message="{{ ti.task_id }} failed in {{ dag.dag_id }}"``. ``to`` takes one
     number or several, like the operators; each is checked on its own, so an invalid number
-    does not keep the others from being notified (a literal list with one is refused when the DAG
-    is parsed). Free-form text and media reach only recipients who wrote in the last 24 hours; a
-    template reaches anyone. A media link is checked once
-    before any send (``preflight``, on by default), as the media operator does; ``media_url`` may
+    does not keep the others from being notified (a literal list holding a value that is no number
+    at all is refused when the DAG is parsed; numbers meet their country's numbering plan when the
+    notifier runs, national ones read in the connection's ``default_region``). Free-form text and
+    media reach only recipients who wrote in the last 24 hours; a template reaches anyone. A media
+    link is checked once before any send (``preflight``, on by default), as the media operator does; ``media_url`` may
     be an object-storage path, signed for ``media_url_expiry`` seconds as the media operator does.
     In a human-in-the-loop operator's ``notifiers`` (Airflow 3.1+), the templates also see
     ``hitl_link``, the link to the task's required-actions page.
@@ -65,6 +62,8 @@ class LipaChatNotifier(BaseNotifier):
     :param preflight: check a media link against WhatsApp's media rules once before any send. Templated.
     :param media_url_expiry: seconds (or a timedelta) a signed storage link stays valid; at most seven days.
     :param context: what a deadline alert's callback receives; Airflow passes it, a DAG file never does.
+    :param check_numbering_plan: default True: each recipient must be a number that can exist in its
+        country's numbering plan; False notifies a number the installed plan does not know yet (a new range).
     """
 
     template_fields: Sequence[str] = (
@@ -97,6 +96,7 @@ class LipaChatNotifier(BaseNotifier):
         preflight: bool | str = True,
         media_url_expiry: float | datetime.timedelta = DEFAULT_MEDIA_URL_EXPIRY,
         context: DeadlineContext | None = None,
+        check_numbering_plan: bool = True,
     ) -> None:
         # Airflow 3.1+ keeps a deadline alert's context on the notifier for awaiting it; earlier
         # releases' BaseNotifier takes no argument (and have no deadline alerts to pass one).
@@ -115,6 +115,9 @@ class LipaChatNotifier(BaseNotifier):
         self.body_placeholders = body_placeholders
         self.from_number = from_number
         self.lipachat_conn_id = lipachat_conn_id
+        if not isinstance(check_numbering_plan, bool):
+            raise LipaChatValidationError("check_numbering_plan", check_numbering_plan, "expected True or False")
+        self.check_numbering_plan = check_numbering_plan
 
     def get_template_env(self, dag: Any = None) -> jinja2.Environment:
         # dag.test() hands DAG-level callbacks a SerializedDAG, which cannot build a Jinja
@@ -165,7 +168,11 @@ class LipaChatNotifier(BaseNotifier):
         from airflow_provider_lipachat.utils.fanout import failure_summary
 
         self._check_one_kind()
-        found = read_recipients(self.to)
+        if hook is None:
+            from airflow_provider_lipachat.hooks.lipachat import LipaChatHook
+
+            hook = LipaChatHook(lipachat_conn_id=self.lipachat_conn_id)
+        found = read_recipients(self.to, plan=hook.settings.numbering_plan(self.check_numbering_plan))
         recipients = found.valid
         failed: dict[str, Exception] = dict(found.refused)
         for value, refusal in found.refused.items():
@@ -183,13 +190,9 @@ class LipaChatNotifier(BaseNotifier):
             )
 
     def _send_to_each(
-        self, recipients: list[str], failed: dict[str, Exception], context: Context, hook: LipaChatHook | None
+        self, recipients: list[str], failed: dict[str, Exception], context: Context, hook: LipaChatHook
     ) -> None:
         """Send to each valid recipient, logging each outcome; what failed is added to ``failed``."""
-        if hook is None:
-            from airflow_provider_lipachat.hooks.lipachat import LipaChatHook
-
-            hook = LipaChatHook(lipachat_conn_id=self.lipachat_conn_id)
         if self.media_url:
             from airflow_provider_lipachat.media.source import MediaSource
 

@@ -18,12 +18,9 @@ from airflow_provider_lipachat.exceptions import (
     LipaChatSessionClosedError,
     LipaChatValidationError,
 )
-from airflow_provider_lipachat.gateway.messages import (
-    TEMPLATE_HEADER_TYPES,
-    check_literal_recipients,
-    mask_phone,
-    parse_recipients,
-)
+from airflow_provider_lipachat.gateway.messages import TEMPLATE_HEADER_TYPES
+from airflow_provider_lipachat.gateway.recipients import check_literal_recipients, parse_recipients
+from airflow_provider_lipachat.gateway.redaction import mask_phone
 from airflow_provider_lipachat.limits import (
     DEFAULT_MEDIA_URL_EXPIRY,
     MAX_CONCURRENCY_LIMIT,
@@ -114,6 +111,9 @@ class WhatsAppSendOperator(BaseOperator):
     :param rate_limit: messages per second this task starts at most; the connection's limit (the sender
         number's, shared by every task when it names a store) applies too, and the lower wins.
     :param checkpoint_interval: seconds between a fan-out's progress lines and checkpoints.
+    :param check_numbering_plan: not templated, default True: every recipient must be a number that can
+        exist in its country's numbering plan (the ``phonenumbers`` package). False sends to a number the
+        installed plan does not know yet (a new range); it must still start with a country code that exists.
     """
 
     template_fields: Sequence[str] = ("to", "from_number", "message_id", "idempotency_key", "lipachat_conn_id")
@@ -132,6 +132,7 @@ class WhatsAppSendOperator(BaseOperator):
         rate_limit: float | None = None,
         checkpoint_interval: float = PROGRESS_INTERVAL,
         resend_if_changed: bool = False,
+        check_numbering_plan: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -151,6 +152,9 @@ class WhatsAppSendOperator(BaseOperator):
         if not isinstance(resend_if_changed, bool):
             raise LipaChatValidationError("resend_if_changed", resend_if_changed, "expected True or False")
         self.resend_if_changed = resend_if_changed
+        if not isinstance(check_numbering_plan, bool):
+            raise LipaChatValidationError("check_numbering_plan", check_numbering_plan, "expected True or False")
+        self.check_numbering_plan = check_numbering_plan
 
     def check_message(self, hook: LipaChatHook, recipient: str) -> Sequence[object]:
         """Raise ``LipaChatValidationError`` if the message is invalid; called once, before any request.
@@ -183,7 +187,7 @@ class WhatsAppSendOperator(BaseOperator):
             pool_size=self.max_concurrency,
         )
         try:
-            recipients, many = parse_recipients(self.to)
+            recipients, many = parse_recipients(self.to, plan=hook.settings.numbering_plan(self.check_numbering_plan))
             key = self._idempotency_key()
             if many and self.message_id:
                 raise LipaChatValidationError(

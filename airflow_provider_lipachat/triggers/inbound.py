@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from airflow_provider_lipachat.compat import AIRFLOW_V3, mask_secret
 from airflow_provider_lipachat.exceptions import LipaChatError, LipaChatValidationError
 from airflow_provider_lipachat.gateway.message_list import InboundMessage, ListScan
-from airflow_provider_lipachat.gateway.messages import mask_phone
+from airflow_provider_lipachat.gateway.redaction import mask_phone
 from airflow_provider_lipachat.gateway.retry import RetryPolicy
 from airflow_provider_lipachat.limits import positive_number, whole_number
 from airflow_provider_lipachat.utils.inbound import BEGINNING, InboundCursor, InboundRule, event_payload, undated

@@ -21,7 +21,8 @@ from airflow_provider_lipachat.gateway.message_list import (
     describe_code,
     normalise_status,
 )
-from airflow_provider_lipachat.gateway.messages import mask_phone, normalize_phone
+from airflow_provider_lipachat.gateway.recipients import international_digits
+from airflow_provider_lipachat.gateway.redaction import mask_phone
 
 WA_IDS_ACCEPTED = (
     "expected the waId a send returned, a {recipient: waId} mapping of a fan-out, or a list of them "
@@ -200,7 +201,7 @@ def describe_unseen(unseen: list[str], max_pages: int) -> str:
 def _recipient_label(key: object) -> str:
     """A mapping key as the send operators write recipients (digits only) when it is a phone number."""
     try:
-        return normalize_phone(key, "wa_ids")
+        return international_digits(key, "wa_ids")
     except LipaChatValidationError:
         return str(key).strip()
 

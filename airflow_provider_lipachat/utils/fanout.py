@@ -14,7 +14,7 @@ from itertools import islice
 from typing import Any, Generic, Protocol, TypeVar
 
 from airflow_provider_lipachat.exceptions import LipaChatError, LipaChatValidationError
-from airflow_provider_lipachat.gateway.messages import mask_phone
+from airflow_provider_lipachat.gateway.redaction import mask_phone
 from airflow_provider_lipachat.limits import PROGRESS_INTERVAL
 
 PROGRESS_THRESHOLD = 100

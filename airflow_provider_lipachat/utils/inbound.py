@@ -14,7 +14,9 @@ from typing import Any
 
 from airflow_provider_lipachat.exceptions import LipaChatValidationError
 from airflow_provider_lipachat.gateway.message_list import InboundMessage, normalise_answer
-from airflow_provider_lipachat.gateway.messages import mask_phone, normalize_phone, parse_gateway_timestamp
+from airflow_provider_lipachat.gateway.messages import parse_gateway_timestamp
+from airflow_provider_lipachat.gateway.recipients import international_digits
+from airflow_provider_lipachat.gateway.redaction import mask_phone
 
 #: Messages this much older than the newest one handled are still compared by id: the gateway may list a
 #: message a little after a newer one (two arriving within the same second, or its clock's order).
@@ -53,7 +55,7 @@ class InboundRule:
         if not anyone:
             if isinstance(senders, str) or not isinstance(senders, list | tuple | set | frozenset) or not senders:
                 raise LipaChatValidationError("senders", senders, SENDERS_ACCEPTED)
-            allowed = frozenset(normalize_phone(number, "senders") for number in senders)
+            allowed = frozenset(international_digits(number, "senders") for number in senders)
         if keyword is not None and pattern is not None:
             raise LipaChatValidationError("pattern", pattern, "is given with keyword: pass one of them, not both")
         if keyword is not None and (not isinstance(keyword, str) or not keyword.strip()):

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from airflow_provider_lipachat.exceptions import LipaChatValidationError
-from airflow_provider_lipachat.gateway.messages import mask_phone
+from airflow_provider_lipachat.gateway.redaction import mask_phone
 
 log = logging.getLogger(__name__)
 

@@ -45,6 +45,11 @@ TYPED = [
     ("rate_limit", "fast", False),
     ("from_number", SANDBOX_SENDER, True),
     ("from_number", "", True),
+    ("default_region", "KE", True),
+    ("default_region", "ng", True),
+    ("default_region", "", True),
+    ("default_region", "Kenya", False),
+    ("default_region", "K1", False),
     ("rate_limit_store_conn_id", "redis_default", True),
     ("rate_limit_store_conn_id", "", True),
 ]

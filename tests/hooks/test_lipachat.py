@@ -248,7 +248,7 @@ class TestLegacyForm:
         assert (
             set(widgets)
             == set(CONN_FIELDS)
-            == {"from_number", "timeout", "max_retries", "rate_limit", "rate_limit_store_conn_id"}
+            == {"from_number", "default_region", "timeout", "max_retries", "rate_limit", "rate_limit_store_conn_id"}
         )
 
 

@@ -101,7 +101,7 @@ def test_in_the_triggerer_the_alert_renders_from_the_deadline_and_sends_once(
 def test_a_failed_send_fails_the_callback(lipachat_emulator: Emulator, lipachat_conn: str) -> None:
     events = run_trigger(callback_trigger({**KWARGS, "to": "0711222333", "context": deadline_context()}))
     assert state_of(events[-1]) == "failed", events
-    assert "looks like a local number" in str(events[-1]["body"])
+    assert "looks like a national number" in str(events[-1]["body"])
     assert lipachat_emulator.requests() == []
 
 

@@ -239,12 +239,46 @@ def test_an_invalid_number_in_the_list_keeps_no_one_else_from_being_alerted(
     assert sorted(d["to"] for d in lipachat_emulator.deliveries()) == ["254711000991", "254711000993"]
     assert len(lipachat_emulator.requests()) == 2
     logged = printed(capfd)
-    assert "Not notified 0711****95: LipaChatValidationError: to='0711****95': looks like a local number" in logged
+    assert "Not notified 0711****95: LipaChatValidationError: to='0711****95': looks like a national number" in logged
     assert (
         "1 of 3 recipient(s) not notified: 1 recipient(s) (0711****95): LipaChatValidationError: to: "
-        "looks like a local number "
+        "looks like a national number "
         "(leading 0) with no country code; expected an international number" in logged
     ), logged[-3000:]
+
+
+PLAN_DAG = """
+import pendulum
+from airflow.sdk import DAG, task
+from airflow_provider_lipachat.notifications.lipachat import LipaChatNotifier
+
+with DAG("DAG_ID", schedule=None, start_date=pendulum.datetime(2024, 1, 1, tz="UTC")) as dag:
+    @task(retries=0, on_failure_callback=LipaChatNotifier(
+        to=["254711000991", "+25471100092", "+44 7400 123456", "+1 201-555-0123"], message="load failed"))
+    def load():
+        raise RuntimeError("warehouse unreachable")
+
+    load()
+"""
+
+
+def test_a_number_that_cannot_exist_keeps_no_one_else_from_being_alerted_and_is_named(
+    run_dag: RunDag, lipachat_emulator: Emulator, lipachat_conn: str, capfd: pytest.CaptureFixture[str]
+) -> None:
+    outcome = run_dag(PLAN_DAG)
+
+    assert outcome.task_states == {"load": "failed"}
+    assert sorted(d["to"] for d in lipachat_emulator.deliveries()) == ["12015550123", "254711000991", "447400123456"]
+    assert len(lipachat_emulator.requests()) == 3
+    logged = printed(capfd)
+    assert (
+        "Not notified +2547*****92: LipaChatValidationError: to='+2547*****92': cannot exist in Kenya (+254)" in logged
+    )
+    assert (
+        "1 of 4 recipient(s) not notified: 1 recipient(s) (+2547*****92): LipaChatValidationError: to: "
+        "cannot exist in Kenya (+254)" in logged
+    ), logged[-3000:]
+    assert "25471100092" not in logged
 
 
 def test_a_literal_list_with_only_valid_numbers_or_a_template_parses() -> None:

@@ -169,7 +169,7 @@ with DAG("DAG_ID", schedule=None, start_date=pendulum.datetime(2024, 1, 1, tz="U
 """
 
 EXPECTED_ERRORS = {
-    "local_number": "to='0712****78': looks like a local number (leading 0) with no country code",
+    "local_number": "to='0712****78': looks like a national number (leading 0) with no country code",
     "letters_in_number": "to='+254-7II-***-*33': has characters other than digits",
     "plain_http_url": "media_url='http://x.example/2024-05-01/a.png': is not https",
     "ftp_url": "media_url='ftp://x.example/a.png': is not https",

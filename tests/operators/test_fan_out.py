@@ -124,7 +124,7 @@ def test_a_bad_number_in_the_list_fails_before_any_request(
     assert outcome.try_numbers == {"send": 1}
     assert lipachat_emulator.requests() == []
     output = printed(capfd)
-    assert "to='0712****78': looks like a local number" in output
+    assert "to='0712****78': looks like a national number" in output
 
 
 def test_the_connection_rate_limit_holds_across_workers(
