@@ -13,7 +13,14 @@ import pytest
 from airflow_provider_lipachat.compat import AirflowFailException
 from airflow_provider_lipachat.emulator import Emulator
 from airflow_provider_lipachat.sensors.lipachat import WhatsAppReplySensor
-from tests.support import DagRunOutcome, connection_json, printed, sensor_timeout
+from tests.support import (
+    RESCHEDULE_TIMEOUT_BROKEN,
+    DagRunOutcome,
+    airflow_defect,
+    connection_json,
+    printed,
+    sensor_timeout,
+)
 
 RunDag = Callable[..., DagRunOutcome]
 ALICE, BOB = "254700000001", "254700000002"
@@ -72,8 +79,20 @@ with DAG("DAG_ID", schedule=None, start_date=pendulum.datetime(2024, 1, 1, tz="U
 
 MODES = pytest.mark.parametrize(
     ("mode", "deferrable"),
-    [("poke", False), ("reschedule", False), ("poke", True)],
-    ids=["poke", "reschedule", "deferred"],
+    [
+        pytest.param("poke", False, id="poke"),
+        pytest.param(
+            "reschedule",
+            False,
+            id="reschedule",
+            marks=airflow_defect(
+                RESCHEDULE_TIMEOUT_BROKEN,
+                "Airflow 3.0 (seen in dag.test()): its base sensor subtracts a reschedule start date it got as "
+                "text, so a sensor that was rescheduled once fails with a TypeError at its next look",
+            ),
+        ),
+        pytest.param("poke", True, id="deferred"),
+    ],
 )
 
 
