@@ -17,7 +17,8 @@ from airflow_provider_lipachat.exceptions import (
     LipaChatSessionClosedError,
     LipaChatThroughputError,
 )
-from airflow_provider_lipachat.gateway.messages import SendResult, mask_phone, parse_gateway_timestamp
+from airflow_provider_lipachat.gateway.messages import SendResult, mask_phone
+from airflow_provider_lipachat.gateway.timestamps import parse_gateway_timestamp
 
 SNIPPET_LENGTH = 200
 #: How much older than the send an answer's timestamp must be before the send counts as replayed:

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
-from airflow_provider_lipachat.gateway.messages import parse_gateway_timestamp, split_button_id
+from airflow_provider_lipachat.gateway.messages import split_button_id
+from airflow_provider_lipachat.gateway.timestamps import parse_gateway_timestamp
 
 FAILED = "FAILED"
 #: FAILED aside, a status only moves up this ladder; READ implies DELIVERED.

@@ -41,7 +41,6 @@ MEDIA_TYPE_BY_EXTENSION: dict[str, str] = {
 _PHONE_SEPARATORS = re.compile(r"[\s\-().]")
 # One '.' followed by digits at the end is how a float renders ("254711000921.0"), not a separator.
 _DECIMAL_NUMBER = re.compile(r"^\+?\d+\.\d+$")
-_GATEWAY_TIMESTAMP = re.compile(r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?$")
 
 
 def _absent(value: str | None) -> bool:
@@ -775,26 +774,3 @@ class SendResult:
     #: The gateway answered with the first answer to this ``messageId``: sent before, nothing new now.
     #: Inferred from ``timestamp`` (see ``answers.answered_as_already_sent``); False when it cannot tell.
     replayed: bool = False
-
-
-def parse_gateway_timestamp(value: object) -> pendulum.DateTime | None:
-    """Read the gateway's timestamp as a UTC datetime, or None when absent or unreadable.
-
-    The documented form is a zone-less ``LocalDateTime`` with up to 9 fractional digits; the
-    gateway does not say which zone its clock is in, so UTC is the assumption. A timestamp
-    that carries its own offset is converted. An unreadable one never fails a send that succeeded.
-    """
-    if not isinstance(value, str):
-        return None
-    text = value.strip()
-    match = _GATEWAY_TIMESTAMP.match(text)
-    try:
-        if match is not None:
-            *fields, fraction = match.groups()
-            year, month, day, hour, minute, second = (int(f) for f in fields)
-            microsecond = int((fraction or "0").ljust(6, "0")[:6])
-            return pendulum.datetime(year, month, day, hour, minute, second, microsecond, tz=pendulum.UTC)
-        parsed = pendulum.parse(text)
-    except ValueError:  # pendulum's ParserError is a ValueError
-        return None
-    return parsed.in_timezone("UTC") if isinstance(parsed, pendulum.DateTime) else None

@@ -14,7 +14,8 @@ from typing import Any
 
 from airflow_provider_lipachat.exceptions import LipaChatValidationError
 from airflow_provider_lipachat.gateway.message_list import InboundMessage, normalise_answer
-from airflow_provider_lipachat.gateway.messages import mask_phone, normalize_phone, parse_gateway_timestamp
+from airflow_provider_lipachat.gateway.messages import mask_phone, normalize_phone
+from airflow_provider_lipachat.gateway.timestamps import parse_gateway_timestamp
 
 #: Messages this much older than the newest one handled are still compared by id: the gateway may list a
 #: message a little after a newer one (two arriving within the same second, or its clock's order).
