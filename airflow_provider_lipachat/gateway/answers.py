@@ -165,7 +165,8 @@ def answered_as_already_sent(
     """
     if answered_at is None or first_sent_at is None:
         return False
-    return first_sent_at - answered_at > tolerance
+    # Compared as points in time: subtracting a pendulum DateTime builds an Interval, costly on every send.
+    return answered_at < first_sent_at - tolerance
 
 
 def read_send_result(

@@ -108,7 +108,7 @@ class LipaChatClient:
             "POST",
             message.path,
             json_body=message.to_payload(),
-            about=f" to {mask_phone(message.to)}",
+            recipient=message.to,
             sender=message.from_number,
         )
         return read_send_result(status, text, API_PREFIX + message.path, message.message_id, first_sent_at)
@@ -162,12 +162,12 @@ class LipaChatClient:
         path: str,
         *,
         json_body: dict[str, Any] | None = None,
-        about: str = "",
+        recipient: str | None = None,
         sender: str | None = None,
     ) -> tuple[int, str]:
         """One logical request: the HTTP status and body text of the first non-transient answer.
 
-        ``about`` names what the request is for in retry warnings, e.g. the masked recipient; a
+        ``recipient`` is named (masked) in retry warnings, masked only when one is logged; a
         message's ``sender`` draws every attempt from that number's shared budget, if there is one.
         """
         url = self.base_url + API_PREFIX + path
@@ -195,7 +195,7 @@ class LipaChatClient:
                 )
             if policy.gives_up(attempt, retry):
                 raise retry.failure
-            policy.log_retry(log, what + about, attempt, retry)
+            policy.log_retry(log, what if recipient is None else f"{what} to {mask_phone(recipient)}", attempt, retry)
             self._sleep(retry.wait)
         raise AssertionError("unreachable: the loop returns or raises")
 

@@ -28,7 +28,8 @@ def parse_gateway_timestamp(value: object) -> pendulum.DateTime | None:
             *fields, fraction = match.groups()
             year, month, day, hour, minute, second = (int(f) for f in fields)
             microsecond = int((fraction or "0").ljust(6, "0")[:6])
-            return pendulum.datetime(year, month, day, hour, minute, second, microsecond, tz=pendulum.UTC)
+            # The constructor, not pendulum.datetime(): the same value, without a zone conversion per answer.
+            return pendulum.DateTime(year, month, day, hour, minute, second, microsecond, tzinfo=pendulum.UTC)
         parsed = pendulum.parse(text)
     except ValueError:  # pendulum's ParserError is a ValueError
         return None

@@ -233,9 +233,6 @@ class LipaChatHook(BaseHook):
     ) -> SendResult:
         """Validate and send one media message; raises a ``LipaChatError`` subclass on failure."""
         message = self.media_message(to, media_url, media_type, caption, filename, from_number, message_id)
-        self.log.debug(
-            "Sending %s to %s (message id %s)", message.media_type, mask_phone(message.to), message.message_id
-        )
         return self.client.send_media(message)
 
     def text_message(
