@@ -21,6 +21,7 @@ from airflow_provider_lipachat.gateway.message_list import DEFAULT_MAX_PAGES, PA
 from airflow_provider_lipachat.gateway.messages import (
     ButtonsMessage,
     MediaMessage,
+    Message,
     SendResult,
     TemplateMessage,
     TextMessage,
@@ -97,7 +98,7 @@ class LipaChatClient:
     def close(self) -> None:
         self.session.close()
 
-    def send(self, message: MediaMessage | TextMessage | TemplateMessage | ButtonsMessage) -> SendResult:
+    def send(self, message: Message) -> SendResult:
         """Send one message to its route; returns the gateway's result or raises a ``LipaChatError``.
 
         The result's ``replayed`` says whether the gateway answered as already sent, judged against
@@ -114,6 +115,7 @@ class LipaChatClient:
         return read_send_result(status, text, API_PREFIX + message.path, message.message_id, first_sent_at)
 
     def send_media(self, message: MediaMessage) -> SendResult:
+        """``send``, kept for callers that name the kind."""
         return self.send(message)
 
     def send_text(self, message: TextMessage) -> SendResult:

@@ -6,6 +6,7 @@ No I/O and no Airflow here, so importing this module is cheap and every rule is 
 from __future__ import annotations
 
 import ast
+import copy
 import math
 import numbers
 import operator
@@ -15,7 +16,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, TypeAlias, TypeVar
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import pendulum
@@ -23,6 +24,7 @@ import pendulum
 from airflow_provider_lipachat.exceptions import LipaChatValidationError
 
 T = TypeVar("T")
+A = TypeVar("A", bound="Addressable")
 
 MEDIA_TYPES: tuple[str, ...] = ("IMAGE", "VIDEO", "AUDIO", "DOCUMENT", "STICKER")
 CAPTION_MEDIA_TYPES: frozenset[str] = frozenset({"IMAGE", "VIDEO", "DOCUMENT"})
@@ -455,8 +457,23 @@ def new_message_id() -> str:
     return str(uuid.uuid4())
 
 
+class Addressable:
+    """What every message value has besides its content: a copy of it can go to another recipient, under another id."""
+
+    def addressed(self: A, to: str, message_id: str) -> A:
+        """This checked message for ``to`` under ``message_id``, neither checked again.
+
+        ``to`` must already be normalised (as ``parse_recipients`` gives it), ``message_id`` non-empty:
+        this is how one message built per task reaches every recipient without re-validating it.
+        """
+        copied = copy.copy(self)
+        object.__setattr__(copied, "to", to)
+        object.__setattr__(copied, "message_id", message_id)
+        return copied
+
+
 @dataclass(frozen=True)
-class MediaMessage:
+class MediaMessage(Addressable):
     """One media message, validated and normalised on construction.
 
     Empty strings count as absent; ``media_type`` is inferred from the URL when absent;
@@ -473,6 +490,7 @@ class MediaMessage:
     message_id: str = field(default_factory=new_message_id)
 
     path: ClassVar[str] = "/whatsapp/media"
+    kind: ClassVar[str] = "media"
 
     def __post_init__(self) -> None:
         media_url = _validate_media_url(self.media_url)
@@ -501,6 +519,14 @@ class MediaMessage:
         object.__setattr__(self, "filename", filename)
         _normalise_addressing(self)
 
+    def content(self, shown_url: str | None = None) -> tuple[object, ...]:
+        """What the recipient sees, without the addressing: the fingerprint's input for ``resend_if_changed``.
+
+        :param shown_url: the link as shown (a storage path); default the URL without its query string.
+        """
+        shown = mask_url(self.media_url) if shown_url is None else shown_url
+        return ("media", shown, self.media_type, self.caption, self.filename)
+
     def to_payload(self) -> dict[str, Any]:
         """The JSON body of ``POST /api/v1/whatsapp/media``."""
         payload: dict[str, Any] = {
@@ -524,7 +550,7 @@ _LANGUAGE_CODE = re.compile(r"^[a-z]{2,3}(_[A-Z]{2})?$")
 
 
 @dataclass(frozen=True)
-class TextMessage:
+class TextMessage(Addressable):
     """A free-form text message (at most 4096 characters), validated on construction."""
 
     to: str
@@ -533,6 +559,7 @@ class TextMessage:
     message_id: str = field(default_factory=new_message_id)
 
     path: ClassVar[str] = "/whatsapp/message/text"
+    kind: ClassVar[str] = "text"
 
     def __post_init__(self) -> None:
         if not isinstance(self.message, str) or not self.message.strip():
@@ -545,13 +572,17 @@ class TextMessage:
             )
         _normalise_addressing(self)
 
+    def content(self) -> tuple[object, ...]:
+        """What the recipient sees, without the addressing: the fingerprint's input for ``resend_if_changed``."""
+        return ("text", self.message)
+
     def to_payload(self) -> dict[str, Any]:
         """The JSON body of ``POST /api/v1/whatsapp/message/text``."""
         return {"messageId": self.message_id, "message": self.message, "from": self.from_number, "to": self.to}
 
 
 @dataclass(frozen=True)
-class TemplateMessage:
+class TemplateMessage(Addressable):
     """An approved template message, the one kind WhatsApp accepts outside the 24-hour window.
 
     The optional header carries media (IMAGE, VIDEO or DOCUMENT, inferred from the URL when
@@ -568,6 +599,7 @@ class TemplateMessage:
     message_id: str = field(default_factory=new_message_id)
 
     path: ClassVar[str] = "/whatsapp/template"
+    kind: ClassVar[str] = "template"
 
     def __post_init__(self) -> None:
         if not isinstance(self.template_name, str) or not _TEMPLATE_NAME.match(self.template_name):
@@ -598,6 +630,16 @@ class TemplateMessage:
         object.__setattr__(self, "header_media_type", header_type)
         object.__setattr__(self, "body_placeholders", parse_placeholders(self.body_placeholders))
         _normalise_addressing(self)
+
+    def content(self, shown_header: str | None = None) -> tuple[object, ...]:
+        """What the recipient sees, without the addressing: the fingerprint's input for ``resend_if_changed``.
+
+        :param shown_header: the header link as shown (a storage path); default its URL without the query string.
+        """
+        if shown_header is None and self.header_media_url is not None:
+            shown_header = mask_url(self.header_media_url)
+        placeholders = list(self.body_placeholders)
+        return ("template", self.template_name, self.language_code, placeholders, shown_header, self.header_media_type)
 
     def to_payload(self) -> dict[str, Any]:
         """The JSON body of ``POST /api/v1/whatsapp/template``, in the shape real clients send."""
@@ -711,7 +753,7 @@ def parse_buttons(value: object, field_name: str = "buttons") -> tuple[Button, .
 
 
 @dataclass(frozen=True)
-class ButtonsMessage:
+class ButtonsMessage(Addressable):
     """A free-form message with 1 to 3 reply buttons, validated on construction; the 24-hour rule applies."""
 
     to: str
@@ -723,6 +765,7 @@ class ButtonsMessage:
     question_token: str | None = None
 
     path: ClassVar[str] = "/whatsapp/interactive/buttons"
+    kind: ClassVar[str] = "buttons"
 
     def __post_init__(self) -> None:
         if not isinstance(self.text, str) or not self.text.strip():
@@ -742,6 +785,19 @@ class ButtonsMessage:
             )
         _normalise_addressing(self)
 
+    def addressed(self, to: str, message_id: str, question_token: str | None = None) -> ButtonsMessage:
+        """This checked message for ``to`` under ``message_id``, asking with ``question_token``.
+
+        As ``Addressable.addressed``; the copy's buttons carry ``question_token`` (None: the ids as given).
+        """
+        copied = super().addressed(to, message_id)
+        object.__setattr__(copied, "question_token", question_token)
+        return copied
+
+    def content(self) -> tuple[object, ...]:
+        """What the recipient sees, without the addressing: the fingerprint's input for ``resend_if_changed``."""
+        return ("buttons", self.text, [[b.id, b.title] for b in self.reply_buttons])
+
     @property
     def reply_buttons(self) -> tuple[Button, ...]:
         """The checked buttons (``buttons`` holds only these once the message is built)."""
@@ -760,6 +816,10 @@ class ButtonsMessage:
             "from": self.from_number,
             "to": self.to,
         }
+
+
+#: Every message value: what ``LipaChatClient.send`` and ``LipaChatHook.send`` take.
+Message: TypeAlias = MediaMessage | TextMessage | TemplateMessage | ButtonsMessage
 
 
 @dataclass(frozen=True)
