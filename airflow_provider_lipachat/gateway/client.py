@@ -17,7 +17,7 @@ from requests.adapters import HTTPAdapter
 
 from airflow_provider_lipachat.exceptions import LipaChatRequestError
 from airflow_provider_lipachat.gateway.answers import read_envelope, read_send_result
-from airflow_provider_lipachat.gateway.message_list import DEFAULT_MAX_PAGES, PAGE_SIZE, ListScan, MessageStatus
+from airflow_provider_lipachat.gateway.message_list import LIST_SCAN_MAX_PAGES, PAGE_SIZE, ListScan, MessageStatus
 from airflow_provider_lipachat.gateway.messages import (
     ButtonsMessage,
     MediaMessage,
@@ -141,7 +141,7 @@ class LipaChatClient:
         status, text = self._request("GET", path)
         return read_envelope(status, text, API_PREFIX + path.split("?")[0])
 
-    def statuses(self, wa_ids: Iterable[str], max_pages: int = DEFAULT_MAX_PAGES) -> dict[str, MessageStatus]:
+    def statuses(self, wa_ids: Iterable[str], max_pages: int = LIST_SCAN_MAX_PAGES) -> dict[str, MessageStatus]:
         """The latest status of each waId, in one pass over the list that stops once all are found."""
         return self.scan(ListScan(frozenset(wa_ids), max_pages=max_pages)).found
 

@@ -30,7 +30,7 @@ WHATSAPP_ERRORS = {
     131056: "too many messages to this recipient",
 }
 PAGE_SIZE = 100
-DEFAULT_MAX_PAGES = 200
+LIST_SCAN_MAX_PAGES = 200
 
 
 def normalise_status(value: object) -> str | None:
@@ -244,7 +244,7 @@ class ListScan:
     """
 
     awaited: frozenset[str]
-    max_pages: int = DEFAULT_MAX_PAGES
+    max_pages: int = LIST_SCAN_MAX_PAGES
     replies: bool = False
     reply_senders: frozenset[str] | None = None
     since: datetime | None = None

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from airflow_provider_lipachat.compat import AirflowNotFoundException, BaseHook, aget_connection, mask_secret
 from airflow_provider_lipachat.exceptions import LipaChatError, LipaChatValidationError
 from airflow_provider_lipachat.gateway.client import LipaChatClient
-from airflow_provider_lipachat.gateway.message_list import DEFAULT_MAX_PAGES, ListScan, MessageStatus, list_mark
+from airflow_provider_lipachat.gateway.message_list import LIST_SCAN_MAX_PAGES, ListScan, MessageStatus, list_mark
 from airflow_provider_lipachat.gateway.messages import (
     Button,
     ButtonsMessage,
@@ -154,12 +154,12 @@ class LipaChatHook(BaseHook):
         store = self.settings.rate_limit_store_conn_id
         return f", at most {limit:g}/s ({shared:g}/s shared by every task sending from this number, through {store!r})"
 
-    def statuses(self, wa_ids: Iterable[str], max_pages: int = DEFAULT_MAX_PAGES) -> dict[str, MessageStatus]:
+    def statuses(self, wa_ids: Iterable[str], max_pages: int = LIST_SCAN_MAX_PAGES) -> dict[str, MessageStatus]:
         """The latest delivery status of each waId found on the gateway's message list."""
         return self.client.statuses(wa_ids, max_pages=max_pages)
 
     def replies(
-        self, wa_ids: Iterable[str], senders: Iterable[str] | None = None, max_pages: int = DEFAULT_MAX_PAGES
+        self, wa_ids: Iterable[str], senders: Iterable[str] | None = None, max_pages: int = LIST_SCAN_MAX_PAGES
     ) -> ListScan:
         """One pass over the message list: the status of each waId, and the inbound messages from ``senders``
         (from anyone when None) met on the way."""
@@ -179,7 +179,7 @@ class LipaChatHook(BaseHook):
         return list_mark(self.client.message_page(0))
 
     def replayed_since(
-        self, mark: str | None, wa_ids: Iterable[str], max_pages: int = DEFAULT_MAX_PAGES
+        self, mark: str | None, wa_ids: Iterable[str], max_pages: int = LIST_SCAN_MAX_PAGES
     ) -> frozenset[str] | None:
         """Of the waIds sends were answered with, those listed before ``mark`` was read: the gateway answered
         those sends with an earlier message, sending nothing new. None when the list cannot tell (see
