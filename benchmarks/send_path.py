@@ -85,7 +85,7 @@ def fan_out_cpu(count: int) -> dict[str, float]:
     )
     ti = _TaskInstance()
     cpu, wall = time.process_time(), time.perf_counter()
-    operator.execute({"ti": ti})  # type: ignore[arg-type]
+    operator.execute({"ti": ti})  # type: ignore[typeddict-item]
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
     assert len(ti.xcom["message_id"]) == count
     return {"cpu_per_1000": cpu / count * 1000, "wall": wall}
