@@ -32,34 +32,10 @@ MEDIA_URL = "https://reports.example.com/weekly/summary.pdf"
 
 def per_send(sends: int) -> dict[str, float]:
     """Microseconds per send, hook and raw, in interleaved blocks of 50 (this process, the emulator in its own)."""
-    import requests
-    from common import API_KEY, SENDER, recipients
+    from common import hook_and_raw_seconds, recipients
 
-    from airflow_provider_lipachat.hooks.lipachat import LipaChatHook
-
-    base_url = os.environ["SEND_PATH_EMULATOR"]
-    hook = LipaChatHook()
-    session = requests.Session()
-    session.headers.update({"apiKey": API_KEY, "Content-Type": "application/json"})
-    url = base_url + "/api/v1/whatsapp/media"
-    hook.send_media(to="254700000000", media_url=MEDIA_URL, message_id="warm-up")  # the connection read, once
-    session.post(url, json={}, timeout=30)
-    timings = {"hook": 0.0, "raw": 0.0}
-    numbers = recipients(sends)
-    for block in range(0, sends, 50):
-        for kind in ("hook", "raw") if block % 100 == 0 else ("raw", "hook"):
-            started = time.perf_counter()
-            for n in numbers[block : block + 50]:
-                if kind == "hook":
-                    hook.send_media(
-                        to=n, media_url=MEDIA_URL, caption="Weekly summary", filename="summary.pdf", message_id=f"h-{n}"
-                    )
-                else:
-                    body = {"messageId": f"r-{n}", "mediaType": "DOCUMENT", "mediaUrl": MEDIA_URL, "from": SENDER,
-                            "to": n, "caption": "Weekly summary", "filename": "summary.pdf"}  # fmt: skip
-                    session.post(url, json=body, timeout=30).json()
-            timings[kind] += time.perf_counter() - started
-    return {kind: seconds / sends * 1e6 for kind, seconds in timings.items()}
+    seconds = hook_and_raw_seconds(os.environ["SEND_PATH_EMULATOR"], recipients(sends), MEDIA_URL, warm_up=True)
+    return {kind: spent / sends * 1e6 for kind, spent in seconds.items()}
 
 
 class _TaskInstance:
