@@ -88,3 +88,50 @@ def table(title: str, header: list[str], rows: list[list[str]]) -> str:
     rule = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
     body = ["| " + " | ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)) + " |" for row in rows]
     return "\n".join([f"\n{title}\n", line, rule, *body])
+
+
+def media_payload(to: str, message_id: str, media_url: str) -> dict[str, str]:
+    """The JSON a media send carries, written by hand: what a user without the provider would post."""
+    return {
+        "messageId": message_id,
+        "mediaType": "DOCUMENT",
+        "mediaUrl": media_url,
+        "from": SENDER,
+        "to": to,
+        "caption": "Weekly summary",
+        "filename": "summary.pdf",
+    }
+
+
+def hook_and_raw_seconds(
+    base_url: str, numbers: list[str], media_url: str, *, warm_up: bool = False
+) -> dict[str, float]:
+    """Seconds spent by ``LipaChatHook.send_media`` and by ``requests.Session.post`` of the same JSON, one send
+    each per number, interleaved in blocks of 50 (the order alternating); ``warm_up`` sends one of each first."""
+    import time
+
+    import requests
+
+    from airflow_provider_lipachat.hooks.lipachat import LipaChatHook
+
+    hook = LipaChatHook()
+    session = requests.Session()
+    session.headers.update({"apiKey": API_KEY, "Content-Type": "application/json"})
+    url = base_url + "/api/v1/whatsapp/media"
+    if warm_up:  # the connection read and the first socket, once
+        hook.send_media(to="254700000000", media_url=media_url, message_id="warm-up")
+        session.post(url, json=media_payload("254700000000", "warm-up-raw", media_url), timeout=30)
+    timings = {"hook": 0.0, "raw": 0.0}
+    for block in range(0, len(numbers), 50):
+        for kind in ("hook", "raw") if block % 100 == 0 else ("raw", "hook"):
+            started = time.perf_counter()
+            for n in numbers[block : block + 50]:
+                if kind == "hook":
+                    hook.send_media(
+                        to=n, media_url=media_url, caption="Weekly summary", filename="summary.pdf",
+                        message_id=f"hook-{n}",
+                    )  # fmt: skip
+                else:
+                    session.post(url, json=media_payload(n, f"raw-{n}", media_url), timeout=30).json()
+            timings[kind] += time.perf_counter() - started
+    return timings

@@ -32,14 +32,14 @@ import many_tasks
 import numbering_plan
 import preflight
 import reply_scan
-import requests
 from common import (
     API_KEY,
-    SENDER,
     arrival,
     control,
     emulator_process,
+    hook_and_raw_seconds,
     max_requests_in_any_second,
+    media_payload,
     recipients,
     table,
     use_lipachat_connection,
@@ -53,39 +53,14 @@ RATE_LIMIT = 80.0
 
 
 def payload(to: str, message_id: str) -> dict[str, str]:
-    return {
-        "messageId": message_id,
-        "mediaType": "DOCUMENT",
-        "mediaUrl": MEDIA_URL,
-        "from": SENDER,
-        "to": to,
-        "caption": "Weekly summary",
-        "filename": "summary.pdf",
-    }
+    return media_payload(to, message_id, MEDIA_URL)
 
 
 def per_send_overhead(sends: int) -> str:
     """LipaChatHook.send_media vs requests.Session.post of the same JSON, interleaved in blocks."""
     with emulator_process() as base_url:
         use_lipachat_connection(base_url)
-        hook = LipaChatHook()
-        session = requests.Session()
-        session.headers.update({"apiKey": API_KEY, "Content-Type": "application/json"})
-        url = base_url + "/api/v1/whatsapp/media"
-        timings: dict[str, float] = {"hook": 0.0, "raw": 0.0}
-        numbers = recipients(sends)
-        for block in range(0, sends, 50):
-            for kind in ("hook", "raw") if block % 100 == 0 else ("raw", "hook"):
-                started = time.perf_counter()
-                for n in numbers[block : block + 50]:
-                    if kind == "hook":
-                        hook.send_media(
-                            to=n, media_url=MEDIA_URL, caption="Weekly summary", filename="summary.pdf",
-                            message_id=f"hook-{n}",
-                        )  # fmt: skip
-                    else:
-                        session.post(url, json=payload(n, f"raw-{n}"), timeout=30).json()
-                timings[kind] += time.perf_counter() - started
+        timings = hook_and_raw_seconds(base_url, recipients(sends), MEDIA_URL)
         assert len(control(base_url, "/_emulator/messages")) == 2 * sends
     hook_us, raw_us = (timings[k] / sends * 1e6 for k in ("hook", "raw"))
     rows = [

@@ -213,7 +213,7 @@ def backdate_gateway_answers(emulator: Any, seconds: float) -> None:
     """
     import datetime
 
-    from airflow_provider_lipachat.gateway.messages import parse_gateway_timestamp
+    from airflow_provider_lipachat.gateway.timestamps import parse_gateway_timestamp
 
     with emulator.state.lock:
         for answer in emulator.state.answers_by_message_id.values():

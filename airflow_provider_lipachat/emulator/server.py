@@ -24,8 +24,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from airflow_provider_lipachat.emulator.inbound import (
-    InboundMessage,
+from airflow_provider_lipachat.emulator.inbound_messages import (
+    EmulatedInboundMessage,
     InboundSpec,
     InboundSpecError,
     ReplyScript,
@@ -517,7 +517,7 @@ class Emulator:
         *,
         button: str | dict[str, str] | None = None,
         after: float = 0.0,
-    ) -> InboundMessage:
+    ) -> EmulatedInboundMessage:
         """A message from ``from_number`` arriving ``after`` seconds from now, as ``POST /_emulator/inbound`` would.
 
         ``text``, or ``button``: a button reply, ``{"id": ..., "title": ...}`` (or one string for both).
@@ -546,6 +546,6 @@ class Emulator:
         self.state.add_reply_script(script)
         return script
 
-    def inbound(self) -> list[InboundMessage]:
+    def inbound(self) -> list[EmulatedInboundMessage]:
         """Inbound messages that have arrived so far, oldest first."""
         return self.state.arrived_inbound()

@@ -11,9 +11,9 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from airflow_provider_lipachat.emulator.inbound import (
+from airflow_provider_lipachat.emulator.inbound_messages import (
     INBOUND_ID_BASE,
-    InboundMessage,
+    EmulatedInboundMessage,
     InboundSpec,
     ReplyScript,
     new_inbound_wa_id,
@@ -127,7 +127,7 @@ class EmulatorState:
     sent: list[SentMessage] = field(default_factory=list)
     status_scripts: list[StatusScript] = field(default_factory=list)
     media_fetches: list[MediaFetch] = field(default_factory=list)
-    inbound: list[InboundMessage] = field(default_factory=list)
+    inbound: list[EmulatedInboundMessage] = field(default_factory=list)
     reply_scripts: list[ReplyScript] = field(default_factory=list)
     replies_given: dict[int, int] = field(default_factory=dict)
     throughput: ThroughputLimit | None = None
@@ -292,14 +292,14 @@ class EmulatorState:
 
     # -- inbound messages and scripted replies ------------------------------------------------
 
-    def add_inbound(self, spec: InboundSpec, now: float | None = None) -> InboundMessage:
+    def add_inbound(self, spec: InboundSpec, now: float | None = None) -> EmulatedInboundMessage:
         """Receive a message from ``spec.from_number`` ``spec.after`` seconds from ``now``."""
         with self.lock:
             return self._add_inbound(spec, (time.time() if now is None else now) + spec.after)
 
-    def _add_inbound(self, spec: InboundSpec, at: float) -> InboundMessage:
+    def _add_inbound(self, spec: InboundSpec, at: float) -> EmulatedInboundMessage:
         """Keep an inbound message (the lock held), the list sorted by arrival."""
-        message = InboundMessage(
+        message = EmulatedInboundMessage(
             id=INBOUND_ID_BASE + len(self.inbound) + 1,
             wa_id=new_inbound_wa_id(),
             from_number=spec.from_number,
@@ -334,13 +334,13 @@ class EmulatorState:
                 self.replies_given[index] = self.replies_given.get(index, 0) + 1
                 self._add_inbound(spec, message.sent_at + reached + spec.after)
 
-    def arrived_inbound(self, now: float | None = None) -> list[InboundMessage]:
+    def arrived_inbound(self, now: float | None = None) -> list[EmulatedInboundMessage]:
         """Inbound messages that have arrived by ``now``, oldest first."""
         now = time.time() if now is None else now
         with self.lock:
             return [m for m in self.inbound if m.at <= now]
 
-    def _listed(self, now: float) -> list[SentMessage | InboundMessage]:
+    def _listed(self, now: float) -> list[SentMessage | EmulatedInboundMessage]:
         """Every message the list shows now, oldest first (the lock held)."""
         arrived = [m for m in self.inbound if m.at <= now]
         if not arrived:

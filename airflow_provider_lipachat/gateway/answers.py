@@ -17,8 +17,9 @@ from airflow_provider_lipachat.exceptions import (
     LipaChatSessionClosedError,
     LipaChatThroughputError,
 )
-from airflow_provider_lipachat.gateway.messages import SendResult, parse_gateway_timestamp
+from airflow_provider_lipachat.gateway.messages import SendResult
 from airflow_provider_lipachat.gateway.redaction import mask_phone
+from airflow_provider_lipachat.gateway.timestamps import parse_gateway_timestamp
 
 SNIPPET_LENGTH = 200
 #: How much older than the send an answer's timestamp must be before the send counts as replayed:
@@ -165,7 +166,8 @@ def answered_as_already_sent(
     """
     if answered_at is None or first_sent_at is None:
         return False
-    return first_sent_at - answered_at > tolerance
+    # Compared as points in time: subtracting a pendulum DateTime builds an Interval, costly on every send.
+    return answered_at < first_sent_at - tolerance
 
 
 def read_send_result(

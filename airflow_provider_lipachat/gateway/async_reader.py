@@ -18,7 +18,7 @@ import httpx
 
 from airflow_provider_lipachat.gateway.answers import read_envelope
 from airflow_provider_lipachat.gateway.client import API_PREFIX, MESSAGE_LIST_PATH, redact_key, redirect_refused
-from airflow_provider_lipachat.gateway.message_list import DEFAULT_MAX_PAGES, PAGE_SIZE, ListScan, MessageStatus
+from airflow_provider_lipachat.gateway.message_list import LIST_SCAN_MAX_PAGES, PAGE_SIZE, ListScan, MessageStatus
 from airflow_provider_lipachat.gateway.retry import RetryPolicy
 from airflow_provider_lipachat.limits import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT
 
@@ -45,7 +45,7 @@ class AsyncMessageList:
         self._http: httpx.AsyncClient | None = None
 
     async def statuses(
-        self, wa_ids: Iterable[str], max_pages: int = DEFAULT_MAX_PAGES
+        self, wa_ids: Iterable[str], max_pages: int = LIST_SCAN_MAX_PAGES
     ) -> tuple[dict[str, MessageStatus], ListScan]:
         """The latest status of each waId found in one pass, and the scan (pages read, bound hit)."""
         scan = await self.scan(ListScan(frozenset(wa_ids), max_pages=max_pages))

@@ -17,10 +17,11 @@ from requests.adapters import HTTPAdapter
 
 from airflow_provider_lipachat.exceptions import LipaChatRequestError
 from airflow_provider_lipachat.gateway.answers import read_envelope, read_send_result
-from airflow_provider_lipachat.gateway.message_list import DEFAULT_MAX_PAGES, PAGE_SIZE, ListScan, MessageStatus
+from airflow_provider_lipachat.gateway.message_list import LIST_SCAN_MAX_PAGES, PAGE_SIZE, ListScan, MessageStatus
 from airflow_provider_lipachat.gateway.messages import (
     ButtonsMessage,
     MediaMessage,
+    Message,
     SendResult,
     TemplateMessage,
     TextMessage,
@@ -97,7 +98,7 @@ class LipaChatClient:
     def close(self) -> None:
         self.session.close()
 
-    def send(self, message: MediaMessage | TextMessage | TemplateMessage | ButtonsMessage) -> SendResult:
+    def send(self, message: Message) -> SendResult:
         """Send one message to its route; returns the gateway's result or raises a ``LipaChatError``.
 
         The result's ``replayed`` says whether the gateway answered as already sent, judged against
@@ -108,12 +109,13 @@ class LipaChatClient:
             "POST",
             message.path,
             json_body=message.to_payload(),
-            about=f" to {mask_phone(message.to)}",
+            recipient=message.to,
             sender=message.from_number,
         )
         return read_send_result(status, text, API_PREFIX + message.path, message.message_id, first_sent_at)
 
     def send_media(self, message: MediaMessage) -> SendResult:
+        """``send``, kept for callers that name the kind."""
         return self.send(message)
 
     def send_text(self, message: TextMessage) -> SendResult:
@@ -139,7 +141,7 @@ class LipaChatClient:
         status, text = self._request("GET", path)
         return read_envelope(status, text, API_PREFIX + path.split("?")[0])
 
-    def statuses(self, wa_ids: Iterable[str], max_pages: int = DEFAULT_MAX_PAGES) -> dict[str, MessageStatus]:
+    def statuses(self, wa_ids: Iterable[str], max_pages: int = LIST_SCAN_MAX_PAGES) -> dict[str, MessageStatus]:
         """The latest status of each waId, in one pass over the list that stops once all are found."""
         return self.scan(ListScan(frozenset(wa_ids), max_pages=max_pages)).found
 
@@ -162,12 +164,12 @@ class LipaChatClient:
         path: str,
         *,
         json_body: dict[str, Any] | None = None,
-        about: str = "",
+        recipient: str | None = None,
         sender: str | None = None,
     ) -> tuple[int, str]:
         """One logical request: the HTTP status and body text of the first non-transient answer.
 
-        ``about`` names what the request is for in retry warnings, e.g. the masked recipient; a
+        ``recipient`` is named (masked) in retry warnings, masked only when one is logged; a
         message's ``sender`` draws every attempt from that number's shared budget, if there is one.
         """
         url = self.base_url + API_PREFIX + path
@@ -195,7 +197,7 @@ class LipaChatClient:
                 )
             if policy.gives_up(attempt, retry):
                 raise retry.failure
-            policy.log_retry(log, what + about, attempt, retry)
+            policy.log_retry(log, what if recipient is None else f"{what} to {mask_phone(recipient)}", attempt, retry)
             self._sleep(retry.wait)
         raise AssertionError("unreachable: the loop returns or raises")
 

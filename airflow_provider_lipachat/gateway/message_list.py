@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
-from airflow_provider_lipachat.gateway.messages import parse_gateway_timestamp, split_button_id
+from airflow_provider_lipachat.gateway.messages import split_button_id
+from airflow_provider_lipachat.gateway.timestamps import parse_gateway_timestamp
 
 FAILED = "FAILED"
 #: FAILED aside, a status only moves up this ladder; READ implies DELIVERED.
@@ -29,7 +30,7 @@ WHATSAPP_ERRORS = {
     131056: "too many messages to this recipient",
 }
 PAGE_SIZE = 100
-DEFAULT_MAX_PAGES = 200
+LIST_SCAN_MAX_PAGES = 200
 
 
 def normalise_status(value: object) -> str | None:
@@ -243,7 +244,7 @@ class ListScan:
     """
 
     awaited: frozenset[str]
-    max_pages: int = DEFAULT_MAX_PAGES
+    max_pages: int = LIST_SCAN_MAX_PAGES
     replies: bool = False
     reply_senders: frozenset[str] | None = None
     since: datetime | None = None

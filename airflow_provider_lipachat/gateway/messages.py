@@ -5,18 +5,22 @@ No I/O and no Airflow here, so importing this module is cheap and every rule is 
 
 from __future__ import annotations
 
+import copy
 import re
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeAlias, TypeVar
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import pendulum
 
 from airflow_provider_lipachat.exceptions import LipaChatValidationError
 from airflow_provider_lipachat.gateway.recipients import international_digits
+from airflow_provider_lipachat.gateway.redaction import mask_url
 from airflow_provider_lipachat.gateway.rendered import rendered_collection
+
+A = TypeVar("A", bound="Addressable")
 
 MEDIA_TYPES: tuple[str, ...] = ("IMAGE", "VIDEO", "AUDIO", "DOCUMENT", "STICKER")
 CAPTION_MEDIA_TYPES: frozenset[str] = frozenset({"IMAGE", "VIDEO", "DOCUMENT"})
@@ -29,8 +33,6 @@ MEDIA_TYPE_BY_EXTENSION: dict[str, str] = {
     **dict.fromkeys(("pdf", "txt", "csv", "doc", "docx", "xls", "xlsx", "ppt", "pptx"), "DOCUMENT"),
     "webp": "STICKER",
 }
-
-_GATEWAY_TIMESTAMP = re.compile(r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?$")
 
 
 def _absent(value: str | None) -> bool:
@@ -134,8 +136,23 @@ def new_message_id() -> str:
     return str(uuid.uuid4())
 
 
+class Addressable:
+    """What every message value has besides its content: a copy of it can go to another recipient, under another id."""
+
+    def addressed(self: A, to: str, message_id: str) -> A:
+        """This checked message for ``to`` under ``message_id``, neither checked again.
+
+        ``to`` must already be normalised (as ``parse_recipients`` gives it), ``message_id`` non-empty:
+        this is how one message built per task reaches every recipient without re-validating it.
+        """
+        copied = copy.copy(self)
+        object.__setattr__(copied, "to", to)
+        object.__setattr__(copied, "message_id", message_id)
+        return copied
+
+
 @dataclass(frozen=True)
-class MediaMessage:
+class MediaMessage(Addressable):
     """One media message, validated and normalised on construction.
 
     Empty strings count as absent; ``media_type`` is inferred from the URL when absent;
@@ -152,6 +169,7 @@ class MediaMessage:
     message_id: str = field(default_factory=new_message_id)
 
     path: ClassVar[str] = "/whatsapp/media"
+    kind: ClassVar[str] = "media"
 
     def __post_init__(self) -> None:
         media_url = _validate_media_url(self.media_url)
@@ -180,6 +198,14 @@ class MediaMessage:
         object.__setattr__(self, "filename", filename)
         _normalise_addressing(self)
 
+    def content(self, shown_url: str | None = None) -> tuple[object, ...]:
+        """What the recipient sees, without the addressing: the fingerprint's input for ``resend_if_changed``.
+
+        :param shown_url: the link as shown (a storage path); default the URL without its query string.
+        """
+        shown = mask_url(self.media_url) if shown_url is None else shown_url
+        return ("media", shown, self.media_type, self.caption, self.filename)
+
     def to_payload(self) -> dict[str, Any]:
         """The JSON body of ``POST /api/v1/whatsapp/media``."""
         payload: dict[str, Any] = {
@@ -203,7 +229,7 @@ _LANGUAGE_CODE = re.compile(r"^[a-z]{2,3}(_[A-Z]{2})?$")
 
 
 @dataclass(frozen=True)
-class TextMessage:
+class TextMessage(Addressable):
     """A free-form text message (at most 4096 characters), validated on construction."""
 
     to: str
@@ -212,6 +238,7 @@ class TextMessage:
     message_id: str = field(default_factory=new_message_id)
 
     path: ClassVar[str] = "/whatsapp/message/text"
+    kind: ClassVar[str] = "text"
 
     def __post_init__(self) -> None:
         if not isinstance(self.message, str) or not self.message.strip():
@@ -224,13 +251,17 @@ class TextMessage:
             )
         _normalise_addressing(self)
 
+    def content(self) -> tuple[object, ...]:
+        """What the recipient sees, without the addressing: the fingerprint's input for ``resend_if_changed``."""
+        return ("text", self.message)
+
     def to_payload(self) -> dict[str, Any]:
         """The JSON body of ``POST /api/v1/whatsapp/message/text``."""
         return {"messageId": self.message_id, "message": self.message, "from": self.from_number, "to": self.to}
 
 
 @dataclass(frozen=True)
-class TemplateMessage:
+class TemplateMessage(Addressable):
     """An approved template message, the one kind WhatsApp accepts outside the 24-hour window.
 
     The optional header carries media (IMAGE, VIDEO or DOCUMENT, inferred from the URL when
@@ -247,6 +278,7 @@ class TemplateMessage:
     message_id: str = field(default_factory=new_message_id)
 
     path: ClassVar[str] = "/whatsapp/template"
+    kind: ClassVar[str] = "template"
 
     def __post_init__(self) -> None:
         if not isinstance(self.template_name, str) or not _TEMPLATE_NAME.match(self.template_name):
@@ -277,6 +309,16 @@ class TemplateMessage:
         object.__setattr__(self, "header_media_type", header_type)
         object.__setattr__(self, "body_placeholders", parse_placeholders(self.body_placeholders))
         _normalise_addressing(self)
+
+    def content(self, shown_header: str | None = None) -> tuple[object, ...]:
+        """What the recipient sees, without the addressing: the fingerprint's input for ``resend_if_changed``.
+
+        :param shown_header: the header link as shown (a storage path); default its URL without the query string.
+        """
+        if shown_header is None and self.header_media_url is not None:
+            shown_header = mask_url(self.header_media_url)
+        placeholders = list(self.body_placeholders)
+        return ("template", self.template_name, self.language_code, placeholders, shown_header, self.header_media_type)
 
     def to_payload(self) -> dict[str, Any]:
         """The JSON body of ``POST /api/v1/whatsapp/template``, in the shape real clients send."""
@@ -390,7 +432,7 @@ def parse_buttons(value: object, field_name: str = "buttons") -> tuple[Button, .
 
 
 @dataclass(frozen=True)
-class ButtonsMessage:
+class ButtonsMessage(Addressable):
     """A free-form message with 1 to 3 reply buttons, validated on construction; the 24-hour rule applies."""
 
     to: str
@@ -402,6 +444,7 @@ class ButtonsMessage:
     question_token: str | None = None
 
     path: ClassVar[str] = "/whatsapp/interactive/buttons"
+    kind: ClassVar[str] = "buttons"
 
     def __post_init__(self) -> None:
         if not isinstance(self.text, str) or not self.text.strip():
@@ -420,6 +463,19 @@ class ButtonsMessage:
                 f"expected {QUESTION_TOKEN_LENGTH} lower-case base32 letters (a-z, 2-7), as question_token() makes",
             )
         _normalise_addressing(self)
+
+    def addressed(self, to: str, message_id: str, question_token: str | None = None) -> ButtonsMessage:
+        """This checked message for ``to`` under ``message_id``, asking with ``question_token``.
+
+        As ``Addressable.addressed``; the copy's buttons carry ``question_token`` (None: the ids as given).
+        """
+        copied = super().addressed(to, message_id)
+        object.__setattr__(copied, "question_token", question_token)
+        return copied
+
+    def content(self) -> tuple[object, ...]:
+        """What the recipient sees, without the addressing: the fingerprint's input for ``resend_if_changed``."""
+        return ("buttons", self.text, [[b.id, b.title] for b in self.reply_buttons])
 
     @property
     def reply_buttons(self) -> tuple[Button, ...]:
@@ -441,6 +497,10 @@ class ButtonsMessage:
         }
 
 
+#: Every message value: what ``LipaChatClient.send`` and ``LipaChatHook.send`` take.
+Message: TypeAlias = MediaMessage | TextMessage | TemplateMessage | ButtonsMessage
+
+
 @dataclass(frozen=True)
 class SendResult:
     """What the gateway said about one accepted message."""
@@ -453,26 +513,3 @@ class SendResult:
     #: The gateway answered with the first answer to this ``messageId``: sent before, nothing new now.
     #: Inferred from ``timestamp`` (see ``answers.answered_as_already_sent``); False when it cannot tell.
     replayed: bool = False
-
-
-def parse_gateway_timestamp(value: object) -> pendulum.DateTime | None:
-    """Read the gateway's timestamp as a UTC datetime, or None when absent or unreadable.
-
-    The documented form is a zone-less ``LocalDateTime`` with up to 9 fractional digits; the
-    gateway does not say which zone its clock is in, so UTC is the assumption. A timestamp
-    that carries its own offset is converted. An unreadable one never fails a send that succeeded.
-    """
-    if not isinstance(value, str):
-        return None
-    text = value.strip()
-    match = _GATEWAY_TIMESTAMP.match(text)
-    try:
-        if match is not None:
-            *fields, fraction = match.groups()
-            year, month, day, hour, minute, second = (int(f) for f in fields)
-            microsecond = int((fraction or "0").ljust(6, "0")[:6])
-            return pendulum.datetime(year, month, day, hour, minute, second, microsecond, tz=pendulum.UTC)
-        parsed = pendulum.parse(text)
-    except ValueError:  # pendulum's ParserError is a ValueError
-        return None
-    return parsed.in_timezone("UTC") if isinstance(parsed, pendulum.DateTime) else None

@@ -9,11 +9,12 @@ from typing import TYPE_CHECKING, Any
 from airflow_provider_lipachat.compat import AirflowNotFoundException, BaseHook, aget_connection, mask_secret
 from airflow_provider_lipachat.exceptions import LipaChatError, LipaChatValidationError
 from airflow_provider_lipachat.gateway.client import LipaChatClient
-from airflow_provider_lipachat.gateway.message_list import DEFAULT_MAX_PAGES, ListScan, MessageStatus, list_mark
+from airflow_provider_lipachat.gateway.message_list import LIST_SCAN_MAX_PAGES, ListScan, MessageStatus, list_mark
 from airflow_provider_lipachat.gateway.messages import (
     Button,
     ButtonsMessage,
     MediaMessage,
+    Message,
     SendResult,
     TemplateMessage,
     TextMessage,
@@ -75,22 +76,39 @@ class LipaChatHook(BaseHook):
             rate_limit=parse_rate_limit(rate_limit),
         )
         self.pool_size = pool_size
+        self._settings: ConnectionSettings | None = None
 
-    @cached_property
+    @property
     def settings(self) -> ConnectionSettings:
         """This hook's connection, read once and checked; the API key is registered for masking."""
-        try:
-            conn = self.get_connection(self.lipachat_conn_id)
-        except AirflowNotFoundException:
-            raise LipaChatValidationError(
-                "lipachat_conn_id",
-                self.lipachat_conn_id,
-                "names no connection; create it, e.g. `airflow connections add "
-                f"{self.lipachat_conn_id} --conn-type lipachat --conn-password <API key> "
-                '--conn-extra \'{"from_number": "<sender>"}\'` or an environment variable '
-                f"AIRFLOW_CONN_{self.lipachat_conn_id.upper()}",
-            ) from None
-        return self.settings_from(conn)
+        if self._settings is None:
+            try:
+                conn = self.get_connection(self.lipachat_conn_id)
+            except AirflowNotFoundException:
+                raise LipaChatValidationError(
+                    "lipachat_conn_id",
+                    self.lipachat_conn_id,
+                    "names no connection; create it, e.g. `airflow connections add "
+                    f"{self.lipachat_conn_id} --conn-type lipachat --conn-password <API key> "
+                    '--conn-extra \'{"from_number": "<sender>"}\'` or an environment variable '
+                    f"AIRFLOW_CONN_{self.lipachat_conn_id.upper()}",
+                ) from None
+            self._settings = self.settings_from(conn)
+        return self._settings
+
+    async def asettings(self) -> ConnectionSettings:
+        """``settings`` read without blocking the event loop (in the triggerer): the same value, read once.
+
+        Raises Airflow's ``AirflowNotFoundException`` when the connection does not exist.
+        """
+        if self._settings is None:
+            from asgiref.sync import sync_to_async
+
+            connection = await aget_connection(self.lipachat_conn_id)
+            # Off the event loop: registering the key for masking is a blocking supervisor call on Airflow 3.0.
+            settings = await sync_to_async(self.settings_from)(connection)
+            self._settings = settings
+        return self._settings
 
     def settings_from(self, conn: Any) -> ConnectionSettings:
         """This hook's settings from a connection, however it was read (sync, or async in the triggerer)."""
@@ -137,12 +155,12 @@ class LipaChatHook(BaseHook):
         store = self.settings.rate_limit_store_conn_id
         return f", at most {limit:g}/s ({shared:g}/s shared by every task sending from this number, through {store!r})"
 
-    def statuses(self, wa_ids: Iterable[str], max_pages: int = DEFAULT_MAX_PAGES) -> dict[str, MessageStatus]:
+    def statuses(self, wa_ids: Iterable[str], max_pages: int = LIST_SCAN_MAX_PAGES) -> dict[str, MessageStatus]:
         """The latest delivery status of each waId found on the gateway's message list."""
         return self.client.statuses(wa_ids, max_pages=max_pages)
 
     def replies(
-        self, wa_ids: Iterable[str], senders: Iterable[str] | None = None, max_pages: int = DEFAULT_MAX_PAGES
+        self, wa_ids: Iterable[str], senders: Iterable[str] | None = None, max_pages: int = LIST_SCAN_MAX_PAGES
     ) -> ListScan:
         """One pass over the message list: the status of each waId, and the inbound messages from ``senders``
         (from anyone when None) met on the way."""
@@ -162,7 +180,7 @@ class LipaChatHook(BaseHook):
         return list_mark(self.client.message_page(0))
 
     def replayed_since(
-        self, mark: str | None, wa_ids: Iterable[str], max_pages: int = DEFAULT_MAX_PAGES
+        self, mark: str | None, wa_ids: Iterable[str], max_pages: int = LIST_SCAN_MAX_PAGES
     ) -> frozenset[str] | None:
         """Of the waIds sends were answered with, those listed before ``mark`` was read: the gateway answered
         those sends with an earlier message, sending nothing new. None when the list cannot tell (see
@@ -173,13 +191,9 @@ class LipaChatHook(BaseHook):
 
     async def amessage_list(self) -> AsyncMessageList:
         """The message list's async reader for the triggerer, the connection read without blocking the event loop."""
-        from asgiref.sync import sync_to_async
-
         from airflow_provider_lipachat.gateway.async_reader import AsyncMessageList
 
-        connection = await aget_connection(self.lipachat_conn_id)
-        # Off the event loop: registering the key for masking is a blocking supervisor call on Airflow 3.0.
-        settings = await sync_to_async(self.settings_from)(connection)
+        settings = await self.asettings()
         return AsyncMessageList(
             settings.base_url, settings.api_key, timeout=settings.timeout, max_retries=settings.max_retries
         )
@@ -200,6 +214,11 @@ class LipaChatHook(BaseHook):
                 "set one of them to your sender number with country code (sandbox: 254110090747)",
             )
         return configured
+
+    def send(self, message: Message) -> SendResult:
+        """Send one built message (``media_message``, ``text_message``, ...; or a copy of one ``addressed``
+        to another recipient); raises a ``LipaChatError`` subclass on failure. Nothing is checked again."""
+        return self.client.send(message)
 
     def media_message(
         self,
@@ -233,11 +252,7 @@ class LipaChatHook(BaseHook):
         message_id: str | None = None,
     ) -> SendResult:
         """Validate and send one media message; raises a ``LipaChatError`` subclass on failure."""
-        message = self.media_message(to, media_url, media_type, caption, filename, from_number, message_id)
-        self.log.debug(
-            "Sending %s to %s (message id %s)", message.media_type, mask_phone(message.to), message.message_id
-        )
-        return self.client.send_media(message)
+        return self.send(self.media_message(to, media_url, media_type, caption, filename, from_number, message_id))
 
     def text_message(
         self, to: str, message: str, from_number: str | None = None, message_id: str | None = None
@@ -251,7 +266,7 @@ class LipaChatHook(BaseHook):
         self, to: str, message: str, from_number: str | None = None, message_id: str | None = None
     ) -> SendResult:
         """Send free-form text; only reaches recipients inside their 24-hour window."""
-        return self.client.send_text(self.text_message(to, message, from_number, message_id))
+        return self.send(self.text_message(to, message, from_number, message_id))
 
     def buttons_message(
         self,
@@ -286,8 +301,7 @@ class LipaChatHook(BaseHook):
         question_token: str | None = None,
     ) -> SendResult:
         """Send text with reply buttons; free-form, so it only reaches recipients inside their 24-hour window."""
-        message_value = self.buttons_message(to, message, buttons, from_number, message_id, question_token)
-        return self.client.send_buttons(message_value)
+        return self.send(self.buttons_message(to, message, buttons, from_number, message_id, question_token))
 
     def template_message(
         self,
@@ -334,7 +348,7 @@ class LipaChatHook(BaseHook):
             from_number,
             message_id,
         )
-        return self.client.send_template(message)
+        return self.send(message)
 
     def test_connection(self) -> tuple[bool, str]:
         """List the sender's templates once (short timeout, no retries); ping the rate limit's store if it has one."""

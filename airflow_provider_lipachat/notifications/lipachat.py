@@ -5,12 +5,14 @@ DAG files import this module, so the hook (and ``requests``) is imported inside 
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 from collections.abc import Iterable, MutableMapping, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
-from airflow_provider_lipachat.compat import AirflowNotFoundException, BaseNotifier, aget_connection
+from airflow_provider_lipachat.compat import AirflowNotFoundException, BaseNotifier
 from airflow_provider_lipachat.exceptions import LipaChatError, LipaChatFanOutError, LipaChatValidationError
+from airflow_provider_lipachat.gateway.messages import Message
 from airflow_provider_lipachat.gateway.recipients import array_as_list, check_literal_recipients, read_recipients
 from airflow_provider_lipachat.gateway.redaction import mask_phone
 from airflow_provider_lipachat.limits import DEFAULT_MEDIA_URL_EXPIRY, parse_expiry
@@ -22,7 +24,6 @@ if TYPE_CHECKING:
     from airflow.sdk import Context, ObjectStoragePath
 
     from airflow_provider_lipachat.hooks.lipachat import LipaChatHook
-    from airflow_provider_lipachat.media.storage import MediaLink
 
 
 class LipaChatNotifier(BaseNotifier):
@@ -103,7 +104,6 @@ class LipaChatNotifier(BaseNotifier):
         super().__init__(**({"context": cast("Context", context)} if context is not None else {}))
         self.preflight = preflight
         self.media_url_expiry = parse_expiry(media_url_expiry)
-        self._link: MediaLink | None = None
         self.to = to
         check_literal_recipients(self.to)  # a literal list, no template in it: no rendering can change it
         self.message = message
@@ -193,25 +193,45 @@ class LipaChatNotifier(BaseNotifier):
         self, recipients: list[str], failed: dict[str, Exception], context: Context, hook: LipaChatHook
     ) -> None:
         """Send to each valid recipient, logging each outcome; what failed is added to ``failed``."""
+        try:
+            message: Message | LipaChatError = self._build_message(hook, recipients[0])
+        except LipaChatError as err:
+            if self.media_url:
+                raise  # a media link is checked once, before any send: its problem fails the callback
+            message = err  # text and templates: each recipient is told it, as when each was sent alone
+        content = repr((self.message, self.media_url, self.caption, self.template_name, self.body_placeholders))
+        for recipient in recipients:
+            try:
+                if isinstance(message, LipaChatError):
+                    raise message
+                wa_id = hook.send(message.addressed(recipient, callback_message_id(context, recipient, content))).wa_id
+            except LipaChatError as err:
+                failed[recipient] = err
+                self.log.error("Not notified %s: %s: %s", mask_phone(recipient), type(err).__name__, err)
+                continue
+            self.log.info("Notified %s: waId %s", mask_phone(recipient), wa_id)
+
+    def _build_message(self, hook: LipaChatHook, recipient: str) -> Message:
+        """The one message every recipient gets a copy of, checked once; a media link is signed and preflighted."""
+        if self.message:
+            return hook.text_message(recipient, self.message, self.from_number)
         if self.media_url:
             from airflow_provider_lipachat.media.source import MediaSource
 
             source = MediaSource(
                 "media_url", self.media_url, self.media_type, None, self.media_url_expiry, self.preflight
             )
-            self._link = source.resolve(self.log)
-            media = hook.media_message(
-                recipients[0], self._link.url, self._link.media_type, self.caption, from_number=self.from_number
-            )
+            link = source.resolve(self.log)
+            media = hook.media_message(recipient, link.url, link.media_type, self.caption, from_number=self.from_number)
             source.check(media.media_url, str(media.media_type), self.log)
-        for recipient in recipients:
-            try:
-                wa_id = self._send(hook, recipient, context)
-            except LipaChatError as err:
-                failed[recipient] = err
-                self.log.error("Not notified %s: %s: %s", mask_phone(recipient), type(err).__name__, err)
-                continue
-            self.log.info("Notified %s: waId %s", mask_phone(recipient), wa_id)
+            return media
+        return hook.template_message(
+            recipient,
+            template_name=str(self.template_name),
+            language_code=self.language_code,
+            body_placeholders=self.body_placeholders or (),
+            from_number=self.from_number,
+        )
 
     def _check_one_kind(self) -> None:
         """Exactly one of text, media or template, judged on the rendered values (empty counts as absent)."""
@@ -239,35 +259,12 @@ class LipaChatNotifier(BaseNotifier):
 
     async def _hook_with_connection_read(self) -> LipaChatHook:
         """A hook whose connection was read without blocking the event loop (left to the hook when not found)."""
-        from asgiref.sync import sync_to_async
-
         from airflow_provider_lipachat.hooks.lipachat import LipaChatHook
 
         hook = LipaChatHook(lipachat_conn_id=self.lipachat_conn_id)
-        try:
-            connection = await aget_connection(self.lipachat_conn_id)
-        except AirflowNotFoundException:
-            return hook  # reading it again in the send thread raises the hook's own explanation
-        # Off the event loop: registering the key for masking is a blocking supervisor call on Airflow 3.0.
-        hook.settings = await sync_to_async(hook.settings_from)(connection)
+        with contextlib.suppress(AirflowNotFoundException):  # read again in the send thread: the hook explains it
+            await hook.asettings()
         return hook
-
-    def _send(self, hook: LipaChatHook, recipient: str, context: Context) -> str:
-        content = repr((self.message, self.media_url, self.caption, self.template_name, self.body_placeholders))
-        message_id = callback_message_id(context, recipient, content)
-        common: dict[str, Any] = {"to": recipient, "from_number": self.from_number, "message_id": message_id}
-        if self.message:
-            return hook.send_text(message=self.message, **common).wa_id
-        if self._link is not None:
-            return hook.send_media(
-                media_url=self._link.url, media_type=self._link.media_type, caption=self.caption, **common
-            ).wa_id
-        return hook.send_template(
-            template_name=str(self.template_name),
-            language_code=self.language_code,
-            body_placeholders=self.body_placeholders or (),
-            **common,
-        ).wa_id
 
 
 send_lipachat_notification = LipaChatNotifier

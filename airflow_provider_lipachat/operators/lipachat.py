@@ -7,7 +7,7 @@ imported inside ``execute``.
 from __future__ import annotations
 
 import datetime
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -18,7 +18,7 @@ from airflow_provider_lipachat.exceptions import (
     LipaChatSessionClosedError,
     LipaChatValidationError,
 )
-from airflow_provider_lipachat.gateway.messages import TEMPLATE_HEADER_TYPES
+from airflow_provider_lipachat.gateway.messages import TEMPLATE_HEADER_TYPES, ButtonsMessage, Message, TemplateMessage
 from airflow_provider_lipachat.gateway.recipients import check_literal_recipients, parse_recipients
 from airflow_provider_lipachat.gateway.redaction import mask_phone
 from airflow_provider_lipachat.limits import (
@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from airflow.sdk import Context, ObjectStoragePath
 
     from airflow_provider_lipachat.hooks.lipachat import LipaChatHook
-    from airflow_provider_lipachat.media.storage import MediaLink
+    from airflow_provider_lipachat.utils.fanout import FanOutResult
 
 __all__ = [
     "SendWhatsAppButtonsOperator",
@@ -59,6 +59,19 @@ REPLAYS_FROM_TIMESTAMPS = (
 
 
 @dataclass(frozen=True)
+class Outgoing:
+    """A task's message, built and checked once from its rendered fields; each recipient gets an addressed copy.
+
+    ``content`` is what a recipient sees (links as shown), the fingerprint's input for ``resend_if_changed``;
+    ``fallback`` is the template a media message is replaced with when the 24-hour window is closed.
+    """
+
+    message: Message
+    content: tuple[object, ...]
+    fallback: TemplateMessage | None = None
+
+
+@dataclass(frozen=True)
 class ListMark:
     """The message list's newest item before a send (``LipaChatHook.list_mark``); ``key`` None: it was empty."""
 
@@ -68,8 +81,8 @@ class ListMark:
 class WhatsAppSendOperator(BaseOperator):
     """What the send operators share: recipients, message ids, exactly-once, fan-out and XCom.
 
-    A subclass says how to check its message before any request (``check_message``) and how to
-    send it to one recipient (``send_message``). One recipient: returns its ``waId``. Several:
+    A subclass builds its message once, before any request (``build_message``); each recipient
+    gets a copy addressed to it (``send_one``). One recipient: returns its ``waId``. Several:
     returns ``{recipient: waId}``, sending ``max_concurrency`` at a time, at most
     ``rate_limit`` per second (any positive number), and checkpointing what was delivered every
     ``checkpoint_interval`` seconds; every recipient is attempted, then the task fails
@@ -156,17 +169,17 @@ class WhatsAppSendOperator(BaseOperator):
             raise LipaChatValidationError("check_numbering_plan", check_numbering_plan, "expected True or False")
         self.check_numbering_plan = check_numbering_plan
 
-    def check_message(self, hook: LipaChatHook, recipient: str) -> Sequence[object]:
-        """Raise ``LipaChatValidationError`` if the message is invalid; called once, before any request.
+    def build_message(self, hook: LipaChatHook, recipient: str) -> Outgoing:
+        """The message from the rendered fields, checked: once per try, before any request.
 
-        Returns what the recipient will see, for ``resend_if_changed``: the validated values, with
-        links as shown (a storage path, or a URL without its query string, which a signature changes).
+        Raises ``LipaChatValidationError`` if it is invalid; ``recipient`` (the first) addresses it meanwhile.
         """
         raise NotImplementedError
 
-    def send_message(self, hook: LipaChatHook, recipient: str, message_id: str) -> Sent:
-        """Send the message to one recipient; may be called from several threads at once."""
-        raise NotImplementedError
+    def send_one(self, hook: LipaChatHook, outgoing: Outgoing, recipient: str, message_id: str) -> Sent:
+        """Send the message to one recipient under its id; may be called from several threads at once."""
+        result = hook.send(outgoing.message.addressed(recipient, message_id))
+        return Sent(result.wa_id, outgoing.message.kind, result.replayed)
 
     @property
     def pushes_delivery_path(self) -> bool:
@@ -203,50 +216,23 @@ class WhatsAppSendOperator(BaseOperator):
                     f"was given with message_id {self.message_id!r}, which names one message whatever its "
                     "content; give one of them (set a new message_id to send changed content)",
                 )
-            content = self.check_message(hook, recipients[0]) if recipients else None
+            outgoing = self.build_message(hook, recipients[0]) if recipients else None
         except LipaChatError as err:
             raise_as_task_failure(err)
-        if not recipients:
+        if not recipients or outgoing is None:
             raise AirflowSkipException("'to' is an empty list: no recipient, so nothing was sent")
         ti = context["ti"]
         map_index = ti.map_index if ti.map_index is not None else -1
-
-        id_content = content if self.resend_if_changed else None
-
-        def message_id_for(recipient: str) -> str:
-            return self.message_id or default_message_id(
-                ti.dag_id, ti.task_id, ti.run_id, map_index, recipient, key=key, content=id_content
-            )
-
+        id_content = outgoing.content if self.resend_if_changed else None
+        # One id string per recipient, shared by the checkpoint, the sends and XCom.
+        message_ids = {
+            recipient: self.message_id
+            or default_message_id(ti.dag_id, ti.task_id, ti.run_id, map_index, recipient, key=key, content=id_content)
+            for recipient in recipients
+        }
         # Airflow >= 3.3 keeps a per-task-instance store across tries; earlier releases rely on dedup alone.
         checkpoint = Checkpoint.load(context.get("task_state_store"))
-        if many:
-            return self._send_to_many(context, hook, recipients, message_id_for, checkpoint, key)
-        recipient, message_id = recipients[0], message_id_for(recipients[0])
-        sent = checkpoint.get(message_id)
-        replayed: list[str] = []
-        if sent is not None:
-            self.log.info("Already delivered to %s on an earlier try; not sending again", mask_phone(recipient))
-        else:
-            mark = self._list_mark(hook, key)
-            try:
-                sent = self.send_message(hook, recipient, message_id)
-            except LipaChatError as err:
-                raise_as_task_failure(err, f"not sent to {mask_phone(recipient)}")
-            checkpoint.save({message_id: sent})
-            replayed = self._replayed(hook, mark, {recipient: sent})
-        delivered_id = self.delivered_message_id(message_id, sent)
-        self._push(context, delivered_id, sent.path)
-        self.log.info(
-            "Delivered to %s: message id %s, waId %s%s%s",
-            mask_phone(recipient),
-            delivered_id,
-            sent.wa_id,
-            f" (as {sent.path})" if self.pushes_delivery_path else "",
-            " (answered as already sent)" if replayed else "",
-        )
-        self._report_replays(context, replayed, 1, key)
-        return sent.wa_id
+        return self._send_to_all(context, hook, outgoing, message_ids, many, checkpoint, key)
 
     def _list_mark(self, hook: LipaChatHook, key: str | None) -> ListMark | None:
         """Where the message list stood before sending, when a send answered as already sent would hide
@@ -346,65 +332,65 @@ class WhatsAppSendOperator(BaseOperator):
         if self.pushes_delivery_path:
             context["ti"].xcom_push(key="delivery_path", value=paths)
 
-    def _send_to_many(
+    def _send_to_all(
         self,
         context: Context,
         hook: LipaChatHook,
-        recipients: list[str],
-        message_id_for: Callable[[str], str],
+        outgoing: Outgoing,
+        message_ids: dict[str, str],
+        many: bool,
         checkpoint: Checkpoint,
         key: str | None,
-    ) -> dict[str, str]:
-        from airflow_provider_lipachat.utils.fanout import cause_lines, failure_summary, failures_by_cause, send_to_all
+    ) -> str | dict[str, str]:
+        """The one send path, for one recipient or many: checkpoints, sends, XCom, replays and logs.
 
-        # One id string per recipient, shared by the checkpoint, the sends and XCom.
-        message_ids = {r: message_id_for(r) for r in recipients}
+        Only the shape differs: one recipient returns its waId (and a failure is that send's own error),
+        several return ``{recipient: waId}`` (every one attempted, then failures summarised by cause).
+        """
+        from airflow_provider_lipachat.utils.fanout import cause_lines, failure_summary, failures_by_cause
+
+        recipients = list(message_ids)
         earlier = {r: sent for r in recipients if (sent := checkpoint.get(message_ids[r])) is not None}
         to_send = [r for r in recipients if r not in earlier]
         mark = None
-        if not to_send:
+        if not to_send and many:
             self.log.info("All %d recipient(s) were delivered on an earlier try; nothing to send", len(recipients))
+        elif not to_send:
+            self.log.info("Already delivered to %s on an earlier try; not sending again", mask_phone(recipients[0]))
         else:
             mark = self._list_mark(hook, key)
-            self.log.info(
-                "Sending to %d of %d recipient(s)%s, %d at a time%s",
-                len(to_send),
-                len(recipients),
-                f" ({len(earlier)} already delivered on an earlier try)" if earlier else "",
-                self.max_concurrency,
-                hook.pacing(),
-            )
-
-        def save(delivered: dict[str, Sent]) -> str:
-            added, written = checkpoint.save({message_ids[r]: sent for r, sent in delivered.items()})
-            return f"checkpoint saved {added} new ({written} bytes; {len(checkpoint.recorded)} in all)"
-
-        result = send_to_all(
-            to_send,
-            len(to_send),
-            lambda recipient: self.send_message(hook, recipient, message_ids[recipient]),
-            max_concurrency=self.max_concurrency,
-            log=self.log,
-            on_progress=save,
-            progress_interval=self.checkpoint_interval,
-        )
-        save(result.delivered)
+        result = self._send_each(hook, outgoing, to_send, message_ids, many, len(earlier), checkpoint)
         delivered = {**earlier, **result.delivered} if earlier else result.delivered
         wa_ids = {r: delivered[r].wa_id for r in recipients if r in delivered}
-        paths = {r: delivered[r].path for r in recipients if r in delivered} if self.pushes_delivery_path else None
         delivered_ids = {
             r: self.delivered_message_id(mid, delivered[r]) if r in delivered else mid for r, mid in message_ids.items()
         }
-        self._push(context, delivered_ids, paths)
+        if many:
+            paths = {r: delivered[r].path for r in recipients if r in delivered} if self.pushes_delivery_path else None
+            self._push(context, delivered_ids, paths)
+        else:
+            self._push(context, delivered_ids[recipients[0]], delivered[recipients[0]].path)
         older = set(self._replayed(hook, mark, result.delivered))
         replayed = [r for r in recipients if r in older]
-        if not result.failed:
+        if not many:
+            sent = delivered[recipients[0]]
+            self.log.info(
+                "Delivered to %s: message id %s, waId %s%s%s",
+                mask_phone(recipients[0]),
+                delivered_ids[recipients[0]],
+                sent.wa_id,
+                f" (as {sent.path})" if self.pushes_delivery_path else "",
+                " (answered as already sent)" if replayed else "",
+            )
+        elif not result.failed:
             self.log.info(
                 "Delivered to all %d recipient(s)%s",
                 len(wa_ids),
                 f", {len(replayed)} of them answered as already sent" if replayed else "",
             )
         self._report_replays(context, replayed, len(recipients), key)
+        if not many:
+            return wa_ids[recipients[0]]
         if not result.failed:
             return wa_ids
         context["ti"].xcom_push(key="return_value", value=wa_ids)
@@ -419,6 +405,53 @@ class WhatsAppSendOperator(BaseOperator):
             result.failed,
         )
         raise_as_task_failure(failure)
+
+    def _send_each(
+        self,
+        hook: LipaChatHook,
+        outgoing: Outgoing,
+        to_send: list[str],
+        message_ids: dict[str, str],
+        many: bool,
+        earlier: int,
+        checkpoint: Checkpoint,
+    ) -> FanOutResult[Sent]:
+        """Send to each of ``to_send``, checkpointing what was delivered; one recipient's failure fails the task."""
+        from airflow_provider_lipachat.utils.fanout import FanOutResult, send_to_all
+
+        def save(delivered: dict[str, Sent]) -> str:
+            added, written = checkpoint.save({message_ids[r]: sent for r, sent in delivered.items()})
+            return f"checkpoint saved {added} new ({written} bytes; {len(checkpoint.recorded)} in all)"
+
+        def send(recipient: str) -> Sent:
+            return self.send_one(hook, outgoing, recipient, message_ids[recipient])
+
+        result: FanOutResult[Sent] = FanOutResult()
+        if many and to_send:
+            self.log.info(
+                "Sending to %d of %d recipient(s)%s, %d at a time%s",
+                len(to_send),
+                len(message_ids),
+                f" ({earlier} already delivered on an earlier try)" if earlier else "",
+                self.max_concurrency,
+                hook.pacing(),
+            )
+            result = send_to_all(
+                to_send,
+                len(to_send),
+                send,
+                max_concurrency=self.max_concurrency,
+                log=self.log,
+                on_progress=save,
+                progress_interval=self.checkpoint_interval,
+            )
+        for recipient in to_send if not many else ():
+            try:
+                result.delivered[recipient] = send(recipient)
+            except LipaChatError as err:
+                raise_as_task_failure(err, f"not sent to {mask_phone(recipient)}")
+        save(result.delivered)
+        return result
 
 
 class SendWhatsAppMediaOperator(WhatsAppSendOperator):
@@ -480,7 +513,6 @@ class SendWhatsAppMediaOperator(WhatsAppSendOperator):
         super().__init__(**kwargs)
         self.preflight = preflight
         self.media_url_expiry = parse_expiry(media_url_expiry)  # not templated: checked at parse time
-        self._link: MediaLink | None = None
         self.media_url = media_url
         self.media_type = media_type
         self.caption = caption
@@ -496,22 +528,16 @@ class SendWhatsAppMediaOperator(WhatsAppSendOperator):
     def delivered_message_id(self, message_id: str, sent: Sent) -> str:
         return derived_message_id(message_id, FALLBACK_PURPOSE) if sent.path == "template" else message_id
 
-    @property
-    def link(self) -> MediaLink:
-        """The media link resolved (and signed, for a storage path) by ``check_message``, before any send."""
-        if self._link is None:
-            raise RuntimeError("the media link is resolved by check_message, before any send")
-        return self._link
-
-    def check_message(self, hook: LipaChatHook, recipient: str) -> Sequence[object]:
+    def build_message(self, hook: LipaChatHook, recipient: str) -> Outgoing:
         from airflow_provider_lipachat.media.source import MediaSource
 
         source = MediaSource(
             "media_url", self.media_url, self.media_type, self.filename, self.media_url_expiry, self.preflight
         )
         # Resolved afresh for each try: a signed link must not outlive its expiry.
-        self._link = link = source.resolve(self.log)
+        link = source.resolve(self.log)
         media = hook.media_message(recipient, link.url, link.media_type, self.caption, link.filename, self.from_number)
+        fallback = None
         if self.fallback_template:
             if media.media_type not in TEMPLATE_HEADER_TYPES:
                 raise LipaChatValidationError(
@@ -520,7 +546,7 @@ class SendWhatsAppMediaOperator(WhatsAppSendOperator):
                     f"cannot carry this {media.media_type} media: a template's header takes only "
                     f"{', '.join(TEMPLATE_HEADER_TYPES)}; leave fallback_template unset for {media.media_type}",
                 )
-            hook.template_message(
+            fallback = hook.template_message(
                 recipient,
                 self.fallback_template,
                 self.fallback_language_code,
@@ -530,22 +556,13 @@ class SendWhatsAppMediaOperator(WhatsAppSendOperator):
                 self.from_number,
             )
         source.check(media.media_url, str(media.media_type), self.log)
-        return ("media", link.shown, media.media_type, media.caption, media.filename)
+        return Outgoing(media, media.content(link.shown), fallback)
 
-    def send_message(self, hook: LipaChatHook, recipient: str, message_id: str) -> Sent:
+    def send_one(self, hook: LipaChatHook, outgoing: Outgoing, recipient: str, message_id: str) -> Sent:
         try:
-            result = hook.send_media(
-                to=recipient,
-                media_url=self.link.url,
-                media_type=self.link.media_type,
-                caption=self.caption,
-                filename=self.link.filename,
-                from_number=self.from_number,
-                message_id=message_id,
-            )
-            return Sent(result.wa_id, "media", result.replayed)
+            return super().send_one(hook, outgoing, recipient, message_id)
         except LipaChatSessionClosedError as err:
-            if not self.fallback_template:
+            if outgoing.fallback is None:
                 raise LipaChatSessionClosedError(
                     f"{err} To do that here, set fallback_template='<approved template name>' "
                     f"(and fallback_body_placeholders) on {type(self).__name__}.",
@@ -554,17 +571,7 @@ class SendWhatsAppMediaOperator(WhatsAppSendOperator):
         self.log.info(
             "24-hour window closed for %s; sending template %r", mask_phone(recipient), self.fallback_template
         )
-        media = hook.media_message(recipient, self.link.url, self.link.media_type, from_number=self.from_number)
-        result = hook.send_template(
-            to=recipient,
-            template_name=str(self.fallback_template),
-            language_code=self.fallback_language_code,
-            header_media_url=media.media_url,
-            header_media_type=media.media_type,
-            body_placeholders=self.fallback_body_placeholders,
-            from_number=self.from_number,
-            message_id=derived_message_id(message_id, FALLBACK_PURPOSE),
-        )
+        result = hook.send(outgoing.fallback.addressed(recipient, derived_message_id(message_id, FALLBACK_PURPOSE)))
         return Sent(result.wa_id, "template", result.replayed)
 
 
@@ -591,12 +598,9 @@ class SendWhatsAppTextOperator(WhatsAppSendOperator):
         super().__init__(**kwargs)
         self.message = message
 
-    def check_message(self, hook: LipaChatHook, recipient: str) -> Sequence[object]:
-        return ("text", hook.text_message(recipient, self.message, self.from_number).message)
-
-    def send_message(self, hook: LipaChatHook, recipient: str, message_id: str) -> Sent:
-        result = hook.send_text(recipient, self.message, self.from_number, message_id)
-        return Sent(result.wa_id, "text", result.replayed)
+    def build_message(self, hook: LipaChatHook, recipient: str) -> Outgoing:
+        message = hook.text_message(recipient, self.message, self.from_number)
+        return Outgoing(message, message.content())
 
 
 class SendWhatsAppButtonsOperator(WhatsAppSendOperator):
@@ -636,14 +640,16 @@ class SendWhatsAppButtonsOperator(WhatsAppSendOperator):
         self.message = message
         self.buttons = buttons
 
-    def check_message(self, hook: LipaChatHook, recipient: str) -> Sequence[object]:
-        checked = hook.buttons_message(recipient, self.message, self.buttons, self.from_number)
-        return ("buttons", checked.text, [[b.id, b.title] for b in checked.reply_buttons])
+    def build_message(self, hook: LipaChatHook, recipient: str) -> Outgoing:
+        message = hook.buttons_message(recipient, self.message, self.buttons, self.from_number)
+        return Outgoing(message, message.content())
 
-    def send_message(self, hook: LipaChatHook, recipient: str, message_id: str) -> Sent:
-        token = question_token(message_id)
-        result = hook.send_buttons(recipient, self.message, self.buttons, self.from_number, message_id, token)
-        return Sent(result.wa_id, "buttons", result.replayed)
+    def send_one(self, hook: LipaChatHook, outgoing: Outgoing, recipient: str, message_id: str) -> Sent:
+        """The question to one recipient, its buttons' ids carrying the token of this message id."""
+        message = outgoing.message
+        assert isinstance(message, ButtonsMessage)
+        result = hook.send(message.addressed(recipient, message_id, question_token(message_id)))
+        return Sent(result.wa_id, message.kind, result.replayed)
 
 
 class SendWhatsAppTemplateOperator(WhatsAppSendOperator):
@@ -691,14 +697,13 @@ class SendWhatsAppTemplateOperator(WhatsAppSendOperator):
         super().__init__(**kwargs)
         self.preflight = preflight
         self.media_url_expiry = parse_expiry(media_url_expiry)  # not templated: checked at parse time
-        self._header: MediaLink | None = None
         self.template_name = template_name
         self.language_code = language_code
         self.header_media_url = header_media_url
         self.header_media_type = header_media_type
         self.body_placeholders = body_placeholders
 
-    def check_message(self, hook: LipaChatHook, recipient: str) -> Sequence[object]:
+    def build_message(self, hook: LipaChatHook, recipient: str) -> Outgoing:
         from airflow_provider_lipachat.media.source import MediaSource
 
         source = MediaSource(
@@ -709,31 +714,16 @@ class SendWhatsAppTemplateOperator(WhatsAppSendOperator):
             self.media_url_expiry,
             self.preflight,
         )
-        self._header = None if self.header_media_url in (None, "") else source.resolve(self.log)
-        message = hook.template_message(recipient, **self._template_arguments())
+        header = None if self.header_media_url in (None, "") else source.resolve(self.log)
+        message = hook.template_message(
+            recipient,
+            template_name=self.template_name,
+            language_code=self.language_code,
+            header_media_url=None if header is None else header.url,
+            header_media_type=self.header_media_type if header is None else header.media_type,
+            body_placeholders=self.body_placeholders,
+            from_number=self.from_number,
+        )
         if message.header_media_url is not None:
             source.check(message.header_media_url, str(message.header_media_type), self.log)
-        return (
-            "template",
-            message.template_name,
-            message.language_code,
-            list(message.body_placeholders),
-            None if self._header is None else self._header.shown,
-            message.header_media_type,
-        )
-
-    def send_message(self, hook: LipaChatHook, recipient: str, message_id: str) -> Sent:
-        result = hook.send_template(recipient, message_id=message_id, **self._template_arguments())
-        return Sent(result.wa_id, "template", result.replayed)
-
-    def _template_arguments(self) -> dict[str, Any]:
-        """The message's arguments, with the header link signed when it came from storage."""
-        header = self._header
-        return {
-            "template_name": self.template_name,
-            "language_code": self.language_code,
-            "header_media_url": None if header is None else header.url,
-            "header_media_type": self.header_media_type if header is None else header.media_type,
-            "body_placeholders": self.body_placeholders,
-            "from_number": self.from_number,
-        }
+        return Outgoing(message, message.content(None if header is None else header.shown))

@@ -21,7 +21,7 @@ from airflow_provider_lipachat.compat import (
 )
 from airflow_provider_lipachat.exceptions import LipaChatError, LipaChatValidationError
 from airflow_provider_lipachat.gateway.message_list import (
-    DEFAULT_MAX_PAGES,
+    LIST_SCAN_MAX_PAGES,
     TARGETS,
     InboundMessage,
     MessageStatus,
@@ -257,7 +257,7 @@ class WhatsAppDeliverySensor(_MessageListSensor):
         wa_ids: Any,
         wait_for: str = "delivered",
         max_failed: int = 0,
-        max_pages: int = DEFAULT_MAX_PAGES,
+        max_pages: int = LIST_SCAN_MAX_PAGES,
         lipachat_conn_id: str = "lipachat_default",
         deferrable: bool | None = None,
         **kwargs: Any,
@@ -401,7 +401,7 @@ class WhatsAppReplySensor(_MessageListSensor):
         answers_from: str = "all",
         reprompt: bool = False,
         max_reprompts: int = 1,
-        max_pages: int = DEFAULT_MAX_PAGES,
+        max_pages: int = LIST_SCAN_MAX_PAGES,
         lipachat_conn_id: str = "lipachat_default",
         deferrable: bool | None = None,
         **kwargs: Any,

@@ -15,7 +15,7 @@ from airflow_provider_lipachat.gateway.message_list import InboundMessage, ListS
 from airflow_provider_lipachat.gateway.redaction import mask_phone
 from airflow_provider_lipachat.gateway.retry import RetryPolicy
 from airflow_provider_lipachat.limits import positive_number, whole_number
-from airflow_provider_lipachat.utils.inbound import BEGINNING, InboundCursor, InboundRule, event_payload, undated
+from airflow_provider_lipachat.utils.inbound_watch import BEGINNING, InboundCursor, InboundRule, event_payload, undated
 
 if TYPE_CHECKING or AIRFLOW_V3:
     from airflow.triggers.base import BaseEventTrigger, TriggerEvent
@@ -31,9 +31,9 @@ __all__ = ["WhatsAppInboundTrigger"]
 #: The gateway's message list is shared by every reader of the number: no watcher polls it more often.
 MIN_POLL_INTERVAL = 5.0
 #: Pages one poll reads at most; at 100 messages a page, a poll every 5 s keeps up with 200 messages a second.
-DEFAULT_MAX_PAGES = 10
+INBOUND_POLL_MAX_PAGES = 10
 #: After failures to read the list, the pause doubles from ``poll_interval`` up to this.
-ERROR_BACKOFF_CAP = 300.0
+WATCH_ERROR_BACKOFF_CAP = 300.0
 CURSOR_KEY = "lipachat_inbound_cursor"
 
 
@@ -74,7 +74,7 @@ class WhatsAppInboundTrigger(BaseEventTrigger):
         pattern: str | None = None,
         lipachat_conn_id: str = "lipachat_default",
         poll_interval: float = 30.0,
-        max_pages: int = DEFAULT_MAX_PAGES,
+        max_pages: int = INBOUND_POLL_MAX_PAGES,
     ) -> None:
         if not AIRFLOW_V3:
             raise RuntimeError("WhatsAppInboundTrigger needs Airflow 3.0 or later: AssetWatcher came with Airflow 3")
@@ -122,7 +122,7 @@ class WhatsAppInboundTrigger(BaseEventTrigger):
         stored: InboundCursor | None = None
         new: list[InboundMessage] = []
         newest: datetime | None = None
-        backoff, failures = RetryPolicy(backoff_base=self.poll_interval, backoff_cap=ERROR_BACKOFF_CAP), 0
+        backoff, failures = RetryPolicy(backoff_base=self.poll_interval, backoff_cap=WATCH_ERROR_BACKOFF_CAP), 0
         try:
             while True:
                 try:

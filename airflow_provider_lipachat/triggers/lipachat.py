@@ -12,7 +12,7 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 from airflow_provider_lipachat.exceptions import LipaChatError
 from airflow_provider_lipachat.gateway.async_reader import AsyncMessageList
 from airflow_provider_lipachat.gateway.message_list import (
-    DEFAULT_MAX_PAGES,
+    LIST_SCAN_MAX_PAGES,
     TARGETS,
     InboundMessage,
     ListScan,
@@ -42,7 +42,7 @@ from airflow_provider_lipachat.utils.replies import (
     unrelated_lines,
 )
 
-ERROR_BACKOFF_CAP = 60.0
+WAIT_ERROR_BACKOFF_CAP = 60.0
 #: Most messages are delivered within seconds: the first polls come sooner, doubling up to poll_interval.
 FIRST_POLL_AFTER = 5.0
 
@@ -64,7 +64,7 @@ class MessageListTrigger(BaseTrigger):
         self.lipachat_conn_id = lipachat_conn_id
         self.poll_interval = float(poll_interval)
         #: After a transient failure to read the list: back off from poll_interval, doubling, up to a minute.
-        self._error_backoff = RetryPolicy(backoff_base=self.poll_interval, backoff_cap=ERROR_BACKOFF_CAP)
+        self._error_backoff = RetryPolicy(backoff_base=self.poll_interval, backoff_cap=WAIT_ERROR_BACKOFF_CAP)
 
     async def look(self, reader: AsyncMessageList, looks: int) -> dict[str, Any] | None:
         """One look at the list: the final event, or None to poll again."""
@@ -143,7 +143,7 @@ class WhatsAppDeliveryTrigger(MessageListTrigger):
         lipachat_conn_id: str = "lipachat_default",
         poll_interval: float = 30.0,
         max_failed: int = 0,
-        max_pages: int = DEFAULT_MAX_PAGES,
+        max_pages: int = LIST_SCAN_MAX_PAGES,
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]  # Airflow leaves it untyped
         if not wa_ids or not all(isinstance(k, str) and isinstance(v, str) for k, v in wa_ids.items()):
@@ -243,7 +243,7 @@ class WhatsAppReplyTrigger(MessageListTrigger):
         deadline: float,
         lipachat_conn_id: str = "lipachat_default",
         poll_interval: float = 30.0,
-        max_pages: int = DEFAULT_MAX_PAGES,
+        max_pages: int = LIST_SCAN_MAX_PAGES,
         reprompt: bool = False,
         max_reprompts: int = 1,
         handled: list[str] | None = None,

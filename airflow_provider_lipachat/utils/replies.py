@@ -17,9 +17,9 @@ from airflow_provider_lipachat.gateway.message_list import (
     describe_code,
     normalise_answer,
 )
-from airflow_provider_lipachat.gateway.messages import parse_gateway_timestamp
 from airflow_provider_lipachat.gateway.redaction import mask_phone
 from airflow_provider_lipachat.gateway.rendered import rendered_collection
+from airflow_provider_lipachat.gateway.timestamps import parse_gateway_timestamp
 from airflow_provider_lipachat.utils.delivery import describe_waiting, label_for_people
 
 AnswersFrom = Literal["all", "any", "first"]

@@ -380,9 +380,9 @@ def test_a_task_callback_in_a_dag_run_waits_for_its_slot_in_the_numbers_shared_b
     """The callback's send takes the next slot of the number's budget in the store, after one already taken."""
     import redis
 
-    from airflow_provider_lipachat.gateway.messages import parse_gateway_timestamp
     from airflow_provider_lipachat.gateway.ratelimit import SPACING_MARGIN
     from airflow_provider_lipachat.gateway.shared_ratelimit import budget_key
+    from airflow_provider_lipachat.gateway.timestamps import parse_gateway_timestamp
 
     per_second = 0.1  # a slot every 11 s: the budget's key outlives the run, so the run's reservation can be read
     monkeypatch.setenv("AIRFLOW_CONN_RATE_STORE", redis_server.url)

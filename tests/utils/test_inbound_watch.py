@@ -8,7 +8,7 @@ import pytest
 
 from airflow_provider_lipachat.exceptions import LipaChatValidationError
 from airflow_provider_lipachat.gateway.message_list import InboundMessage
-from airflow_provider_lipachat.utils.inbound import OVERLAP, InboundCursor, InboundRule, undated
+from airflow_provider_lipachat.utils.inbound_watch import OVERLAP, InboundCursor, InboundRule, undated
 
 START = datetime(2026, 12, 3, 9, 0, 0, tzinfo=UTC)
 ALICE = "254711000001"

@@ -51,7 +51,7 @@ def _text(value: object, name: str) -> str | None:
 
 
 @dataclass(frozen=True)
-class InboundMessage:
+class EmulatedInboundMessage:
     """One message a number sent to the business: a text, or a press of a reply button (id and title)."""
 
     id: int

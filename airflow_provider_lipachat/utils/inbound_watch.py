@@ -14,9 +14,9 @@ from typing import Any
 
 from airflow_provider_lipachat.exceptions import LipaChatValidationError
 from airflow_provider_lipachat.gateway.message_list import InboundMessage, normalise_answer
-from airflow_provider_lipachat.gateway.messages import parse_gateway_timestamp
 from airflow_provider_lipachat.gateway.recipients import international_digits
 from airflow_provider_lipachat.gateway.redaction import mask_phone
+from airflow_provider_lipachat.gateway.timestamps import parse_gateway_timestamp
 
 #: Messages this much older than the newest one handled are still compared by id: the gateway may list a
 #: message a little after a newer one (two arriving within the same second, or its clock's order).
