@@ -236,8 +236,9 @@ class WhatsAppSendOperator(BaseOperator):
 
     def _list_mark(self, hook: LipaChatHook, key: str | None) -> ListMark | None:
         """Where the message list stood before sending, when a send answered as already sent would hide
-        changed content (an ``idempotency_key`` or a ``message_id`` is given); else None, nothing read."""
-        if key is None and not self.message_id:
+        changed content (an ``idempotency_key`` or a ``message_id`` is given, and the content is not in the
+        id as ``resend_if_changed`` puts it); else None, nothing read."""
+        if (key is None and not self.message_id) or self.resend_if_changed:
             return None
         try:
             return ListMark(hook.list_mark())
@@ -319,9 +320,9 @@ class WhatsAppSendOperator(BaseOperator):
             )
             return
         self.log.warning(
-            "%s were answered as already sent under %s (their messages were on the list before this send): "
-            "the gateway kept the first message and sent nothing new, so content changed since then did not "
-            "reach them (XCom 'replayed' lists them); to send changed content, %s",
+            "%s were answered as already sent under %s: the gateway kept the first message and sent nothing "
+            "new, so content changed since then did not reach them (XCom 'replayed' lists them); to send "
+            "changed content, %s",
             count,
             under,
             remedy,
