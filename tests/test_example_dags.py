@@ -20,7 +20,7 @@ from airflow_provider_lipachat.operators.lipachat import (
 from airflow_provider_lipachat.sensors.lipachat import WhatsAppDeliverySensor
 from tests.media_host import PDF, MediaHost
 from tests.s3_server import S3Server
-from tests.support import REPO_ROOT, DagRunOutcome, printed
+from tests.support import AIRFLOW_RELEASE, REPO_ROOT, DagRunOutcome, airflow_defect, printed
 from tests.test_provider_checks import load_example
 
 EXAMPLES = REPO_ROOT / "example_dags"
@@ -73,7 +73,23 @@ def sent_ids(outcome: DagRunOutcome, task_name: str) -> list[str]:
     return sorted(ids.values()) if isinstance(ids, dict) else [ids]
 
 
-@pytest.mark.parametrize("path", EXAMPLE_FILES, ids=lambda path: path.stem)
+#: Airflow 3.0's dag.test() refuses a task whose inlets name an asset no DAG processor has registered.
+INLET_ASSETS_REFUSED = airflow_defect(
+    AIRFLOW_RELEASE == (3, 0),
+    "Airflow 3.0's dag.test() fails a task whose inlets name an asset no DAG processor registered "
+    "(AirflowInactiveAssetInInletOrOutletException); under a scheduler the example runs on 3.0 "
+    "(tests/e2e/test_inbound_trigger.py)",
+)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        pytest.param(path, marks=INLET_ASSETS_REFUSED) if path.stem == "lipachat_report_on_request" else path
+        for path in EXAMPLE_FILES
+    ],
+    ids=lambda path: path.stem,
+)
 def test_every_example_runs_and_the_gateway_receives_each_task_s_messages(
     path: Path,
     run_dag: Callable[..., DagRunOutcome],
