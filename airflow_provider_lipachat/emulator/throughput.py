@@ -7,6 +7,12 @@ now; a refused send is recorded as an arrival but is not a message (no waId, not
 
 How LipaChat passes 130429 on is NOT documented (lipachat-api.md): the answer's shape below
 (LipaChat's error envelope carrying WhatsApp's code and wording) and its HTTP status are ASSUMED.
+
+When a send is counted is ASSUMED too: on arrival. The gateway takes a request as it arrives (its
+place in the sender's window, its arrival time and ``received_at``, and, if accepted, the message
+itself), then takes the emulator's latency to answer, as LipaChat would while relaying to Meta; the
+latency is its processing time, so the window sees sends as they reach the gateway, not as their
+answers leave. A refusal waits the same latency (Meta's refusal comes back the same way).
 """
 
 from __future__ import annotations
