@@ -26,6 +26,7 @@ os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 
 import delivery_status
 import docs_page
+import emulator_ceiling
 import import_cost
 import inbound_watch
 import many_tasks
@@ -261,6 +262,7 @@ def main() -> None:
     printed.append(preflight.main(quick))
     printed.append(many_tasks.main(quick))
     printed.append(inbound_watch.main(quick))
+    printed.append(emulator_ceiling.main(quick))
     if quick:
         print(f"--quick: {docs_page.PAGE.name} left as it was")
     else:

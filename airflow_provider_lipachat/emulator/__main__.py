@@ -22,7 +22,12 @@ def main(argv: list[str] | None = None) -> int:
         help="refuse free-form sends to numbers without an open 24-hour session (POST /_emulator/sessions/NUMBER)",
     )
     parser.add_argument(
-        "--latency", type=float, default=0.0, help="seconds added to every gateway answer, as a network would"
+        "--latency",
+        default="0",
+        metavar="SECONDS|MIN-MAX",
+        help="seconds every gateway answer waits (0.3), or a range each answer draws its own wait from, "
+        "uniformly (0.2-0.6); sends are counted as they arrive and answered after the wait (POST /_emulator/latency "
+        "changes it)",
     )
     parser.add_argument(
         "--throughput",

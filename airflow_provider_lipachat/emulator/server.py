@@ -7,7 +7,9 @@ result without delivering again.
 
 A throughput limit per sender number (WhatsApp's, off unless set: ``throughput``, ``--throughput``,
 ``POST /_emulator/throughput``) refuses the excess with WhatsApp's error 130429 in LipaChat's
-error envelope, HTTP 400 unless set otherwise; that shape is ASSUMED (see ``throughput``).
+error envelope, HTTP 400 unless set otherwise; that shape is ASSUMED (see ``throughput``, which also says
+when a send is counted). Answers wait a latency (``latency``, ``--latency``, ``POST /_emulator/latency``):
+fixed, or drawn by each request from a range (``latency``).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from airflow_provider_lipachat.emulator.inbound_messages import (
     ReplyScript,
     validate_buttons,
 )
+from airflow_provider_lipachat.emulator.latency import Latency
 from airflow_provider_lipachat.emulator.lifecycle import StatusScript, StatusScriptError
 from airflow_provider_lipachat.emulator.media import MediaFetch, fetch_media, fetchable, media_link
 from airflow_provider_lipachat.emulator.state import (
@@ -50,7 +53,6 @@ from airflow_provider_lipachat.emulator.throughput import (
 from airflow_provider_lipachat.gateway.net import is_loopback
 
 DEFAULT_API_KEY = "lipachat-emulator-key"
-MAX_LATENCY = 10.0
 MEDIA_TYPES = ("IMAGE", "VIDEO", "AUDIO", "DOCUMENT", "STICKER")
 CAPTION_TYPES = ("IMAGE", "VIDEO", "DOCUMENT")
 MAX_TEXT_LENGTH = 4096
@@ -69,6 +71,7 @@ INBOUND_PATH = "/_emulator/inbound"
 REPLIES_PATH = "/_emulator/replies"
 ARRIVALS_PATH = "/_emulator/arrivals"
 THROUGHPUT_PATH = "/_emulator/throughput"
+LATENCY_PATH = "/_emulator/latency"
 TEMPLATE_LIST_PREFIX = "/api/v1/template/"
 MESSAGE_LIST_PATH = "/api/v1/whatsapp/message"
 MAX_PAGE_SIZE = 100
@@ -174,6 +177,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json(200, [a.to_json() for a in state.arrivals_of(sender)])
         elif self.path == THROUGHPUT_PATH:
             self._send_json(200, state.throughput_report())
+        elif self.path == LATENCY_PATH:
+            self._send_json(200, self.server.latency.to_json())
         elif self.path.startswith(TEMPLATE_LIST_PREFIX) or urlsplit(self.path).path == MESSAGE_LIST_PATH:
             self._gateway_request(None, None)
         else:
@@ -220,6 +225,8 @@ class _Handler(BaseHTTPRequestHandler):
 
         elif self.path == THROUGHPUT_PATH:
             self._set_throughput(raw)
+        elif self.path == LATENCY_PATH:
+            self._set_latency(raw)
         elif self.path.startswith("/_emulator/sessions/"):
             number = self.path.rsplit("/", 1)[1]
             if not _is_number(number):
@@ -266,6 +273,19 @@ class _Handler(BaseHTTPRequestHandler):
         self.server.state.set_throughput(limit)
         self._send_json(200, self.server.state.throughput_report())
 
+    def _set_latency(self, raw: bytes) -> None:
+        """``{"seconds": 0.3}`` or ``{"seconds": [0.2, 0.6]}`` sets the latency of the answers to come."""
+        try:
+            spec = json.loads(raw or b"{}")
+            if not isinstance(spec, dict) or set(spec) != {"seconds"}:
+                raise ValueError('expected a JSON object {"seconds": 0.3} or {"seconds": [0.2, 0.6]}')
+            latency = Latency.parse(spec["seconds"])
+        except ValueError as err:
+            self._send_json(400, {"error": str(err)})
+            return
+        self.server.latency = latency
+        self._send_json(200, latency.to_json())
+
     def _gateway_request(self, route: tuple[str, str] | None, raw: bytes | None) -> None:
         state = self.server.state
         received_at = gateway_timestamp()  # on arrival, before any scripted delay or latency
@@ -281,13 +301,19 @@ class _Handler(BaseHTTPRequestHandler):
             state.record_request(self.command, self.path, payload, f"fault:{fault.action}", received_at)
             self._answer_fault(fault)
             return
-        if self.server.latency:
-            self.server.stopping.wait(self.server.latency)
+        # Taken as it arrives (the throughput window, the message), answered after the latency (throughput.py).
         status, answer, outcome = self._answer(route, payload)
         state.record_request(self.command, self.path, payload, outcome, received_at)
+        wait = self.server.latency.draw()  # outside the state's lock: the requests waiting hold nothing
         if fault is not None and fault.action == "deliver_then_delay":
-            self.server.stopping.wait(fault.delay)
-        self._send_json(status, answer)
+            wait += fault.delay
+        if wait:
+            self.server.stopping.wait(wait)
+        try:
+            self._send_json(status, answer)
+        finally:  # accepted is accepted, whether or not the client still listens
+            if outcome == "delivered" and route is not None:
+                self._fetch_media_later(route[0], payload, answer["data"]["waId"])
 
     def _answer_fault(self, fault: Fault) -> None:
         if fault.action == "reset":
@@ -328,13 +354,14 @@ class _Handler(BaseHTTPRequestHandler):
             limit = state.throughput
             status = DEFAULT_THROUGHPUT_STATUS if limit is None else limit.http_status
             return status, throughput_error_envelope(gateway_timestamp()), outcome
-        link = media_link(kind, payload)
-        if outcome == "delivered" and link is not None and fetchable(link[0]):
-            self._fetch_media_later(answer["data"]["waId"], *link)
         return 200, answer, outcome
 
-    def _fetch_media_later(self, wa_id: str, url: str, media_type: str) -> None:
-        """Fetch the media after answering, as WhatsApp does once the gateway has accepted a send."""
+    def _fetch_media_later(self, kind: str, payload: dict[str, Any], wa_id: str) -> None:
+        """Fetch a delivered send's media (loopback links only) after answering, as WhatsApp does once accepted."""
+        link = media_link(kind, payload)
+        if link is None or not fetchable(link[0]):
+            return
+        url, media_type = link
         state = self.server.state
         threading.Thread(
             target=lambda: state.record_media_fetch(fetch_media(wa_id, url, media_type)),
@@ -358,9 +385,11 @@ class _EmulatorHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
 
-    request_queue_size = 128
+    #: The listen backlog: hundreds of clients connecting at once wait in it, where past it their connections
+    #: are dropped (a second's wait for the retry) or reset; the kernel caps it at net.core.somaxconn.
+    request_queue_size = 1024
 
-    def __init__(self, address: tuple[str, int], state: EmulatorState, verbose: bool, latency: float) -> None:
+    def __init__(self, address: tuple[str, int], state: EmulatorState, verbose: bool, latency: Latency) -> None:
         super().__init__(address, _Handler)
         self.state = state
         self.verbose = verbose
@@ -384,20 +413,21 @@ class Emulator:
         port: int = 0,
         api_key: str = DEFAULT_API_KEY,
         enforce_session_window: bool = False,
-        latency: float = 0.0,
+        latency: float | tuple[float, float] | Latency = 0.0,
         throughput: float | None = None,
         throughput_status: int = DEFAULT_THROUGHPUT_STATUS,
         verbose: bool = False,
     ) -> None:
-        """``throughput``: sends accepted per second per sender number (any number above 0; None: no limit);
-        the excess is answered WhatsApp's 130429 with HTTP ``throughput_status`` (400, 429 or 200).
+        """``latency``: seconds each gateway answer waits (10 at most), or a range ``(low, high)``
+        from which each request draws its own, uniformly. ``throughput``: sends accepted per second per
+        sender number (any number above 0; None: no limit); the excess is answered WhatsApp's 130429 with
+        HTTP ``throughput_status`` (400, 429 or 200).
         """
         require_loopback(host)
-        if not 0 <= latency <= MAX_LATENCY:
-            raise ValueError(f"latency={latency!r}: expected seconds from 0 to {MAX_LATENCY:g}")
+        parsed_latency = Latency.parse(latency)
         limit = None if throughput is None else ThroughputLimit.parse(throughput, throughput_status)
         self.state = EmulatorState(api_key=api_key, enforce_session_window=enforce_session_window, throughput=limit)
-        self._server = _EmulatorHTTPServer((host, port), self.state, verbose, latency)
+        self._server = _EmulatorHTTPServer((host, port), self.state, verbose, parsed_latency)
         self._thread: threading.Thread | None = None
 
     @property
@@ -484,6 +514,19 @@ class Emulator:
         limit = None if per_second is None else ThroughputLimit.parse(per_second, http_status)
         self.state.set_throughput(limit)
         return limit
+
+    def set_latency(self, latency: float | tuple[float, float] | Latency) -> Latency:
+        """Make the answers to come wait ``latency`` seconds, or each its own draw from a range ``(low, high)``.
+
+        As ``POST /_emulator/latency`` would; requests already waiting keep their draw.
+        """
+        self._server.latency = Latency.parse(latency)
+        return self._server.latency
+
+    @property
+    def latency(self) -> Latency:
+        """The latency in force: ``low`` and ``high`` seconds (equal when fixed)."""
+        return self._server.latency
 
     @property
     def throughput(self) -> ThroughputLimit | None:

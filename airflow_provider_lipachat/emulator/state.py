@@ -132,6 +132,8 @@ class EmulatorState:
     replies_given: dict[int, int] = field(default_factory=dict)
     throughput: ThroughputLimit | None = None
     arrivals: list[Arrival] = field(default_factory=list)
+    #: Per sender, the monotonic moments of its accepted arrivals, oldest first: what a limit judges a send by.
+    accepted_at: dict[str, list[float]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def record_request(self, method: str, path: str, payload: Any, outcome: str, received_at: str) -> None:
@@ -175,10 +177,12 @@ class EmulatorState:
             if message_id in self.answers_by_message_id:
                 return self.answers_by_message_id[message_id], "replayed"
             now = time.monotonic()
-            accepted = self.throughput is None or self.throughput.admits(self.arrivals, sender, now)
+            accepted_at = self.accepted_at.setdefault(sender, [])
+            accepted = self.throughput is None or self.throughput.admits(accepted_at, now)
             self.arrivals.append(Arrival(sender, to, message_id, route, now, time.time(), accepted))
             if not accepted:
                 return None, "throttled"
+            accepted_at.append(now)
             return self._deliver(route, payload, status_desc), "delivered"
 
     def _deliver(self, route: str, payload: dict[str, Any], status_desc: str) -> dict[str, Any]:
@@ -286,6 +290,7 @@ class EmulatorState:
             self.status_scripts.clear()
             self.media_fetches.clear()
             self.arrivals.clear()
+            self.accepted_at.clear()
             self.inbound.clear()
             self.reply_scripts.clear()
             self.replies_given.clear()

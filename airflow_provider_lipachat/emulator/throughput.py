@@ -7,12 +7,19 @@ now; a refused send is recorded as an arrival but is not a message (no waId, not
 
 How LipaChat passes 130429 on is NOT documented (lipachat-api.md): the answer's shape below
 (LipaChat's error envelope carrying WhatsApp's code and wording) and its HTTP status are ASSUMED.
+
+When a send is counted is ASSUMED too: on arrival. The gateway takes a request as it arrives (its
+place in the sender's window, its arrival time and ``received_at``, and, if accepted, the message
+itself), then takes the emulator's latency to answer, as LipaChat would while relaying to Meta; the
+latency is its processing time, so the window sees sends as they reach the gateway, not as their
+answers leave. A refusal waits the same latency (Meta's refusal comes back the same way).
 """
 
 from __future__ import annotations
 
+import bisect
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -122,20 +129,14 @@ class ThroughputLimit:
         """Sends accepted per window."""
         return max(1, math.floor(self.per_second))
 
-    def admits(self, arrivals: list[Arrival], sender: str, now: float) -> bool:
-        """Whether a send from ``sender`` at ``now`` fits: fewer than ``budget`` accepted in the window ending now.
+    def admits(self, accepted: Sequence[float], now: float) -> bool:
+        """Whether a send at ``now`` fits: fewer than ``budget`` of ``accepted`` in the window ending now.
 
-        ``arrivals`` is in arrival order; only its tail within the window is read.
+        ``accepted`` is one sender's accepted moments, oldest first; a binary search finds the window's
+        start, so judging a send costs the same at 1,000 sends a second as at one.
         """
-        accepted = 0
-        for arrival in reversed(arrivals):
-            if now - arrival.at >= self.window:
-                break
-            if arrival.accepted and arrival.sender == sender:
-                accepted += 1
-                if accepted >= self.budget:
-                    return False
-        return True
+        in_window = len(accepted) - bisect.bisect_right(accepted, now - self.window)
+        return in_window < self.budget
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import requests
 
-from airflow_provider_lipachat.emulator import Arrival, Emulator, ThroughputLimit, busiest_window
+from airflow_provider_lipachat.emulator import Emulator, ThroughputLimit, busiest_window
 from airflow_provider_lipachat.emulator.throughput import ThroughputSpecError
 
 SENDER = "254110090747"
@@ -72,14 +72,11 @@ class TestThroughputLimit:
     def test_admits_fewer_than_the_budget_accepted_in_the_window_ending_now(self) -> None:
         limit = ThroughputLimit.parse(2)
 
-        def arrival(at: float, accepted: bool = True, sender: str = SENDER) -> Arrival:
-            return Arrival(sender, "254711000001", f"m-{at}", "text", at, at, accepted)
-
-        assert limit.admits([arrival(10.0)], SENDER, 10.5)
-        assert not limit.admits([arrival(10.0), arrival(10.2)], SENDER, 10.99)
-        assert limit.admits([arrival(10.0), arrival(10.2)], SENDER, 11.0)  # the first left the window
-        assert limit.admits([arrival(10.0), arrival(10.2, accepted=False)], SENDER, 10.5)  # refusals don't count
-        assert limit.admits([arrival(10.0), arrival(10.2, sender=OTHER_SENDER)], SENDER, 10.5)
+        assert limit.admits([], 10.0)
+        assert limit.admits([10.0], 10.5)
+        assert not limit.admits([10.0, 10.2], 10.99)
+        assert limit.admits([10.0, 10.2], 11.0)  # the first left the window
+        assert limit.admits([8.0, 9.0, 9.5, 10.0], 10.6)  # only the window's own count
 
     @pytest.mark.parametrize(
         ("per_second", "http_status", "complaint"),
@@ -142,6 +139,17 @@ class TestLimit:
                 "accepted",
                 "accepted",
             ]
+
+    def test_a_refused_send_spends_no_budget(self) -> None:
+        with Emulator(throughput=1) as emulator:
+            send(emulator, text(0))
+            first = emulator.arrivals(SENDER)[0]
+            wait_until(first.at + 0.5)
+            assert send(emulator, text(1)).status_code == 400  # within the first's second
+            wait_until(first.at + 1.05)  # the first has left the window; the refusal has not
+
+            assert send(emulator, text(2)).status_code == 200
+            assert [a.outcome for a in emulator.arrivals(SENDER)] == ["accepted", "throttled", "accepted"]
 
     def test_each_sender_number_has_its_own_budget(self) -> None:
         with Emulator(throughput=2) as emulator:
