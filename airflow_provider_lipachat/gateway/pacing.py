@@ -32,10 +32,11 @@ BATCH_SECONDS = 0.05
 SLOWDOWN = 1.25
 MAX_SLOWDOWN = 8.0
 #: ... and each second without one narrows it by this factor, back to the limit.
-RECOVERY = 1.05
-#: In flight: the rate times the observed latency, times this, plus ``SPARE_IN_FLIGHT``.
-HEADROOM = 1.5
-SPARE_IN_FLIGHT = 4
+RECOVERY = 1.02
+#: In flight: the rate times the observed latency, times this, plus ``SPARE_IN_FLIGHT``: room for the sends
+#: waiting for their slot and for answers slower than the average.
+HEADROOM = 2.0
+SPARE_IN_FLIGHT = 16
 #: What a fan-out assumes of the latency before its first answer: the window starts wide, then fits.
 FIRST_LATENCY = 1.0
 #: Weight of each new answer in the latency's moving average.

@@ -493,7 +493,8 @@ class WhatsAppSendOperator(BaseOperator):
                 return in_flight(sender.pacer.rate, sender.latency.seconds, sender.connections)
 
             def describe() -> str:
-                return f"{window()} in flight at {sender.latency.seconds * 1000:.0f} ms per send"
+                late = f", {sender.pacer.skipped} slot(s) given up as late" if sender.pacer.skipped else ""
+                return f"up to {window()} in flight at {sender.latency.seconds * 1000:.0f} ms per send{late}"
 
             return await send_to_all(
                 to_send,

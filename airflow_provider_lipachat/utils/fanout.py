@@ -145,7 +145,7 @@ async def send_to_all(
         await _cancel(pending)  # the task failed or was killed meanwhile: nothing keeps running behind it
     if report:
         assert log is not None
-        log.info("%s", progress.line())
+        log.info("%s%s", progress.line(), f"; {describe()}" if describe else "")
     return result
 
 

@@ -49,10 +49,10 @@ async def starts(pacer: AsyncPacer, count: int, concurrent: int) -> list[float]:
 @pytest.mark.parametrize(
     ("rate", "latency", "cap", "expected"),
     [
-        (80.0, 0.4, 1000, 52),  # 80 x 0.4 x 1.5 + 4
-        (1000.0, 0.3, 1000, 454),
+        (80.0, 0.4, 1000, 80),  # 80 x 0.4 x 2 + 16
+        (1000.0, 0.3, 1000, 616),
         (1000.0, 1.0, 1000, 1000),  # capped
-        (0.5, 0.2, 1000, 5),
+        (0.5, 0.2, 1000, 17),
         (None, 0.3, 64, 64),  # no rate: the cap is the bound
     ],
 )
