@@ -100,8 +100,11 @@ class _SharedBudget:
     """This process's slots from one number's shared budget, reserved a batch at a time."""
 
     spacing: Spacing
-    slots: deque[float] = field(default_factory=deque)
+    #: Each reserved slot: the earliest it can be (local clock), and how much later it may be.
+    slots: deque[tuple[float, float]] = field(default_factory=deque)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    #: Why the store could not reserve: the sends after it would meet the same, so they fail with it at once.
+    failure: Exception | None = None
 
 
 class AsyncPacer:
@@ -168,25 +171,37 @@ class AsyncPacer:
         while True:
             if not budget.slots:
                 async with budget.lock:
+                    if budget.failure is not None:  # every send waiting behind a failed reservation fails with it
+                        raise budget.failure
                     if not budget.slots:
-                        await self._reserve(sender, store, budget)
-            if await self._on_time(budget.slots.popleft()):
+                        try:
+                            await self._reserve(sender, store, budget)
+                        except Exception as err:
+                            budget.failure = err
+                            raise
+            earliest, uncertain = budget.slots.popleft()
+            if await self._on_time(earliest + uncertain, late_after=earliest):
                 return
 
     async def _reserve(self, sender: str, store: SlotStore, budget: _SharedBudget) -> None:
+        """Reserve a batch of slots. Redis read its clock somewhere within the call, so each slot is kept as the
+        earliest it can be and the call's length: a send starts at the latest (never in another's slot) and
+        counts as late from the earliest, so a slow round trip eats into the tolerance, never past it."""
         rate = self.rate or store.per_second
         count = max(1, math.ceil(rate * BATCH_SECONDS))
         interval = budget.spacing.interval(self._clock())
+        called = self._clock()
         wait = await asyncio.to_thread(store.reserve, sender, count, interval)
-        first = self._clock() + wait  # when the answer came: the first slot is no earlier than this
-        budget.slots.extend(first + n * interval for n in range(count))
+        uncertain = self._clock() - called
+        budget.slots.extend((called + wait + n * interval, uncertain) for n in range(count))
 
-    async def _on_time(self, slot: float) -> bool:
-        """Sleep until ``slot``; False (the slot given up) if the wake came more than ``LATE_TOLERANCE`` after it."""
+    async def _on_time(self, slot: float, late_after: float | None = None) -> bool:
+        """Sleep until ``slot``; False (the slot given up) if the wake came more than ``LATE_TOLERANCE`` after it
+        (after ``late_after``, when the slot's own time is uncertain back to then)."""
         wait = slot - self._clock()
         if wait > 0:
             await self._sleep(wait)
-        if self._clock() - slot > LATE_TOLERANCE:
+        if self._clock() - (slot if late_after is None else late_after) > LATE_TOLERANCE:
             self.skipped += 1
             return False
         return True

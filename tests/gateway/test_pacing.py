@@ -181,3 +181,23 @@ def test_processes_sharing_a_number_stay_within_its_limit_together_and_near_it(r
     assert busiest_window(moments) <= per_second
     # Two processes, one budget: 2,000 starts take about 4 s at 500/s, not 2.
     assert (len(moments) - 1) / (moments[-1] - moments[0]) >= 0.9 * per_second / SLOT_MARGIN
+
+
+def test_once_the_store_fails_every_send_waiting_for_a_slot_fails_with_it_at_once(redis_server: RedisServer) -> None:
+    from airflow_provider_lipachat.exceptions import LipaChatRateLimitStoreError
+
+    store = shared_store(redis_server, 40.0)
+    pacer = AsyncPacer(None, store)
+
+    async def run() -> list[BaseException | None]:
+        await pacer.acquire(SENDER)
+        redis_server.stop()
+        started = time.monotonic()
+        outcomes = await asyncio.gather(*(pacer.acquire(SENDER) for _ in range(20)), return_exceptions=True)
+        assert time.monotonic() - started < 5  # one failed reservation, not twenty in a row
+        return outcomes
+
+    outcomes = asyncio.run(run())
+    failures = [o for o in outcomes if isinstance(o, LipaChatRateLimitStoreError)]
+    assert len(failures) >= 18  # all but the slots reserved before the store went away
+    assert store.reservations <= 3
