@@ -30,8 +30,13 @@ from typing import IO, Any
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_HOME = REPO / ".airflow-local"
 EXAMPLE_DAGS = REPO / "example_dags"
+#: On every Airflow process's PYTHONPATH: its ``airflow_local_settings`` makes a savepoint's transaction wait for
+#: SQLite's write lock.
+SQLITE_SITE = Path(__file__).resolve().parent / "sqlite_site"
 WAIT_SECONDS = 240
-CLI_ATTEMPTS = 3
+#: How long a process waits for SQLite's write lock, which one process holds at a time, before it fails with
+#: "database is locked" (pysqlite's own default is 5 s, which a busy scheduler's write can outlast on 2 cores).
+SQLITE_BUSY_SECONDS = 60
 #: The sender number the emulator's connection sends from (the gateway's sandbox number's shape).
 FROM_NUMBER = "254700000000"
 #: What a component gets to stop after SIGTERM before its group is killed.
@@ -57,6 +62,15 @@ def url_answers(url: str) -> bool:
             return bool(answer.status == 200)
     except OSError:
         return False
+
+
+def sqlite_url(path: Path) -> str:
+    """The SQLAlchemy URL of the SQLite database file ``path`` (absolute), for every process that shares it.
+
+    pysqlite reads ``timeout`` from the URL, so each Airflow process (scheduler, CLI, workers, api-server, and the
+    async engine Airflow derives from the same URL) waits up to ``SQLITE_BUSY_SECONDS`` for another's write.
+    """
+    return f"sqlite:///{path}?timeout={SQLITE_BUSY_SECONDS}"
 
 
 def airflow_major() -> int:
@@ -92,12 +106,13 @@ class LoopbackAirflow:
             **{k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")},
             # Executors that start tasks as `airflow ...` commands find this interpreter's.
             "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(SQLITE_SITE), os.environ.get("PYTHONPATH")])),
             "AIRFLOW_HOME": str(home),
             "AIRFLOW__CORE__DAGS_FOLDER": str(dags_folder or home / "dags"),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
             "AIRFLOW__CORE__PARALLELISM": "4",
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{self.db_path}",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": sqlite_url(self.db_path),
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{api_port}/execution/",
             "AIRFLOW__API__HOST": "127.0.0.1",
             "AIRFLOW__API__PORT": str(api_port),
@@ -116,19 +131,9 @@ class LoopbackAirflow:
         return f"http://127.0.0.1:{self.api_port}"
 
     def cli(self, *args: str) -> str:
-        locked = False
-        for _ in range(CLI_ATTEMPTS):
-            done = subprocess.run(
-                [sys.executable, "-m", "airflow", *args], env=self.env, capture_output=True, text=True, timeout=300
-            )
-            output = done.stderr + done.stdout
-            if locked and "AlreadyRunningBackfill" in output:  # the locked attempt had created it before failing
-                return done.stdout
-            # SQLite takes one writer at a time; a CLI write that meets the scheduler's fails.
-            locked = "database is locked" in output
-            if done.returncode == 0 or not locked:
-                break
-            time.sleep(2)
+        done = subprocess.run(
+            [sys.executable, "-m", "airflow", *args], env=self.env, capture_output=True, text=True, timeout=300
+        )
         if done.returncode != 0:
             raise RuntimeError(f"airflow {' '.join(args)}:\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}")
         return done.stdout
@@ -192,7 +197,7 @@ class LoopbackAirflow:
             log.close()
 
     def query(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
-        with sqlite3.connect(self.db_path, timeout=30) as db:
+        with sqlite3.connect(self.db_path, timeout=SQLITE_BUSY_SECONDS) as db:
             return db.execute(sql, params).fetchall()
 
     def exited(self) -> list[subprocess.Popen[bytes]]:

@@ -21,6 +21,8 @@ from typing import Any
 
 import pytest
 
+from scripts.local_airflow import sqlite_url
+
 AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="lipachat-airflow-home-"))
 DAGS_FOLDER = AIRFLOW_HOME / "dags"
 DAGS_FOLDER.mkdir()
@@ -28,7 +30,7 @@ os.environ.update(
     AIRFLOW_HOME=str(AIRFLOW_HOME),
     AIRFLOW__CORE__DAGS_FOLDER=str(DAGS_FOLDER),
     AIRFLOW__CORE__LOAD_EXAMPLES="False",
-    AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=f"sqlite:///{AIRFLOW_HOME / 'airflow.db'}",
+    AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=sqlite_url(AIRFLOW_HOME / "airflow.db"),
 )
 
 from airflow_provider_lipachat.compat import AIRFLOW_V3  # noqa: E402 - after AIRFLOW_HOME is set

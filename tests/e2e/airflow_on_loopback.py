@@ -32,7 +32,7 @@ class AirflowOnLoopback(LoopbackAirflow):
         self.env.update(
             {
                 # Every Airflow process resolves loopback names only (tests/loopback_site/sitecustomize.py).
-                "PYTHONPATH": os.pathsep.join(filter(None, [str(LOOPBACK_SITE), os.environ.get("PYTHONPATH")])),
+                "PYTHONPATH": os.pathsep.join([str(LOOPBACK_SITE), self.env["PYTHONPATH"]]),
                 # Only the backfill and the cleared re-run may create work: no run for "today".
                 "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
                 "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",

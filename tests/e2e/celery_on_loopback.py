@@ -1,7 +1,8 @@
 """Airflow on CeleryExecutor on loopback: a Redis broker, api-server, scheduler, dag-processor, two Celery workers.
 
 Airflow 3.3 with SQLite (the workers never touch the database: they reach the api-server's
-Execution API), Celery's results in a SQLite file, and the broker a private ``redis-server``.
+Execution API), Celery's results in a SQLite file (the workers write it, the scheduler reads it: both wait
+for its lock as for the metadata database's), and the broker a private ``redis-server``.
 Each worker runs in a session of its own, so a test can SIGKILL one (its prefork children, task
 supervisors and task processes with it) and start it again under the same name. The scheduler
 notices a killed task within seconds: task heartbeats are checked every second and time out after 8.
@@ -27,6 +28,7 @@ from urllib.parse import quote
 import pytest
 
 from airflow_provider_lipachat.emulator import DEFAULT_API_KEY, Arrival, Emulator
+from scripts.local_airflow import sqlite_url
 from tests.e2e.airflow_on_loopback import AirflowOnLoopback
 from tests.redis_server import RedisServer, redis_server_or_skip
 from tests.support import AIRFLOW_RELEASE
@@ -147,7 +149,7 @@ class CeleryOnLoopback(AirflowOnLoopback):
                 "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
                 "AIRFLOW__CORE__PARALLELISM": str(len(WORKERS) * WORKER_SLOTS),
                 "AIRFLOW__CELERY__BROKER_URL": broker.url,
-                "AIRFLOW__CELERY__RESULT_BACKEND": f"db+sqlite:///{home / 'celery.db'}",
+                "AIRFLOW__CELERY__RESULT_BACKEND": f"db+{sqlite_url(home / 'celery.db')}",
                 # HS512 wants a key of 64 bytes or more; the same key in every process.
                 "AIRFLOW__API_AUTH__JWT_SECRET": "lipachat-e2e-celery-jwt-secret-not-for-production-" + "0" * 32,
                 "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": str(HEARTBEAT_TIMEOUT),

@@ -39,7 +39,6 @@ STORE_PASSWORD = "rate-store-password-never-logged"
 #: The shared limit may cost some throughput, not much: accepted sends over the busy span, as a share of LIMIT.
 MIN_SHARE_OF_LIMIT = 0.85
 RUN_SECONDS = 240
-BACKFILL_ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
@@ -149,19 +148,8 @@ def task_instances(airflow: CeleryOnLoopback, scenario: Scenario) -> dict[str, t
 def backfill(stack: Stack, scenario: Scenario) -> float:
     """Create the scenario's backfill; returns when (monotonic) it was asked for."""
     started = time.monotonic()
-    command = ("backfill", "create", "--dag-id", scenario.dag_id)
     dates = ("--from-date", scenario.partitions[0], "--to-date", scenario.partitions[-1])
-    for attempt in range(1, BACKFILL_ATTEMPTS + 1):
-        try:
-            stack.airflow.cli(*command, *dates)
-            return started
-        except AssertionError:  # SQLite's one writer: the CLI can lose to the scheduler even after its own retries
-            runs = stack.airflow.query("SELECT count(*) FROM dag_run WHERE dag_id = ?", scenario.dag_id)[0][0]
-            if runs == len(scenario.partitions):  # the failed attempt had created them all
-                return started
-            if attempt == BACKFILL_ATTEMPTS:
-                raise
-            time.sleep(2)
+    stack.airflow.cli("backfill", "create", "--dag-id", scenario.dag_id, *dates)
     return started
 
 
