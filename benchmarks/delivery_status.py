@@ -19,19 +19,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="lipachat-bench-"))
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 
-from common import (
-    API_KEY,
-    SENDER,
-    control,
-    emulator_process,
-    recipients,
-    send_each,
-    table,
-    use_lipachat_connection,
-)
+from common import API_KEY, SENDER, control, emulator_process, recipients, table, use_lipachat_connection
 
 from airflow_provider_lipachat.gateway.client import LipaChatClient
 from airflow_provider_lipachat.gateway.messages import TextMessage
+from airflow_provider_lipachat.utils.fanout import send_to_all
 
 
 def script_status(base_url: str, **spec: object) -> None:
@@ -45,12 +37,15 @@ def script_status(base_url: str, **spec: object) -> None:
 def send_many(base_url: str, count: int) -> list[str]:
     client = LipaChatClient(base_url, API_KEY, pool_size=8)
     try:
-        sent = send_each(
-            recipients(count), lambda n: client.send(TextMessage(to=n, message="hi", from_number=SENDER)).wa_id
+        result = send_to_all(
+            recipients(count),
+            count,
+            lambda n: client.send(TextMessage(to=n, message="hi", from_number=SENDER)).wa_id,
+            max_concurrency=8,
         )
     finally:
         client.close()
-    return list(sent.values())
+    return list(result.delivered.values())
 
 
 def one_poll(count: int) -> str:
