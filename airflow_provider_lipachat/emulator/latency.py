@@ -34,7 +34,7 @@ def _seconds(value: object, given: object) -> float:
     return number
 
 
-def _is_number(text: str) -> bool:
+def _reads_as_float(text: str) -> bool:
     try:
         float(text)
     except ValueError:
@@ -58,7 +58,7 @@ class Latency:
         if isinstance(value, Latency):
             return value
         parts: object = value
-        if isinstance(value, str) and "-" in value and not _is_number(value):  # "0.2-0.6" (while 1e-3 is a number)
+        if isinstance(value, str) and "-" in value and not _reads_as_float(value):  # "0.2-0.6" (while 1e-3 is a number)
             parts = value.split("-", 1)
         if isinstance(parts, Sequence) and not isinstance(parts, str):
             if len(parts) != 2:
