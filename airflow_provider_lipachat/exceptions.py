@@ -65,6 +65,16 @@ class LipaChatTransientError(LipaChatError):
         super().__init__(message)
 
 
+class LipaChatUnresponsiveError(LipaChatTransientError):
+    """The gateway answered nothing for the connection's timeout while sends were in flight.
+
+    Transient (Airflow's retry resumes from what was checkpointed), and the rest of a fan-out is
+    not attempted: thousands of sends would each wait out the same silence.
+    """
+
+    stops_fan_out = True
+
+
 class LipaChatRateLimitStoreError(LipaChatTransientError):
     """The store that shares a sender number's rate limit did not answer, or refused the credentials; nothing was sent.
 

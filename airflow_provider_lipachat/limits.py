@@ -10,7 +10,10 @@ import math
 
 from airflow_provider_lipachat.exceptions import LipaChatValidationError
 
-MAX_CONCURRENCY_LIMIT = 64
+#: The most sends one fan-out keeps in flight, whatever the latency: enough for 1,000/s at up to 1 s.
+MAX_IN_FLIGHT = 1000
+#: Sends in flight when neither the task nor the connection sets a rate to derive them from.
+UNPACED_IN_FLIGHT = 64
 #: Seconds between a fan-out's progress lines and checkpoints, unless the operator says otherwise.
 PROGRESS_INTERVAL = 10.0
 #: Client retries of one request: a connection's ``max_retries`` extra, or an operator's argument.

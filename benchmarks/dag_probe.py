@@ -6,7 +6,10 @@ JSON line: the task's seconds, this process's peak RSS, whether XCom holds every
 checkpoints wrote to the store. ``dag_probe.py baseline BASE_URL COUNT`` prints the peak RSS of a process that
 holds the same input list and result mappings and runs the same DAG to one recipient.
 ``dag_probe.py text COUNT PREFIX`` runs a text fan-out to COUNT numbers starting PREFIX through
-the connection ``AIRFLOW_CONN_LIPACHAT_DEFAULT`` the caller set, and prints the task's seconds.
+the connection ``AIRFLOW_CONN_LIPACHAT_DEFAULT`` the caller set, and prints the task's seconds, the process's
+CPU seconds for the run and its peak RSS; ``text-beside-one COUNT PREFIX ONE_PREFIX`` also runs it to one recipient
+(numbers starting ONE_PREFIX) before and after, and adds the later one's
+CPU seconds (``cpu_of_one``), so what the fan-out itself costs can be told from the DAG run's fixed cost.
 RATE_LIMIT is a number per second, or ``none``.
 """
 
@@ -18,6 +21,7 @@ import os
 import resource
 import sys
 import textwrap
+import time
 from pathlib import Path
 from typing import Any
 
@@ -106,16 +110,18 @@ from airflow_provider_lipachat.operators.lipachat import SendWhatsAppTextOperato
 
 with DAG("DAG_ID", schedule=None, start_date=pendulum.datetime(2024, 1, 1, tz="UTC")) as dag:
     SendWhatsAppTextOperator(
-        task_id="send", to=[f"PREFIX{n:06d}" for n in range(COUNT)], message="Partition ready", max_concurrency=8
+        task_id="send", to=[f"PREFIX{n:06d}" for n in range(COUNT)], message="Partition ready"
     )
 """
 
 
 def run_text(count: int, prefix: str) -> dict[str, Any]:
-    """A text fan-out to ``count`` recipients (numbers starting ``prefix``) in a real DAG run."""
+    """A text fan-out to ``count`` recipients (numbers starting ``prefix``) in a real DAG run, the operator's
+    defaults as a user writes it: its seconds, and the CPU seconds and peak RSS of this process."""
     dag_id = f"bench_text_{prefix}_{os.getpid()}"
+    cpu = time.process_time()
     _, seconds = run_send_dag(dag_id, TEXT_DAG_SOURCE.replace("COUNT", str(count)).replace("PREFIX", prefix))
-    return {"seconds": seconds}
+    return {"seconds": seconds, "cpu": time.process_time() - cpu, "peak_rss_mib": peak_rss_mib()}
 
 
 def baseline(count: int) -> dict[str, Any]:
@@ -133,6 +139,11 @@ if __name__ == "__main__":
 
     if sys.argv[1] == "text":  # the connection comes from the environment, as the caller set it
         print(json.dumps(run_text(int(sys.argv[2]), sys.argv[3])))
+        sys.exit(0)
+    if sys.argv[1] == "text-beside-one":  # and runs to one recipient (ONE_PREFIX): the DAG run's own cost, warm
+        run_text(1, sys.argv[4] + "0")  # the first run in a process also pays for imports
+        many = run_text(int(sys.argv[2]), sys.argv[3])
+        print(json.dumps({**many, "cpu_of_one": run_text(1, sys.argv[4] + "1")["cpu"]}))
         sys.exit(0)
     use_lipachat_connection(sys.argv[2])
     if sys.argv[1] == "baseline":

@@ -19,11 +19,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="lipachat-bench-"))
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 
-from common import API_KEY, SENDER, control, emulator_process, recipients, table, use_lipachat_connection
+from common import (
+    API_KEY,
+    SENDER,
+    control,
+    emulator_process,
+    recipients,
+    send_each,
+    table,
+    use_lipachat_connection,
+)
 
 from airflow_provider_lipachat.gateway.client import LipaChatClient
 from airflow_provider_lipachat.gateway.messages import TextMessage
-from airflow_provider_lipachat.utils.fanout import send_to_all
 
 
 def script_status(base_url: str, **spec: object) -> None:
@@ -37,15 +45,12 @@ def script_status(base_url: str, **spec: object) -> None:
 def send_many(base_url: str, count: int) -> list[str]:
     client = LipaChatClient(base_url, API_KEY, pool_size=8)
     try:
-        result = send_to_all(
-            recipients(count),
-            count,
-            lambda n: client.send(TextMessage(to=n, message="hi", from_number=SENDER)).wa_id,
-            max_concurrency=8,
+        sent = send_each(
+            recipients(count), lambda n: client.send(TextMessage(to=n, message="hi", from_number=SENDER)).wa_id
         )
     finally:
         client.close()
-    return list(result.delivered.values())
+    return list(sent.values())
 
 
 def one_poll(count: int) -> str:

@@ -18,12 +18,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import API_KEY, SENDER, control, emulator_process, recipients, table
+from common import API_KEY, SENDER, control, emulator_process, recipients, send_each, table
 
 from airflow_provider_lipachat.gateway.client import LipaChatClient
 from airflow_provider_lipachat.gateway.message_list import PAGE_SIZE, ListScan, read_inbound_item
 from airflow_provider_lipachat.gateway.messages import ButtonsMessage, TextMessage
-from airflow_provider_lipachat.utils.fanout import send_to_all
 from airflow_provider_lipachat.utils.replies import decide_replies
 
 ROUNDS = 3
@@ -47,13 +46,11 @@ def build_list(base_url: str, asked: int, items: int) -> dict[str, str]:
             question = ButtonsMessage(to=number, text="Send it?", buttons=["Approve", "Reject"], from_number=SENDER)
             return client.send(question).wa_id
 
-        questions = send_to_all(numbers, asked, ask, max_concurrency=8).delivered
+        questions = send_each(numbers, ask)
         others = items - 2 * asked
-        send_to_all(
+        send_each(
             recipients(others, prefix="2548"),
-            others,
             lambda n: client.send(TextMessage(to=n, message="hi", from_number=SENDER)).wa_id,
-            max_concurrency=8,
         )
     finally:
         client.close()

@@ -24,11 +24,13 @@ os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="lipachat-bench-")
 os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", os.path.join(os.environ["AIRFLOW_HOME"], "dags"))
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 
+import async_clients
 import delivery_status
 import docs_page
 import emulator_ceiling
 import import_cost
 import inbound_watch
+import latency
 import many_tasks
 import numbering_plan
 import preflight
@@ -254,6 +256,8 @@ def main() -> None:
     subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True, timeout=600)
     show(per_send_overhead(200 if quick else 2000))
     show(fan_out(200 if quick else 2000, 50 if quick else 400, latency=0.05))
+    printed.append(latency.main(quick))
+    printed.append(async_clients.main(quick))
     printed.append(import_cost.main(quick))
     printed.append(numbering_plan.main(quick))
     show(peak_memory([1000, 5000] if quick else [10_000, 100_000]))

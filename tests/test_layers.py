@@ -48,10 +48,12 @@ DAG_FACING = [
 HEAVY = {
     "requests",
     "httpx",
+    "aiohttp",
     "phonenumbers",
     f"{NAME}.hooks.lipachat",
     f"{NAME}.gateway.client",
     f"{NAME}.gateway.async_reader",
+    f"{NAME}.gateway.async_sender",
 }
 
 

@@ -482,6 +482,10 @@ class Emulator:
         self.state.add_fault(fault)
         return fault
 
+    def clear_faults(self) -> None:
+        """Forget every scripted fault (a gateway that recovers); requests already waiting on one keep waiting."""
+        self.state.clear_faults()
+
     def open_session(self, number: str) -> None:
         self.state.open_session(number)
 

@@ -270,6 +270,11 @@ class EmulatorState:
         with self.lock:
             self.faults.append(fault)
 
+    def clear_faults(self) -> None:
+        """Forget every scripted fault: the gateway behaves again from the next request on."""
+        with self.lock:
+            self.faults.clear()
+
     def snapshot(self) -> dict[str, Any]:
         with self.lock:
             return {

@@ -84,12 +84,12 @@ def _transport_retry(base_url: str, what: str, attempt: int, err: Exception, tim
 def transport_reason(err: Exception, timeout: float) -> str:
     """What went wrong on the wire as one clause without a closing full stop, since callers append to it.
 
-    A timeout (``requests``' or ``httpx``'s) says which wait ran out and for how long, instead of the
+    A timeout (``requests``', ``httpx``'s or ``aiohttp``'s) says which wait ran out and for how long, instead of the
     HTTP library's own sentences ("Read timed out. (read timeout=20.0)").
     """
     name = type(err).__name__
-    if name.endswith("Timeout") or name == "TimeoutException":
-        waited = "no connection" if name == "ConnectTimeout" else "no answer"
+    if name.endswith(("Timeout", "TimeoutError")) or name == "TimeoutException":
+        waited = "no connection" if name in ("ConnectTimeout", "ConnectionTimeoutError") else "no answer"
         return f"{name}: {waited} within {timeout:g} s"
     return f"{name}: {' '.join(str(err).split()).rstrip('.') or 'no detail given'}"
 

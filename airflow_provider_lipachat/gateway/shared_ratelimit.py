@@ -25,15 +25,16 @@ from airflow_provider_lipachat.gateway.net import canonical_host_port
 from airflow_provider_lipachat.gateway.ratelimit import SPACING_MARGIN, check_per_second
 
 KEY_PREFIX = "lipachat:rate"
-# Redis's clock (TIME) so that every process, on every worker, reads one clock. The key expires a
-# second after its last reserved slot, so an idle number leaves nothing behind.
+# Redis's clock (TIME) so that every process, on every worker, reads one clock. ARGV[2] slots (default one)
+# are reserved at once, back to back; the first's wait is returned. The key expires a second after its
+# last reserved slot, so an idle number leaves nothing behind.
 RESERVE_SCRIPT = """
 redis.replicate_commands()
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
 local slot = tonumber(redis.call('GET', KEYS[1]) or '0')
 if slot < now then slot = now end
-local next_slot = slot + tonumber(ARGV[1])
+local next_slot = slot + tonumber(ARGV[1]) * tonumber(ARGV[2] or '1')
 redis.call('SET', KEYS[1], string.format('%d', next_slot), 'PX', math.ceil((next_slot - now) / 1000) + 1000)
 return slot - now
 """
@@ -70,7 +71,6 @@ class SharedRateLimit:
         self.base_url = base_url
         self._store = store
         self._reserve: Any = store.register_script(RESERVE_SCRIPT)
-        self._interval_us = round(SPACING_MARGIN / per_second * 1_000_000)
         self._sleep = sleep
 
     def __repr__(self) -> str:
@@ -78,12 +78,21 @@ class SharedRateLimit:
 
     def acquire(self, sender: str) -> None:
         """Reserve the next slot of ``sender``'s budget and sleep until it; raises if the store cannot answer."""
+        wait = self.reserve(sender, 1, SPACING_MARGIN / self.per_second)
+        if wait > 0:
+            self._sleep(wait)
+
+    def reserve(self, sender: str, count: int, interval: float) -> float:
+        """Reserve ``count`` back-to-back slots ``interval`` seconds apart in ``sender``'s budget, in one round trip.
+
+        Returns the seconds from now to the first (0 when it is now); raises if the store cannot answer.
+        """
+        interval_us = max(1, round(interval * 1_000_000))
         try:
-            wait_us = int(self._reserve(keys=[budget_key(self.base_url, sender)], args=[self._interval_us]))
+            wait_us = int(self._reserve(keys=[budget_key(self.base_url, sender)], args=[interval_us, count]))
         except redis.exceptions.RedisError as err:
             raise self._store_error(err) from None
-        if wait_us > 0:
-            self._sleep(wait_us / 1_000_000)
+        return max(wait_us, 0) / 1_000_000
 
     def check(self) -> None:
         """Raise ``LipaChatRateLimitStoreError`` unless the store answers (a connection test's ping)."""

@@ -22,10 +22,17 @@ from airflow_provider_lipachat.gateway.messages import (
 from airflow_provider_lipachat.gateway.redaction import mask_phone
 from airflow_provider_lipachat.hooks.connection_form import UI_FIELD_BEHAVIOUR, form_widgets
 from airflow_provider_lipachat.hooks.settings import ConnectionSettings, Overrides
-from airflow_provider_lipachat.limits import parse_max_retries, parse_rate_limit, parse_timeout
+from airflow_provider_lipachat.limits import (
+    MAX_IN_FLIGHT,
+    UNPACED_IN_FLIGHT,
+    parse_max_retries,
+    parse_rate_limit,
+    parse_timeout,
+)
 
 if TYPE_CHECKING:
     from airflow_provider_lipachat.gateway.async_reader import AsyncMessageList
+    from airflow_provider_lipachat.gateway.async_sender import AsyncSender
     from airflow_provider_lipachat.gateway.shared_ratelimit import SharedRateLimit
 
 TEST_CONNECTION_TIMEOUT = 10.0
@@ -188,6 +195,28 @@ class LipaChatHook(BaseHook):
         """
         scan = self.client.scan(ListScan(frozenset(wa_ids), max_pages=max_pages, mark=mark))
         return scan.older_than_mark(empty_before=mark is None)
+
+    def async_sender(self, max_in_flight: int | None = None) -> AsyncSender:
+        """A fan-out's sender (``async with``): this connection's key, timeout and retries, paced by the task's limit
+        and the number's (shared through the store when the connection names one).
+
+        :param max_in_flight: the most sends in flight; default ``MAX_IN_FLIGHT`` when a rate limit applies
+            (the fan-out fits the window to the latency below it), else ``UNPACED_IN_FLIGHT``.
+        """
+        from airflow_provider_lipachat.gateway.async_sender import AsyncSender
+        from airflow_provider_lipachat.gateway.pacing import AsyncPacer
+
+        settings = self.settings
+        pacer = AsyncPacer(settings.local_rate_limit, self.shared_rate_limit())
+        default = MAX_IN_FLIGHT if pacer.rate is not None else UNPACED_IN_FLIGHT
+        return AsyncSender(
+            settings.base_url,
+            settings.api_key,
+            pacer,
+            timeout=settings.timeout,
+            max_retries=settings.max_retries,
+            connections=max_in_flight or default,
+        )
 
     async def amessage_list(self) -> AsyncMessageList:
         """The message list's async reader for the triggerer, the connection read without blocking the event loop."""

@@ -7,7 +7,7 @@ imported inside ``execute``.
 from __future__ import annotations
 
 import datetime
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -23,7 +23,7 @@ from airflow_provider_lipachat.gateway.recipients import check_literal_recipient
 from airflow_provider_lipachat.gateway.redaction import mask_phone
 from airflow_provider_lipachat.limits import (
     DEFAULT_MEDIA_URL_EXPIRY,
-    MAX_CONCURRENCY_LIMIT,
+    MAX_IN_FLIGHT,
     PROGRESS_INTERVAL,
     parse_expiry,
     parse_rate_limit,
@@ -37,6 +37,8 @@ from airflow_provider_lipachat.utils.task_outcome import WHATSAPP_GREEN, raise_a
 if TYPE_CHECKING:
     from airflow.sdk import Context, ObjectStoragePath
 
+    from airflow_provider_lipachat.gateway.async_sender import AsyncSender
+    from airflow_provider_lipachat.gateway.messages import SendResult
     from airflow_provider_lipachat.hooks.lipachat import LipaChatHook
     from airflow_provider_lipachat.utils.fanout import FanOutResult
 
@@ -83,8 +85,9 @@ class WhatsAppSendOperator(BaseOperator):
 
     A subclass builds its message once, before any request (``build_message``); each recipient
     gets a copy addressed to it (``send_one``). One recipient: returns its ``waId``. Several:
-    returns ``{recipient: waId}``, sending ``max_concurrency`` at a time, at most
-    ``rate_limit`` per second (any positive number), and checkpointing what was delivered every
+    returns ``{recipient: waId}``, sending on an event loop with as many in flight as the rate and
+    the gateway's latency need, at most ``rate_limit`` per second (any positive number), and
+    checkpointing what was delivered every
     ``checkpoint_interval`` seconds; every recipient is attempted, then the task fails
     summarising by cause those that were not sent to. Permanent failures fail the task without
     using its retries. An empty list of recipients skips the task, as Airflow skips a task
@@ -120,7 +123,8 @@ class WhatsAppSendOperator(BaseOperator):
         once, changed content gets a new id and is sent once more. Not with ``message_id``.
     :param lipachat_conn_id: the ``lipachat`` connection to send through. Templated.
     :param max_retries: retries of one request on transient failures (0-10); default the connection's.
-    :param max_concurrency: sends in flight at once for a list (1-64).
+    :param max_concurrency: the most sends in flight at once for a list (1-1000). Unset, it follows from the rate
+        limit and the latency the task observes (rate x latency, with headroom), or 64 without a rate limit.
     :param rate_limit: messages per second this task starts at most; the connection's limit (the sender
         number's, shared by every task when it names a store) applies too, and the lower wins.
     :param checkpoint_interval: seconds between a fan-out's progress lines and checkpoints.
@@ -141,7 +145,7 @@ class WhatsAppSendOperator(BaseOperator):
         idempotency_key: str | None = None,
         lipachat_conn_id: str = "lipachat_default",
         max_retries: int | None = None,
-        max_concurrency: int = 8,
+        max_concurrency: int | None = None,
         rate_limit: float | None = None,
         checkpoint_interval: float = PROGRESS_INTERVAL,
         resend_if_changed: bool = False,
@@ -157,7 +161,9 @@ class WhatsAppSendOperator(BaseOperator):
         self.lipachat_conn_id = lipachat_conn_id
         self.max_retries = max_retries
         # Not templated, so checked here, when the DAG is parsed.
-        self.max_concurrency = whole_number(max_concurrency, "max_concurrency", 1, MAX_CONCURRENCY_LIMIT)
+        self.max_concurrency = (
+            None if max_concurrency is None else whole_number(max_concurrency, "max_concurrency", 1, MAX_IN_FLIGHT)
+        )
         self.rate_limit = parse_rate_limit(rate_limit)
         self.checkpoint_interval = positive_number(
             checkpoint_interval, "checkpoint_interval", "expected seconds between checkpoints, a number above 0"
@@ -176,10 +182,33 @@ class WhatsAppSendOperator(BaseOperator):
         """
         raise NotImplementedError
 
+    def addressed(self, outgoing: Outgoing, recipient: str, message_id: str) -> Message:
+        """The task's message as one recipient gets it, under its id."""
+        return outgoing.message.addressed(recipient, message_id)
+
+    def instead(
+        self, outgoing: Outgoing, closed: LipaChatSessionClosedError, recipient: str, message_id: str
+    ) -> Message:
+        """What to send when the 24-hour window is closed for ``recipient``; raises ``closed`` when nothing can be."""
+        raise closed
+
     def send_one(self, hook: LipaChatHook, outgoing: Outgoing, recipient: str, message_id: str) -> Sent:
-        """Send the message to one recipient under its id; may be called from several threads at once."""
-        result = hook.send(outgoing.message.addressed(recipient, message_id))
-        return Sent(result.wa_id, outgoing.message.kind, result.replayed)
+        """Send the message to one recipient under its id, from the task's own thread."""
+        message = self.addressed(outgoing, recipient, message_id)
+        try:
+            return _sent(message, hook.send(message))
+        except LipaChatSessionClosedError as closed:
+            message = self.instead(outgoing, closed, recipient, message_id)
+        return _sent(message, hook.send(message))
+
+    async def asend_one(self, sender: AsyncSender, outgoing: Outgoing, recipient: str, message_id: str) -> Sent:
+        """``send_one`` for a fan-out: the same message and fallback, sent on the fan-out's event loop."""
+        message = self.addressed(outgoing, recipient, message_id)
+        try:
+            return _sent(message, await sender.send(message))
+        except LipaChatSessionClosedError as closed:
+            message = self.instead(outgoing, closed, recipient, message_id)
+        return _sent(message, await sender.send(message))
 
     @property
     def pushes_delivery_path(self) -> bool:
@@ -197,7 +226,6 @@ class WhatsAppSendOperator(BaseOperator):
             lipachat_conn_id=self.lipachat_conn_id,
             max_retries=self.max_retries,
             rate_limit=self.rate_limit,
-            pool_size=self.max_concurrency,
         )
         try:
             recipients, many = parse_recipients(self.to, plan=hook.settings.numbering_plan(self.check_numbering_plan))
@@ -418,41 +446,71 @@ class WhatsAppSendOperator(BaseOperator):
         checkpoint: Checkpoint,
     ) -> FanOutResult[Sent]:
         """Send to each of ``to_send``, checkpointing what was delivered; one recipient's failure fails the task."""
-        from airflow_provider_lipachat.utils.fanout import FanOutResult, send_to_all
+        from airflow_provider_lipachat.utils.fanout import FanOutResult
 
         def save(delivered: dict[str, Sent]) -> str:
             added, written = checkpoint.save({message_ids[r]: sent for r, sent in delivered.items()})
             return f"checkpoint saved {added} new ({written} bytes; {len(checkpoint.recorded)} in all)"
 
-        def send(recipient: str) -> Sent:
-            return self.send_one(hook, outgoing, recipient, message_ids[recipient])
-
         result: FanOutResult[Sent] = FanOutResult()
         if many and to_send:
             self.log.info(
-                "Sending to %d of %d recipient(s)%s, %d at a time%s",
+                "Sending to %d of %d recipient(s)%s%s",
                 len(to_send),
                 len(message_ids),
                 f" ({earlier} already delivered on an earlier try)" if earlier else "",
-                self.max_concurrency,
                 hook.pacing(),
             )
-            result = send_to_all(
-                to_send,
-                len(to_send),
-                send,
-                max_concurrency=self.max_concurrency,
-                log=self.log,
-                on_progress=save,
-                progress_interval=self.checkpoint_interval,
-            )
+            import asyncio
+
+            result = asyncio.run(self._fan_out(hook, outgoing, to_send, message_ids, save))
         for recipient in to_send if not many else ():
             try:
-                result.delivered[recipient] = send(recipient)
+                result.delivered[recipient] = self.send_one(hook, outgoing, recipient, message_ids[recipient])
             except LipaChatError as err:
                 raise_as_task_failure(err, f"not sent to {mask_phone(recipient)}")
         save(result.delivered)
         return result
+
+    async def _fan_out(
+        self,
+        hook: LipaChatHook,
+        outgoing: Outgoing,
+        to_send: list[str],
+        message_ids: dict[str, str],
+        save: Callable[[dict[str, Sent]], str],
+    ) -> FanOutResult[Sent]:
+        """The sends of a list on one event loop: as many in flight as the limit and the observed latency need."""
+        from airflow_provider_lipachat.gateway.pacing import in_flight
+        from airflow_provider_lipachat.utils.fanout import send_to_all
+
+        async with hook.async_sender(self.max_concurrency) as sender:
+
+            async def send(recipient: str) -> Sent:
+                return await self.asend_one(sender, outgoing, recipient, message_ids[recipient])
+
+            def window() -> int:
+                return in_flight(sender.pacer.rate, sender.latency.seconds, sender.connections)
+
+            def describe() -> str:
+                late = f", {sender.pacer.skipped} slot(s) given up as late" if sender.pacer.skipped else ""
+                return f"up to {window()} in flight at {sender.latency.seconds * 1000:.0f} ms per send{late}"
+
+            return await send_to_all(
+                to_send,
+                len(to_send),
+                send,
+                in_flight=window,
+                log=self.log,
+                on_progress=save,
+                progress_interval=self.checkpoint_interval,
+                describe=describe,
+            )
+
+
+def _sent(message: Message, result: SendResult) -> Sent:
+    """What the checkpoint and XCom keep of one send: its waId, and which kind of message carried it."""
+    return Sent(result.wa_id, message.kind, result.replayed)
 
 
 class SendWhatsAppMediaOperator(WhatsAppSendOperator):
@@ -559,21 +617,20 @@ class SendWhatsAppMediaOperator(WhatsAppSendOperator):
         source.check(media.media_url, str(media.media_type), self.log)
         return Outgoing(media, media.content(link.shown), fallback)
 
-    def send_one(self, hook: LipaChatHook, outgoing: Outgoing, recipient: str, message_id: str) -> Sent:
-        try:
-            return super().send_one(hook, outgoing, recipient, message_id)
-        except LipaChatSessionClosedError as err:
-            if outgoing.fallback is None:
-                raise LipaChatSessionClosedError(
-                    f"{err} To do that here, set fallback_template='<approved template name>' "
-                    f"(and fallback_body_placeholders) on {type(self).__name__}.",
-                    http_status=err.http_status,
-                ) from err
+    def instead(
+        self, outgoing: Outgoing, closed: LipaChatSessionClosedError, recipient: str, message_id: str
+    ) -> Message:
+        """The fallback template under an id of its own, when one is set; else ``closed``, saying how to set one."""
+        if outgoing.fallback is None:
+            raise LipaChatSessionClosedError(
+                f"{closed} To do that here, set fallback_template='<approved template name>' "
+                f"(and fallback_body_placeholders) on {type(self).__name__}.",
+                http_status=closed.http_status,
+            ) from closed
         self.log.info(
             "24-hour window closed for %s; sending template %r", mask_phone(recipient), self.fallback_template
         )
-        result = hook.send(outgoing.fallback.addressed(recipient, derived_message_id(message_id, FALLBACK_PURPOSE)))
-        return Sent(result.wa_id, "template", result.replayed)
+        return outgoing.fallback.addressed(recipient, derived_message_id(message_id, FALLBACK_PURPOSE))
 
 
 class SendWhatsAppTextOperator(WhatsAppSendOperator):
@@ -645,12 +702,11 @@ class SendWhatsAppButtonsOperator(WhatsAppSendOperator):
         message = hook.buttons_message(recipient, self.message, self.buttons, self.from_number)
         return Outgoing(message, message.content())
 
-    def send_one(self, hook: LipaChatHook, outgoing: Outgoing, recipient: str, message_id: str) -> Sent:
+    def addressed(self, outgoing: Outgoing, recipient: str, message_id: str) -> Message:
         """The question to one recipient, its buttons' ids carrying the token of this message id."""
         message = outgoing.message
         assert isinstance(message, ButtonsMessage)
-        result = hook.send(message.addressed(recipient, message_id, question_token(message_id)))
-        return Sent(result.wa_id, message.kind, result.replayed)
+        return message.addressed(recipient, message_id, question_token(message_id))
 
 
 class SendWhatsAppTemplateOperator(WhatsAppSendOperator):

@@ -1,16 +1,19 @@
-"""Sending one message to many recipients: bounded concurrency, every recipient attempted, progress.
+"""Sending one message to many recipients on an event loop: a window of sends in flight, every recipient
+attempted, progress.
 
-No Airflow here: the operator supplies ``send_one``, a logger and a progress callback.
+No Airflow here: the operator supplies ``send_one`` (a coroutine function), how many sends to keep in
+flight (it follows the latency, ``gateway.pacing.in_flight``), a logger and a progress callback.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from itertools import islice
 from typing import Any, Generic, Protocol, TypeVar
 
 from airflow_provider_lipachat.exceptions import LipaChatError, LipaChatValidationError
@@ -59,71 +62,99 @@ class Progress:
         )
 
 
-def send_to_all(
+async def send_to_all(
     recipients: Iterable[str],
     total: int,
-    send_one: Callable[[str], T],
+    send_one: Callable[[str], Awaitable[T]],
     *,
-    max_concurrency: int = 8,
+    in_flight: Callable[[], int],
     log: Log | logging.Logger | None = None,
     on_progress: Callable[[dict[str, T]], str | None] | None = None,
     progress_interval: float = PROGRESS_INTERVAL,
+    describe: Callable[[], str] | None = None,
 ) -> FanOutResult[T]:
-    """Call ``send_one(recipient)`` for every recipient with at most ``max_concurrency`` in flight.
+    """Await ``send_one(recipient)`` for every recipient, keeping ``in_flight()`` sends going at once.
 
-    Only a window of futures is held, so memory grows with the result mapping, not the input.
-    At least every ``progress_interval`` seconds, ``on_progress`` is called with what was
-    delivered since its previous call (the operator checkpoints it; what it returns is added to
-    the progress line), and above ``PROGRESS_THRESHOLD`` recipients a progress line is logged,
-    and once more at the end. The caller saves the last increment itself, from the result.
-    After an error that every other send would meet too (the gateway refused the API key, the
-    shared rate limit's store did not answer), the rest are not attempted; each fails with that error.
+    Only the sends in flight exist as tasks, and recipients are read as they are needed, so memory
+    grows with the result mapping, not the input. At least every ``progress_interval`` seconds,
+    ``on_progress`` is called with what was delivered since its previous call (the operator
+    checkpoints it; what it returns is added to the progress line, with ``describe()``), and above
+    ``PROGRESS_THRESHOLD`` recipients a progress line is logged, and once more at the end. The caller
+    saves the last increment itself, from the result. After an error that every other send would
+    meet too (the gateway refused the API key or stopped answering, the shared rate limit's store did
+    not answer), the sends in flight finish (each meets the same error, or gets through) and the rest
+    are not attempted; each fails with that error's type, so it is retried the same way.
     """
     result: FanOutResult[T] = FanOutResult()
     fresh: dict[str, T] = {}
     progress = Progress(total=total)
     report = total > PROGRESS_THRESHOLD and log is not None
-    last_report = time.monotonic()
+    next_report = time.monotonic() + progress_interval
     stopped_by: LipaChatError | None = None
-    pending: dict[Future[T], str] = {}
+    pending: dict[asyncio.Future[T], str] = {}
     queue: Iterator[str] = iter(recipients)
+    # Each send reports its own end, so waiting costs the same however many are in flight (asyncio.wait
+    # would hook every pending send on every pass).
+    finished: deque[asyncio.Future[T]] = deque()
+    wake = asyncio.Event()
 
-    with ThreadPoolExecutor(max_workers=max_concurrency, thread_name_prefix="lipachat-send") as pool:
+    def on_done(task: asyncio.Future[T]) -> None:
+        finished.append(task)
+        wake.set()
 
-        def refill() -> None:
-            if stopped_by is not None:
-                for recipient in queue:
-                    result.failed[recipient] = not_attempted(stopped_by)
-                    progress.failed += 1
-                return
-            for recipient in islice(queue, 2 * max_concurrency - len(pending)):
-                pending[pool.submit(send_one, recipient)] = recipient
+    def fail(recipient: str, err: Exception) -> None:
+        result.failed[recipient] = err
+        progress.failed += 1
 
-        refill()
-        while pending:
-            finished, _ = wait(pending, timeout=progress_interval, return_when=FIRST_COMPLETED)
-            for future in finished:
-                recipient = pending.pop(future)
+    try:
+        while True:
+            if stopped_by is None:
+                while len(pending) < in_flight() and (recipient := next(queue, None)) is not None:
+                    sending = asyncio.ensure_future(send_one(recipient))
+                    sending.add_done_callback(on_done)
+                    pending[sending] = recipient
+            if not pending:
+                break
+            if not finished:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(max(next_report - time.monotonic(), 0.0)):
+                        await wake.wait()
+            wake.clear()
+            while finished:
+                task = finished.popleft()
+                recipient = pending.pop(task)
                 try:
-                    result.delivered[recipient] = fresh[recipient] = future.result()
+                    result.delivered[recipient] = fresh[recipient] = task.result()
                     progress.sent += 1
                 except Exception as err:  # every recipient's outcome is kept, whatever went wrong
-                    result.failed[recipient] = err
-                    progress.failed += 1
+                    fail(recipient, err)
                     if isinstance(err, LipaChatError) and err.stops_fan_out and stopped_by is None:
                         stopped_by = err
-            refill()
-            if time.monotonic() - last_report >= progress_interval:
-                last_report = time.monotonic()
+            if stopped_by is not None:
+                for recipient in queue:
+                    fail(recipient, not_attempted(stopped_by))
+            if time.monotonic() >= next_report:
+                next_report = time.monotonic() + progress_interval
                 saved = on_progress(fresh) if on_progress is not None and fresh else None
                 fresh = {}
                 if report:
                     assert log is not None
-                    log.info("%s%s", progress.line(), f"; {saved}" if saved else "")
+                    extra = "; ".join(part for part in (describe() if describe else "", saved or "") if part)
+                    log.info("%s%s", progress.line(), f"; {extra}" if extra else "")
+    finally:
+        await _cancel(pending)  # the task failed or was killed meanwhile: nothing keeps running behind it
     if report:
         assert log is not None
-        log.info("%s", progress.line())
+        log.info("%s%s", progress.line(), f"; {describe()}" if describe else "")
     return result
+
+
+async def _cancel(pending: dict[asyncio.Future[Any], str]) -> None:
+    """Cancel the sends in flight (the task is failing or being killed) and wait until they have stopped."""
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)
+    pending.clear()
 
 
 def not_attempted(stopped_by: LipaChatError) -> LipaChatError:

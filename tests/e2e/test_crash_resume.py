@@ -1,6 +1,7 @@
 """A fan-out whose task process is SIGKILLed mid-send, retried by a real scheduler, delivers each message once.
 
-The DAG sends one report to 300 recipients at 20 per second, checkpointing every second. Once
+The DAG sends one report to 1,500 recipients at 200 per second (the operator's defaults, only the rate
+set), the gateway answering each send 200 to 600 ms after it arrives, checkpointing every second. Once
 the emulator has seen a good part of the sends (and, on Airflow >= 3.3, the task state store
 holds a checkpoint), the test kills the task process with SIGKILL, as the OOM killer or a lost
 node would. The scheduler's retry must finish the job:
@@ -31,8 +32,8 @@ from tests.support import HAS_TASK_STATE_STORE, KILLED_TASK_NOT_RETRIED, airflow
 pytestmark = pytest.mark.scheduler
 
 DAG_ID = "lipachat_crash_resume"
-COUNT = 300
-KILL_AFTER = 80  # deliveries seen by the emulator before the task process is killed
+COUNT = 1500
+KILL_AFTER = 400  # deliveries seen by the emulator before the task process is killed
 
 DAG_SOURCE = f'''
 import os
@@ -62,8 +63,7 @@ with DAG("{DAG_ID}", schedule=None, start_date=pendulum.datetime(2024, 1, 1, tz=
         to=[f"2547{{n:08d}}" for n in range({COUNT})],
         media_url="https://reports.example.com/weekly.pdf",
         preflight=False,  # the link is not on loopback: no DNS query may leave the machine
-        max_concurrency=4,
-        rate_limit=20,
+        rate_limit=200,
         checkpoint_interval=1.0,
         retries=1,
         retry_delay=timedelta(seconds=2),
@@ -74,6 +74,7 @@ with DAG("{DAG_ID}", schedule=None, start_date=pendulum.datetime(2024, 1, 1, tz=
 
 @pytest.fixture
 def airflow_on_loopback(tmp_path: Path, lipachat_emulator: Emulator) -> Iterator[AirflowOnLoopback]:
+    lipachat_emulator.set_latency((0.2, 0.6))  # a real gateway's distance: about 80 sends in flight at 200/s
     (tmp_path / "dags").mkdir()
     (tmp_path / "dags" / f"{DAG_ID}.py").write_text(DAG_SOURCE)
     with AirflowOnLoopback(tmp_path, lipachat_emulator).running() as airflow:

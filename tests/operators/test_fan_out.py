@@ -81,7 +81,9 @@ def test_a_retry_after_partial_failure_sends_only_to_the_undelivered(
     assert new_deliveries == failing  # exactly 3 new deliveries
     log = printed(capfd)
     # Each client retry warning names the (masked) recipient it is about.
-    warnings = sorted(r.getMessage() for r in caplog.records if r.name == "airflow_provider_lipachat.gateway.client")
+    warnings = sorted(
+        r.getMessage() for r in caplog.records if r.name == "airflow_provider_lipachat.gateway.async_sender"
+    )
     assert len(warnings) == 3 and all("attempt 1 of 2 failed (HTTP 503)" in w for w in warnings), warnings
     assert [w.split(": attempt")[0][-12:] for w in warnings] == ["2547******10", "2547******11", "2547******12"]
     if HAS_TASK_STATE_STORE:  # and no request at all for the 47 already delivered

@@ -17,7 +17,7 @@ import pytest
 
 from airflow_provider_lipachat.emulator import Emulator
 from airflow_provider_lipachat.utils.checkpoint import CHUNK_KEY, INDEX_KEY, MAX_CHUNK_BYTES
-from tests.support import HAS_TASK_STATE_STORE, DagRunOutcome, connection_json
+from tests.support import HAS_TASK_STATE_STORE, DagRunOutcome, connection_json, printed
 
 RunDag = Callable[..., DagRunOutcome]
 
@@ -121,3 +121,30 @@ def test_a_rate_limit_that_is_not_a_positive_number_is_refused_when_the_dag_is_p
         )
     assert refused.value.field == "rate_limit"
     assert "such as 80 or 0.5" in str(refused.value)
+
+
+@pytest.mark.parametrize("value", [0, -5, 1001, 2.5, "many", True])
+def test_a_max_concurrency_outside_1_to_1000_is_refused_when_the_dag_is_parsed(value: object) -> None:
+    from airflow_provider_lipachat.exceptions import LipaChatValidationError
+    from airflow_provider_lipachat.operators.lipachat import SendWhatsAppTextOperator
+
+    with pytest.raises(LipaChatValidationError) as refused:
+        SendWhatsAppTextOperator(task_id="send", to="254711000001", message="hi", max_concurrency=value)
+    assert refused.value.field == "max_concurrency"
+    assert "expected a whole number from 1 to 1000" in str(refused.value)
+
+
+def test_a_connection_rate_limit_of_zero_fails_the_task_before_any_request(
+    run_dag: RunDag, lipachat_emulator: Emulator, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_LIPACHAT_DEFAULT",
+        connection_json(lipachat_emulator.base_url, lipachat_emulator.api_key, rate_limit=0),
+    )
+    outcome = run_dag(long_dag(200))
+
+    assert outcome.task_states == {"send": "failed"}
+    assert outcome.try_numbers == {"send": 1}  # bad input: no retry
+    assert lipachat_emulator.requests() == []
+    log = printed(capfd)
+    assert "rate_limit=0: expected messages per second: a number greater than 0" in log, log[-3000:]

@@ -1,21 +1,29 @@
-"""send_to_all: every recipient attempted, bounded in-flight work, progress, early stop on a refused key."""
+"""send_to_all: every recipient attempted, a bounded window in flight, progress, early stop on a shared failure.
+
+The sends here are coroutines standing in for the gateway (no HTTP): what is specified is the fan-out's
+own bookkeeping. The operator's fan-out over HTTP is specified in tests/operators.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
-import threading
-import time
+from collections.abc import Iterator
 
 import pytest
 
-from airflow_provider_lipachat.exceptions import LipaChatAuthError, LipaChatTransientError
+from airflow_provider_lipachat.exceptions import (
+    LipaChatAuthError,
+    LipaChatTransientError,
+    LipaChatUnresponsiveError,
+)
 from airflow_provider_lipachat.utils.fanout import send_to_all
 
 log = logging.getLogger("tests.fanout")
 
 
 class Gateway:
-    """A send function that records concurrency and fails the recipients it is told to."""
+    """A send coroutine that records how many are in flight and fails the recipients it is told to."""
 
     def __init__(self, failures: dict[str, Exception] | None = None, delay: float = 0.0) -> None:
         self.failures = failures or {}
@@ -23,49 +31,86 @@ class Gateway:
         self.in_flight = 0
         self.most_in_flight = 0
         self.calls: list[str] = []
-        self.lock = threading.Lock()
+        self.cancelled: list[str] = []
 
-    def __call__(self, recipient: str) -> str:
-        with self.lock:
-            self.calls.append(recipient)
-            self.in_flight += 1
-            self.most_in_flight = max(self.most_in_flight, self.in_flight)
+    async def __call__(self, recipient: str) -> str:
+        self.calls.append(recipient)
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
         try:
-            time.sleep(self.delay)
+            await asyncio.sleep(self.delay)
             if recipient in self.failures:
                 raise self.failures[recipient]
             return f"wamid.{recipient}"
+        except asyncio.CancelledError:
+            self.cancelled.append(recipient)
+            raise
         finally:
-            with self.lock:
-                self.in_flight -= 1
+            self.in_flight -= 1
 
 
 def numbers(count: int) -> list[str]:
     return [f"2547{n:08d}" for n in range(count)]
 
 
+def fixed(window: int):  # type: ignore[no-untyped-def]
+    return lambda: window
+
+
 def test_every_recipient_is_attempted_and_failures_are_kept_with_their_reasons() -> None:
     failures = {"254700000003": LipaChatTransientError("HTTP 503"), "254700000007": ValueError("a bug")}
     gateway = Gateway(failures)
-    result = send_to_all(numbers(10), 10, gateway, max_concurrency=4)
+    result = asyncio.run(send_to_all(numbers(10), 10, gateway, in_flight=fixed(4)))
     assert sorted(gateway.calls) == numbers(10)
     assert result.delivered == {n: f"wamid.{n}" for n in numbers(10) if n not in failures}
     assert result.failed == failures
 
 
-def test_no_more_than_max_concurrency_sends_are_in_flight() -> None:
+def test_no_more_sends_are_in_flight_than_the_window_allows() -> None:
     gateway = Gateway(delay=0.02)
-    send_to_all(numbers(60), 60, gateway, max_concurrency=5)
+    asyncio.run(send_to_all(numbers(60), 60, gateway, in_flight=fixed(5)))
     assert gateway.most_in_flight == 5
+
+
+def test_the_window_is_read_again_as_sends_finish_so_it_can_follow_the_latency() -> None:
+    gateway = Gateway(delay=0.01)
+    windows = iter([2] * 20 + [9] * 10_000)
+    asyncio.run(send_to_all(numbers(100), 100, gateway, in_flight=lambda: next(windows)))
+    assert gateway.most_in_flight == 9
 
 
 def test_a_refused_key_stops_the_fan_out_and_marks_the_rest_not_attempted() -> None:
     refused = LipaChatAuthError("gateway refused the API key")
     gateway = Gateway({n: refused for n in numbers(200)})
-    result = send_to_all(numbers(200), 200, gateway, max_concurrency=2)
+    result = asyncio.run(send_to_all(numbers(200), 200, gateway, in_flight=fixed(2)))
     assert len(gateway.calls) <= 4  # the first refusals, then nothing more is sent
     assert set(result.failed) == set(numbers(200))
     assert sum("not attempted" in str(err) for err in result.failed.values()) >= 196
+    assert all(isinstance(err, LipaChatAuthError) for err in result.failed.values())
+
+
+def test_a_silent_gateway_stops_the_fan_out_once_the_sends_in_flight_have_met_it() -> None:
+    silent = LipaChatUnresponsiveError("the gateway answered nothing for 30 s")
+    gateway = Gateway({n: silent for n in numbers(10)}, delay=0.05)
+
+    result = asyncio.run(asyncio.wait_for(send_to_all(numbers(5000), 5000, gateway, in_flight=fixed(10)), timeout=5))
+    assert sorted(gateway.calls) == numbers(10)  # the ten in flight, nothing after
+    assert all("not attempted" in str(result.failed[n]) for n in numbers(5000)[10:])
+    assert all(isinstance(err, LipaChatUnresponsiveError) and err.retryable for err in result.failed.values())
+
+
+def test_a_fan_out_that_is_cancelled_leaves_no_send_running() -> None:
+    gateway = Gateway(delay=5.0)
+
+    async def cancelled_after_a_moment() -> None:
+        fan_out = asyncio.ensure_future(send_to_all(numbers(50), 50, gateway, in_flight=fixed(10)))
+        await asyncio.sleep(0.1)
+        fan_out.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await fan_out
+
+    asyncio.run(asyncio.wait_for(cancelled_after_a_moment(), timeout=2))
+    assert sorted(gateway.cancelled) == numbers(10) and gateway.in_flight == 0
 
 
 def test_large_fan_outs_report_progress_periodically_and_at_the_end(caplog: pytest.LogCaptureFixture) -> None:
@@ -76,18 +121,21 @@ def test_large_fan_outs_report_progress_periodically_and_at_the_end(caplog: pyte
         return f"saved {len(fresh)}"
 
     with caplog.at_level(logging.INFO, logger="tests.fanout"):
-        result = send_to_all(
-            numbers(150),
-            150,
-            Gateway(delay=0.01),
-            max_concurrency=2,
-            log=log,
-            on_progress=checkpoint,
-            progress_interval=0.1,
+        result = asyncio.run(
+            send_to_all(
+                numbers(150),
+                150,
+                Gateway(delay=0.01),
+                in_flight=fixed(2),
+                log=log,
+                on_progress=checkpoint,
+                progress_interval=0.1,
+                describe=lambda: "2 in flight",
+            )
         )
     lines = [r.getMessage() for r in caplog.records]
     assert len(lines) >= 4  # at ~200 msg/s, 0.75 s of sending crosses several 0.1 s intervals
-    assert all("; saved " in line for line in lines[:-1])
+    assert all("; 2 in flight; saved " in line for line in lines[:-1])
     assert lines[-1].startswith("LipaChat fan-out: 150/150 done (150 sent, 0 failed), ")
     assert "msg/s, about 0 s left" in lines[-1]
     # Each call gets only what is new since the one before: disjoint pieces of the result.
@@ -99,26 +147,26 @@ def test_large_fan_outs_report_progress_periodically_and_at_the_end(caplog: pyte
 
 def test_small_fan_outs_log_no_progress(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.INFO, logger="tests.fanout"):
-        send_to_all(numbers(100), 100, Gateway(), max_concurrency=4, log=log, progress_interval=0.0)
+        asyncio.run(send_to_all(numbers(100), 100, Gateway(), in_flight=fixed(4), log=log, progress_interval=0.0))
     assert caplog.records == []
 
 
 def test_recipients_are_read_lazily_a_window_at_a_time() -> None:
     pulled: list[int] = []
 
-    def lazy_numbers():
+    def lazy_numbers() -> Iterator[str]:
         for n, number in enumerate(numbers(1000)):
             pulled.append(n)
             yield number
 
-    gateway = Gateway(delay=0.005)
+    gateway = Gateway(delay=0.001)
     first_calls: list[int] = []
 
-    def observing(recipient: str) -> str:
+    async def observing(recipient: str) -> str:
         if not first_calls:
             first_calls.append(len(pulled))
-        return gateway(recipient)
+        return await gateway(recipient)
 
-    send_to_all(lazy_numbers(), 1000, observing, max_concurrency=4)
-    assert first_calls[0] <= 8  # only 2 x max_concurrency were taken before the first send
+    asyncio.run(send_to_all(lazy_numbers(), 1000, observing, in_flight=fixed(4)))
+    assert first_calls[0] <= 4  # only the window was taken before the first send began
     assert len(pulled) == 1000
