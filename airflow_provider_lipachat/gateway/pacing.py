@@ -28,6 +28,9 @@ SLOT_MARGIN = 1.05
 LATE_TOLERANCE = 0.010
 #: Slots reserved from a shared store per round trip: this many seconds of the limit (at 1,000/s, 50 per trip).
 BATCH_SECONDS = 0.05
+#: A batch is reserved only once the slots already held end within this many seconds: sends never hold slots
+#: they would sleep long for, so once the store goes away the sends it granted end within about this long.
+RESERVE_AHEAD = 0.1
 #: After a 130429 the spacing widens by this factor (at most once a second, up to ``MAX_SLOWDOWN``) ...
 SLOWDOWN = 1.25
 MAX_SLOWDOWN = 8.0
@@ -102,6 +105,8 @@ class _SharedBudget:
     spacing: Spacing
     #: Each reserved slot: the earliest it can be (local clock), and how much later it may be.
     slots: deque[tuple[float, float]] = field(default_factory=deque)
+    #: The earliest the last reserved slot can be.
+    reserved_until: float = -math.inf
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     #: Why the store could not reserve: the sends after it would meet the same, so they fail with it at once.
     failure: Exception | None = None
@@ -174,6 +179,9 @@ class AsyncPacer:
                     if budget.failure is not None:  # every send waiting behind a failed reservation fails with it
                         raise budget.failure
                     if not budget.slots:
+                        ahead = budget.reserved_until - self._clock() - RESERVE_AHEAD
+                        if ahead > 0:
+                            await self._sleep(ahead)
                         try:
                             await self._reserve(sender, store, budget)
                         except Exception as err:
@@ -194,6 +202,7 @@ class AsyncPacer:
         wait = await asyncio.to_thread(store.reserve, sender, count, interval)
         uncertain = self._clock() - called
         budget.slots.extend((called + wait + n * interval, uncertain) for n in range(count))
+        budget.reserved_until = called + wait + (count - 1) * interval
 
     async def _on_time(self, slot: float, late_after: float | None = None) -> bool:
         """Sleep until ``slot``; False (the slot given up) if the wake came more than ``LATE_TOLERANCE`` after it

@@ -18,6 +18,7 @@ from airflow_provider_lipachat.gateway.pacing import (
     LATE_TOLERANCE,
     MAX_SLOWDOWN,
     RECOVERY,
+    RESERVE_AHEAD,
     SLOT_MARGIN,
     SLOWDOWN,
     AsyncPacer,
@@ -201,3 +202,33 @@ def test_once_the_store_fails_every_send_waiting_for_a_slot_fails_with_it_at_onc
     failures = [o for o in outcomes if isinstance(o, LipaChatRateLimitStoreError)]
     assert len(failures) >= 18  # all but the slots reserved before the store went away
     assert store.reservations <= 3
+
+
+def test_slots_are_reserved_only_a_little_ahead_so_sends_stop_soon_after_the_store_goes_away(
+    redis_server: RedisServer,
+) -> None:
+    from airflow_provider_lipachat.exceptions import LipaChatRateLimitStoreError
+
+    per_second = 40.0
+    pacer = AsyncPacer(None, shared_store(redis_server, per_second))
+    granted: list[float] = []
+
+    async def sender() -> None:
+        with pytest.raises(LipaChatRateLimitStoreError):
+            for _ in range(1000):
+                await pacer.acquire(SENDER)
+                granted.append(time.monotonic())
+
+    async def run() -> float:
+        senders = asyncio.gather(*(sender() for _ in range(100)))  # a window far wider than the rate needs
+        await asyncio.sleep(0.5)
+        await asyncio.to_thread(redis_server.stop)
+        stopped = time.monotonic()
+        await asyncio.wait_for(senders, timeout=10)
+        return stopped
+
+    stopped = asyncio.run(run())
+    after = [t for t in granted if t > stopped]
+    # 100 sends waiting would otherwise hold 100 slots, 2.6 s of the budget, all started without the store.
+    assert len(after) <= per_second * (RESERVE_AHEAD + BATCH_SECONDS) + 2, after
+    assert len(granted) >= 10
