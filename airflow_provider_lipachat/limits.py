@@ -10,8 +10,9 @@ import math
 
 from airflow_provider_lipachat.exceptions import LipaChatValidationError
 
-#: The most sends one fan-out keeps in flight, whatever the latency: enough for 1,000/s at up to 1 s.
-MAX_IN_FLIGHT = 1000
+#: The most sends one fan-out keeps in flight, whatever the latency: enough for 1,000/s at up to 1 s (1,000 at the
+#: gateway, the rest waiting for their slots; only those at the gateway hold a connection).
+MAX_IN_FLIGHT = 2000
 #: Sends in flight when neither the task nor the connection sets a rate to derive them from.
 UNPACED_IN_FLIGHT = 64
 #: Seconds between a fan-out's progress lines and checkpoints, unless the operator says otherwise.

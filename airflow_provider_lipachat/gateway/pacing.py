@@ -28,8 +28,9 @@ SLOT_MARGIN = 1.05
 LATE_TOLERANCE = 0.010
 #: Slots reserved from a shared store per round trip: this many seconds of the limit (at 1,000/s, 50 per trip).
 BATCH_SECONDS = 0.05
-#: A batch is reserved only once the slots already held end within this many seconds: sends never hold slots
-#: they would sleep long for, so once the store goes away the sends it granted end within about this long.
+#: A slot is taken (a batch reserved from a shared store) only once the slots already held end within this many
+#: seconds: sends never hold slots they would sleep long for, so once the store goes away the sends it granted end
+#: within about this long, and a send that woke too late for its slot finds the next one near, not a window away.
 RESERVE_AHEAD = 0.1
 #: After a 130429 the spacing widens by this factor (at most once a second, up to ``MAX_SLOWDOWN``) ...
 SLOWDOWN = 1.25
@@ -132,6 +133,7 @@ class AsyncPacer:
     ) -> None:
         self._local = None if per_second is None else Spacing(per_second)
         self._next_local = -math.inf
+        self._local_lock = asyncio.Lock()
         self._shared = shared
         self._budgets: dict[str, _SharedBudget] = {}
         self._clock = clock
@@ -165,9 +167,13 @@ class AsyncPacer:
 
     async def _local_slot(self, spacing: Spacing) -> None:
         while True:
-            now = self._clock()
-            slot = max(now, self._next_local)
-            self._next_local = slot + spacing.interval(now)
+            async with self._local_lock:  # first come, first served; a slot is taken only when it is near
+                ahead = self._next_local - self._clock() - RESERVE_AHEAD
+                if ahead > 0:
+                    await self._sleep(ahead)
+                now = self._clock()
+                slot = max(now, self._next_local)
+                self._next_local = slot + spacing.interval(now)
             if await self._on_time(slot):
                 return
 

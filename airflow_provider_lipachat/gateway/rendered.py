@@ -20,3 +20,16 @@ def rendered_collection(text: str) -> list[object] | None:
     except (ValueError, SyntaxError, MemoryError, RecursionError):
         return None  # not a rendered collection: the caller reads the text itself
     return list(parsed) if isinstance(parsed, list | tuple | set) else None
+
+
+def all_plain_text(items: list[object], markers: tuple[str, ...], file_suffixes: tuple[str, ...] = ()) -> bool:
+    """Whether every item is text a Jinja template renders as itself: no marker of ``markers`` in it, no line break
+    (Jinja drops a trailing one), and no name ending in one of ``file_suffixes`` (rendered as a template file)."""
+    return all(
+        type(item) is str
+        and "\n" not in item
+        and "\r" not in item
+        and not item.endswith(file_suffixes)
+        and not any(marker in item for marker in markers)
+        for item in items
+    )

@@ -21,6 +21,7 @@ from airflow_provider_lipachat.exceptions import (
 from airflow_provider_lipachat.gateway.messages import TEMPLATE_HEADER_TYPES, ButtonsMessage, Message, TemplateMessage
 from airflow_provider_lipachat.gateway.recipients import check_literal_recipients, parse_recipients
 from airflow_provider_lipachat.gateway.redaction import mask_phone
+from airflow_provider_lipachat.gateway.rendered import all_plain_text
 from airflow_provider_lipachat.limits import (
     DEFAULT_MEDIA_URL_EXPIRY,
     MAX_IN_FLIGHT,
@@ -35,6 +36,7 @@ from airflow_provider_lipachat.utils.message_ids import default_message_id, deri
 from airflow_provider_lipachat.utils.task_outcome import WHATSAPP_GREEN, raise_as_task_failure
 
 if TYPE_CHECKING:
+    import jinja2
     from airflow.sdk import Context, ObjectStoragePath
 
     from airflow_provider_lipachat.gateway.async_sender import AsyncSender
@@ -123,7 +125,7 @@ class WhatsAppSendOperator(BaseOperator):
         once, changed content gets a new id and is sent once more. Not with ``message_id``.
     :param lipachat_conn_id: the ``lipachat`` connection to send through. Templated.
     :param max_retries: retries of one request on transient failures (0-10); default the connection's.
-    :param max_concurrency: the most sends in flight at once for a list (1-1000). Unset, it follows from the rate
+    :param max_concurrency: the most sends in flight at once for a list (1-2000). Unset, it follows from the rate
         limit and the latency the task observes (rate x latency, with headroom), or 64 without a rate limit.
     :param rate_limit: messages per second this task starts at most; the connection's limit (the sender
         number's, shared by every task when it names a store) applies too, and the lower wins.
@@ -174,6 +176,41 @@ class WhatsAppSendOperator(BaseOperator):
         if not isinstance(check_numbering_plan, bool):
             raise LipaChatValidationError("check_numbering_plan", check_numbering_plan, "expected True or False")
         self.check_numbering_plan = check_numbering_plan
+
+    def render_template(
+        self,
+        content: Any,
+        context: Context,
+        jinja_env: jinja2.Environment | None = None,
+        seen_oids: set[int] | None = None,
+    ) -> Any:
+        """Airflow's rendering, except that a list of plain text (a recipient list with no template in it) is kept as
+        it is: Airflow compiles a template per item, about 0.4 ms each, 40 CPU seconds for 100,000 recipients.
+
+        :param content: the value to render.
+        :param context: the task's template context.
+        :param jinja_env: the DAG's Jinja environment.
+        :param seen_oids: what was rendered already (Airflow's guard against cycles).
+        """
+        if isinstance(content, list) and len(content) > 1:
+            import jinja2.nativetypes
+
+            env = jinja_env or self.get_template_env()
+            markers = tuple(
+                marker
+                for marker in (
+                    env.variable_start_string,
+                    env.block_start_string,
+                    env.comment_start_string,
+                    env.line_statement_prefix,
+                    env.line_comment_prefix,
+                )
+                if marker
+            )
+            native = isinstance(env, jinja2.nativetypes.NativeEnvironment)  # would read "2547..." as a number
+            if not native and all_plain_text(content, markers, tuple(self.template_ext)):
+                return list(content)
+        return super().render_template(content, context, jinja_env, seen_oids)
 
     def build_message(self, hook: LipaChatHook, recipient: str) -> Outgoing:
         """The message from the rendered fields, checked: once per try, before any request.
@@ -446,7 +483,7 @@ class WhatsAppSendOperator(BaseOperator):
         checkpoint: Checkpoint,
     ) -> FanOutResult[Sent]:
         """Send to each of ``to_send``, checkpointing what was delivered; one recipient's failure fails the task."""
-        from airflow_provider_lipachat.utils.fanout import FanOutResult
+        from airflow_provider_lipachat.utils.fanout import FanOutResult, frozen_heap
 
         def save(delivered: dict[str, Sent]) -> str:
             added, written = checkpoint.save({message_ids[r]: sent for r, sent in delivered.items()})
@@ -463,7 +500,8 @@ class WhatsAppSendOperator(BaseOperator):
             )
             import asyncio
 
-            result = asyncio.run(self._fan_out(hook, outgoing, to_send, message_ids, save))
+            with frozen_heap():
+                result = asyncio.run(self._fan_out(hook, outgoing, to_send, message_ids, save))
         for recipient in to_send if not many else ():
             try:
                 result.delivered[recipient] = self.send_one(hook, outgoing, recipient, message_ids[recipient])

@@ -93,7 +93,9 @@ def test_a_busy_event_loop_does_not_release_a_burst_the_late_give_their_slots_up
         return moments
 
     moments = asyncio.run(with_a_stall())
-    assert pacer.skipped >= 20
+    # The sends holding slots when the loop stalled (those within RESERVE_AHEAD) give them up; the others take
+    # slots from the stall's end on, so a stall wastes a tenth of a second's slots, not a window's.
+    assert 10 <= pacer.skipped <= RESERVE_AHEAD * 200 + 10
     # However the stall fell, the starts in any 50 ms come from slots at most LATE_TOLERANCE older.
     assert busiest_window(moments, width=0.05) <= (0.05 + LATE_TOLERANCE) / (SLOT_MARGIN / 200) + 1
     assert busiest_window(moments) <= 200

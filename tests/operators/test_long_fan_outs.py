@@ -123,15 +123,15 @@ def test_a_rate_limit_that_is_not_a_positive_number_is_refused_when_the_dag_is_p
     assert "such as 80 or 0.5" in str(refused.value)
 
 
-@pytest.mark.parametrize("value", [0, -5, 1001, 2.5, "many", True])
-def test_a_max_concurrency_outside_1_to_1000_is_refused_when_the_dag_is_parsed(value: object) -> None:
+@pytest.mark.parametrize("value", [0, -5, 2001, 2.5, "many", True])
+def test_a_max_concurrency_outside_1_to_2000_is_refused_when_the_dag_is_parsed(value: object) -> None:
     from airflow_provider_lipachat.exceptions import LipaChatValidationError
     from airflow_provider_lipachat.operators.lipachat import SendWhatsAppTextOperator
 
     with pytest.raises(LipaChatValidationError) as refused:
         SendWhatsAppTextOperator(task_id="send", to="254711000001", message="hi", max_concurrency=value)
     assert refused.value.field == "max_concurrency"
-    assert "expected a whole number from 1 to 1000" in str(refused.value)
+    assert "expected a whole number from 1 to 2000" in str(refused.value)
 
 
 def test_a_connection_rate_limit_of_zero_fails_the_task_before_any_request(

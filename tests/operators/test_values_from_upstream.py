@@ -322,3 +322,33 @@ def test_a_literal_list_of_valid_numbers_or_one_holding_a_template_parses() -> N
     SendWhatsAppTextOperator(task_id="valid", to=["254711000991", 254711000992], message="ready")
     SendWhatsAppTextOperator(task_id="templated", to=["254711000991", "{{ params.local }}"], message="ready")
     SendWhatsAppTextOperator(task_id="text", to="0711000995", message="text may be a template: checked when it runs")
+
+
+PLAIN_AND_TEMPLATED_DAG = """
+import pendulum
+from airflow.sdk import DAG
+from airflow_provider_lipachat.operators.lipachat import SendWhatsAppTextOperator
+
+with DAG("DAG_ID", schedule=None, start_date=pendulum.datetime(2024, 1, 1, tz="UTC"),
+         render_template_as_native_obj=NATIVE, params={"on_call": "254711000963", "when": "at noon"}) as dag:
+    SendWhatsAppTextOperator(task_id="plain", to=["254711000961", "254711000962"], message="Load finished")
+    SendWhatsAppTextOperator(
+        task_id="templated", to=["254711000961", "{{ params.on_call }}"], message="Load finished {{ params.when }}"
+    )
+"""
+
+
+@pytest.mark.parametrize("native", [False, True])
+def test_a_literal_list_reaches_its_numbers_whether_or_not_an_item_is_a_template(
+    run_dag: RunDag, lipachat_emulator: Emulator, lipachat_conn: str, native: bool
+) -> None:
+    outcome = run_dag(PLAIN_AND_TEMPLATED_DAG.replace("NATIVE", str(native)))
+
+    assert outcome.task_states == {"plain": "success", "templated": "success"}
+    sent = sorted((d["to"], d["payload"]["message"]) for d in lipachat_emulator.deliveries())
+    assert sent == [
+        ("254711000961", "Load finished"),
+        ("254711000961", "Load finished at noon"),
+        ("254711000962", "Load finished"),
+        ("254711000963", "Load finished at noon"),
+    ]

@@ -17,7 +17,7 @@ from airflow_provider_lipachat.exceptions import (
     LipaChatTransientError,
     LipaChatUnresponsiveError,
 )
-from airflow_provider_lipachat.utils.fanout import send_to_all
+from airflow_provider_lipachat.utils.fanout import frozen_heap, send_to_all
 
 log = logging.getLogger("tests.fanout")
 
@@ -170,3 +170,15 @@ def test_recipients_are_read_lazily_a_window_at_a_time() -> None:
     asyncio.run(send_to_all(lazy_numbers(), 1000, observing, in_flight=fixed(4)))
     assert first_calls[0] <= 4  # only the window was taken before the first send began
     assert len(pulled) == 1000
+
+
+def test_the_heap_from_before_a_fan_out_is_left_out_of_collections_during_it_and_only_then() -> None:
+    import gc
+
+    before = object.__new__(type("Before", (), {}))
+    with frozen_heap():
+        assert gc.get_freeze_count() > 0
+        assert not any(o is before for o in gc.get_objects(generation=2))  # frozen: no pass looks at it
+        gc.collect()  # the fan-out's own garbage is still collected
+    assert gc.get_freeze_count() == 0
+    assert any(o is before for o in gc.get_objects(generation=2))
