@@ -106,11 +106,11 @@ class AsyncSender:
             started = time.monotonic()
             try:
                 async with self._session.post(url, json=body, allow_redirects=False) as response:
-                    text = redact_key(await response.text(), self._api_key)
+                    text = redact_key(await response.text(errors="replace"), self._api_key)
                     status, retry_after = response.status, response.headers.get("Retry-After")
                     location = response.headers.get("Location")
             except _NETWORK_ERRORS as err:
-                self._raise_if_silent(what, err)
+                self._raise_if_silent(what, err, started)
                 retry = policy.after_transport_error(self.base_url, what, attempt, err, self.timeout)
             else:
                 self._last_answer = answered = time.monotonic()
@@ -128,9 +128,10 @@ class AsyncSender:
             await asyncio.sleep(retry.wait)
         raise AssertionError("unreachable: the loop returns or raises")
 
-    def _raise_if_silent(self, what: str, err: Exception) -> None:
-        """Raise ``LipaChatUnresponsiveError`` when nothing was answered for ``timeout`` seconds."""
-        silent = time.monotonic() - self._last_answer
+    def _raise_if_silent(self, what: str, err: Exception, started: float) -> None:
+        """Raise ``LipaChatUnresponsiveError`` when nothing was answered for ``timeout`` seconds while this send was
+        out (time spent waiting for a slot or a ``Retry-After`` is not silence)."""
+        silent = time.monotonic() - max(self._last_answer, started)
         if silent >= self.timeout:
             raise LipaChatUnresponsiveError(
                 f"{what}: the gateway at {self.base_url} answered nothing for {silent:.0f} s (the connection's "

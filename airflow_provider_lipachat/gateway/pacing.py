@@ -134,6 +134,7 @@ class AsyncPacer:
         self._local = None if per_second is None else Spacing(per_second)
         self._next_local = -math.inf
         self._local_lock = asyncio.Lock()
+        self._last_start = -math.inf
         self._shared = shared
         self._budgets: dict[str, _SharedBudget] = {}
         self._clock = clock
@@ -152,10 +153,24 @@ class AsyncPacer:
 
     async def acquire(self, sender: str) -> None:
         """Wait for this task's next slot, then for the number's shared one; raises if the store cannot answer."""
-        if self._local is not None:
-            await self._local_slot(self._local)
-        if self._shared is not None:
+        while True:
+            if self._local is not None:
+                await self._local_slot(self._local)
+            if self._shared is None:
+                return
             await self._shared_slot(sender, self._shared)
+            if self._local is None or self._apart_from_the_last_start(self._local):
+                return
+            self.skipped += 1  # the wait for the shared slot bunched this start with the task's previous one
+
+    def _apart_from_the_last_start(self, spacing: Spacing) -> bool:
+        """With both limits, a send starts at its shared slot, which may come long after its own: keep the task's
+        starts at least 1/N apart, which holds N in any one second."""
+        now = self._clock()
+        if now - self._last_start < 1.0 / spacing.per_second:
+            return False
+        self._last_start = now
+        return True
 
     def refused(self, sender: str) -> None:
         """The gateway refused a send from ``sender`` over the number's throughput (130429): slow down for a while."""
@@ -194,29 +209,34 @@ class AsyncPacer:
                             budget.failure = err
                             raise
             earliest, uncertain = budget.slots.popleft()
-            if await self._on_time(earliest + uncertain, late_after=earliest):
+            if await self._on_time(earliest + uncertain):
                 return
 
     async def _reserve(self, sender: str, store: SlotStore, budget: _SharedBudget) -> None:
-        """Reserve a batch of slots. Redis read its clock somewhere within the call, so each slot is kept as the
-        earliest it can be and the call's length: a send starts at the latest (never in another's slot) and
-        counts as late from the earliest, so a slow round trip eats into the tolerance, never past it."""
-        rate = self.rate or store.per_second
-        count = max(1, math.ceil(rate * BATCH_SECONDS))
+        """Reserve a batch of slots (one at a time under a lower limit of the task's own, whose pace would let a
+        batch's later slots pass unused). Redis read its clock somewhere within the round trip, timed in the
+        thread that makes it: each slot is kept as the earliest it can be and the round trip's length, and a send
+        starts at the latest, never in another process's slot; a store 20 ms away delays starts by up to 20 ms."""
+        local = self._local.per_second if self._local is not None else math.inf
+        count = 1 if local < store.per_second else max(1, math.ceil(store.per_second * BATCH_SECONDS))
         interval = budget.spacing.interval(self._clock())
-        called = self._clock()
-        wait = await asyncio.to_thread(store.reserve, sender, count, interval)
-        uncertain = self._clock() - called
+
+        def round_trip() -> tuple[float, float, float]:
+            called = self._clock()
+            wait = store.reserve(sender, count, interval)
+            return called, wait, self._clock()
+
+        called, wait, answered = await asyncio.to_thread(round_trip)
+        uncertain = answered - called
         budget.slots.extend((called + wait + n * interval, uncertain) for n in range(count))
         budget.reserved_until = called + wait + (count - 1) * interval
 
-    async def _on_time(self, slot: float, late_after: float | None = None) -> bool:
-        """Sleep until ``slot``; False (the slot given up) if the wake came more than ``LATE_TOLERANCE`` after it
-        (after ``late_after``, when the slot's own time is uncertain back to then)."""
+    async def _on_time(self, slot: float) -> bool:
+        """Sleep until ``slot``; False (the slot given up) if the wake came more than ``LATE_TOLERANCE`` after it."""
         wait = slot - self._clock()
         if wait > 0:
             await self._sleep(wait)
-        if self._clock() - (slot if late_after is None else late_after) > LATE_TOLERANCE:
+        if self._clock() - slot > LATE_TOLERANCE:
             self.skipped += 1
             return False
         return True

@@ -234,3 +234,41 @@ def test_slots_are_reserved_only_a_little_ahead_so_sends_stop_soon_after_the_sto
     # 100 sends waiting would otherwise hold 100 slots, 2.6 s of the budget, all started without the store.
     assert len(after) <= per_second * (RESERVE_AHEAD + BATCH_SECONDS) + 2, after
     assert len(granted) >= 10
+
+
+class InMemoryStore:
+    """The shared budget's schedule (the Redis script's rule) in this process, each round trip ``round_trip`` long:
+    a store further away than loopback. A stand-in: no Redis server adds a chosen delay to each command."""
+
+    def __init__(self, per_second: float, round_trip: float = 0.0) -> None:
+        self.per_second = per_second
+        self.round_trip = round_trip
+        self.next_slot = 0.0
+        self.reserved = 0
+
+    def reserve(self, sender: str, count: int, interval: float) -> float:
+        time.sleep(self.round_trip / 2)
+        now = time.monotonic()
+        slot = max(self.next_slot, now)
+        self.next_slot = slot + interval * count
+        self.reserved += count
+        time.sleep(self.round_trip / 2)
+        return slot - now
+
+
+def test_a_store_20_ms_away_still_grants_slots_within_the_limit() -> None:
+    pacer = AsyncPacer(None, InMemoryStore(100.0, round_trip=0.02))
+    moments = asyncio.run(asyncio.wait_for(starts(pacer, count=60, concurrent=20), timeout=10))
+    assert len(moments) == 60
+    assert busiest_window(moments) <= 100
+
+
+def test_with_both_limits_the_task_s_own_holds_however_long_the_shared_slot_takes() -> None:
+    store = InMemoryStore(1000.0)
+    store.reserve(SENDER, 500, 0.001)  # another worker holds the number's next half second
+    store.reserved = 0
+    pacer = AsyncPacer(10.0, store)
+    moments = asyncio.run(asyncio.wait_for(starts(pacer, count=15, concurrent=15), timeout=10))
+    assert busiest_window(moments) <= 10
+    assert min(b - a for a, b in itertools.pairwise(moments)) >= 0.1
+    assert store.reserved <= 15 + pacer.skipped  # one shared slot per start under the lower own limit, not a batch

@@ -182,3 +182,16 @@ def test_the_heap_from_before_a_fan_out_is_left_out_of_collections_during_it_and
         gc.collect()  # the fan-out's own garbage is still collected
     assert gc.get_freeze_count() == 0
     assert any(o is before for o in gc.get_objects(generation=2))
+
+
+def test_a_heap_frozen_before_the_fan_out_stays_frozen_after_it() -> None:
+    import gc
+
+    gc.freeze()  # as Airflow's Celery worker does at start
+    try:
+        frozen = gc.get_freeze_count()
+        with frozen_heap():
+            pass
+        assert gc.get_freeze_count() == frozen
+    finally:
+        gc.unfreeze()
