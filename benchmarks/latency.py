@@ -11,7 +11,7 @@ two senders in the same run, against the same emulator:
 Each as a fraction of the limit, measured at the gateway (accepted sends over their span), with its
 busiest one-second window, its 130429 refusals, the CPU it spent per 1,000 sends (the operator's net of a
 run to one recipient in the same process) and the probe's peak RSS.
-Usage: python benchmarks/latency.py [--quick]
+Usage: python benchmarks/latency.py [--quick] [--limit N ...] [--latency SECONDS ...] [--bare-in-flight N]
 """
 
 from __future__ import annotations
@@ -78,15 +78,15 @@ def operator_run(base_url: str, count: int, limit: float, prefix: str) -> dict[s
     return {**gateway, "cpu_per_1000": cpu_per_1000, "rss": probe["peak_rss_mib"], "seconds": probe["seconds"]}
 
 
-async def bare_client(base_url: str, count: int, limit: float) -> float:
-    """``count`` text sends from one aiohttp session, starts paced at exactly ``limit``, ``BARE_IN_FLIGHT`` at most;
+async def bare_client(base_url: str, count: int, limit: float, in_flight: int) -> float:
+    """``count`` text sends from one aiohttp session, starts paced at exactly ``limit``, ``in_flight`` at most;
     returns the CPU seconds spent."""
     import aiohttp
 
-    gate = asyncio.Semaphore(BARE_IN_FLIGHT)
+    gate = asyncio.Semaphore(in_flight)
     url = base_url + "/api/v1/whatsapp/message/text"
     cpu = time.process_time()
-    connector = aiohttp.TCPConnector(limit=BARE_IN_FLIGHT)
+    connector = aiohttp.TCPConnector(limit=in_flight)
     async with aiohttp.ClientSession(connector=connector, headers={"apiKey": API_KEY}) as session:
         started = time.monotonic()
 
@@ -100,14 +100,14 @@ async def bare_client(base_url: str, count: int, limit: float) -> float:
                     await answer.read()
 
         # Tasks are created a window at a time, as a careful hand-written client would.
-        for first in range(0, count, BARE_IN_FLIGHT * 4):
-            await asyncio.gather(*(send(n) for n in range(first, min(count, first + BARE_IN_FLIGHT * 4))))
+        for first in range(0, count, in_flight * 4):
+            await asyncio.gather(*(send(n) for n in range(first, min(count, first + in_flight * 4))))
     return time.process_time() - cpu
 
 
-def bare_run(base_url: str, count: int, limit: float) -> dict[str, Any]:
+def bare_run(base_url: str, count: int, limit: float, in_flight: int) -> dict[str, Any]:
     control(base_url, "/_emulator/reset", "POST")
-    cpu = asyncio.run(bare_client(base_url, count, limit))
+    cpu = asyncio.run(bare_client(base_url, count, limit, in_flight))
     return {**at_the_gateway(base_url), "cpu_per_1000": cpu / count * 1000, "rss": None, "seconds": None}
 
 
@@ -124,19 +124,24 @@ def row(label: str, limit: float, run: dict[str, Any]) -> list[str]:
     ]
 
 
-def main(quick: bool = False) -> str:
+def main(
+    quick: bool = False,
+    limits: tuple[float, ...] = LIMITS,
+    latencies: tuple[float, ...] = LATENCIES,
+    bare_in_flight: int = BARE_IN_FLIGHT,
+) -> str:
     os.makedirs(os.environ["AIRFLOW__CORE__DAGS_FOLDER"], exist_ok=True)
     subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True, timeout=600)
     rows: list[list[str]] = []
-    latencies = (0.0, 0.4) if quick else LATENCIES
-    for limit in LIMITS:
+    latencies = (0.0, 0.4) if quick else latencies
+    for limit in limits:
         count = int(limit * (1.0 if quick else SECONDS_AT_LIMIT))
         for latency in latencies:
             with emulator_process(latency=latency, throughput=limit) as base_url:
                 where = f"{latency * 1000:.0f} ms, limit {limit:g}/s"
-                bare = bare_run(base_url, count, limit)
+                bare = bare_run(base_url, count, limit, bare_in_flight)
                 operator = operator_run(base_url, count, limit, "254710")
-                rows.append(row(f"{where}: bare aiohttp, {BARE_IN_FLIGHT} in flight", limit, bare))
+                rows.append(row(f"{where}: bare aiohttp, {bare_in_flight} in flight", limit, bare))
                 rows.append(row(f"{where}: operator, defaults", limit, operator))
                 rows[-1][3] += f" ({operator['rate'] / min(limit, bare['rate']):.2f} of bare)"
     text = table(
@@ -163,4 +168,8 @@ def main(quick: bool = False) -> str:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="fewer latencies and sends, for a smoke run")
-    main(parser.parse_args().quick)
+    parser.add_argument("--limit", type=float, action="append", help="a limit per second to run (repeatable)")
+    parser.add_argument("--latency", type=float, action="append", help="a latency in seconds to run (repeatable)")
+    parser.add_argument("--bare-in-flight", type=int, default=BARE_IN_FLIGHT, help="the bare client's sends in flight")
+    args = parser.parse_args()
+    main(args.quick, tuple(args.limit or LIMITS), tuple(args.latency or LATENCIES), args.bare_in_flight)
