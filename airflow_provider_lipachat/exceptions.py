@@ -85,6 +85,18 @@ class LipaChatRateLimitStoreError(LipaChatTransientError):
     stops_fan_out = True
 
 
+class LipaChatStoppedError(LipaChatTransientError):
+    """The task was told to stop mid fan-out (Airflow's ``on_kill``: SIGTERM); what was not sent is left to a retry.
+
+    Transient: a worker shut down or a pod evicted should not cost the recipients their message.
+    """
+
+    stops_fan_out = True
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+
+
 class LipaChatThroughputError(LipaChatTransientError):
     """WhatsApp refused sends over the sender number's throughput limit (error 130429), even after retries.
 

@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     from airflow_provider_lipachat.gateway.async_sender import AsyncSender
     from airflow_provider_lipachat.gateway.messages import SendResult
     from airflow_provider_lipachat.hooks.lipachat import LipaChatHook
-    from airflow_provider_lipachat.utils.fanout import FanOutResult
+    from airflow_provider_lipachat.utils.fanout import FanOutResult, StopRequest
 
 __all__ = [
     "SendWhatsAppButtonsOperator",
@@ -137,6 +137,8 @@ class WhatsAppSendOperator(BaseOperator):
 
     template_fields: Sequence[str] = ("to", "from_number", "message_id", "idempotency_key", "lipachat_conn_id")
     ui_color = WHATSAPP_GREEN
+    #: The running fan-out's stop request, for ``on_kill``; None outside a fan-out.
+    _stop: StopRequest | None = None
 
     def __init__(
         self,
@@ -483,7 +485,7 @@ class WhatsAppSendOperator(BaseOperator):
         checkpoint: Checkpoint,
     ) -> FanOutResult[Sent]:
         """Send to each of ``to_send``, checkpointing what was delivered; one recipient's failure fails the task."""
-        from airflow_provider_lipachat.utils.fanout import FanOutResult, frozen_heap
+        from airflow_provider_lipachat.utils.fanout import FanOutResult, StopRequest, frozen_heap
 
         def save(delivered: dict[str, Sent]) -> str:
             added, written = checkpoint.save({message_ids[r]: sent for r, sent in delivered.items()})
@@ -500,8 +502,12 @@ class WhatsAppSendOperator(BaseOperator):
             )
             import asyncio
 
-            with frozen_heap():
-                result = asyncio.run(self._fan_out(hook, outgoing, to_send, message_ids, save))
+            self._stop = StopRequest()
+            try:
+                with frozen_heap():
+                    result = asyncio.run(self._fan_out(hook, outgoing, to_send, message_ids, save, self._stop))
+            finally:
+                self._stop = None
         for recipient in to_send if not many else ():
             try:
                 result.delivered[recipient] = self.send_one(hook, outgoing, recipient, message_ids[recipient])
@@ -517,6 +523,7 @@ class WhatsAppSendOperator(BaseOperator):
         to_send: list[str],
         message_ids: dict[str, str],
         save: Callable[[dict[str, Sent]], str],
+        stop: StopRequest,
     ) -> FanOutResult[Sent]:
         """The sends of a list on one event loop: as many in flight as the limit and the observed latency need."""
         from airflow_provider_lipachat.gateway.pacing import in_flight
@@ -543,7 +550,19 @@ class WhatsAppSendOperator(BaseOperator):
                 on_progress=save,
                 progress_interval=self.checkpoint_interval,
                 describe=describe,
+                stop=stop,
             )
+
+    def on_kill(self) -> None:
+        """Airflow is killing the task (SIGTERM): end a fan-out now instead of sending until the SIGKILL.
+
+        No further send starts and those in flight are cancelled; what was delivered is checkpointed and
+        pushed, and the task fails as transient, so a retry sends only to the rest (Airflow 3; on 2.11 the
+        task stops at once anyway and a retry re-sends under the same message ids).
+        """
+        stop = self._stop
+        if stop is not None:
+            stop.request("the task was killed (SIGTERM) mid fan-out")
 
 
 def _sent(message: Message, result: SendResult) -> Sent:

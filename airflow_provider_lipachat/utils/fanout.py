@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
-from airflow_provider_lipachat.exceptions import LipaChatError, LipaChatValidationError
+from airflow_provider_lipachat.exceptions import LipaChatError, LipaChatStoppedError, LipaChatValidationError
 from airflow_provider_lipachat.gateway.redaction import mask_phone
 from airflow_provider_lipachat.limits import PROGRESS_INTERVAL
 
@@ -82,6 +82,28 @@ def frozen_heap() -> Iterator[None]:
         gc.unfreeze()
 
 
+class StopRequest:
+    """Asks a running fan-out to end now: no further send starts, those in flight are cancelled.
+
+    ``request`` is safe to call from a signal handler on the event loop's own thread (Airflow calls a
+    task's ``on_kill`` from its SIGTERM handler) or from another thread.
+    """
+
+    def __init__(self) -> None:
+        self.reason: str | None = None
+        self._wake: Callable[[], object] | None = None
+
+    def request(self, reason: str) -> None:
+        """Ask the fan-out to stop, saying why (the reason ends up in each unsent recipient's error)."""
+        self.reason = reason
+        if self._wake is not None:
+            self._wake()
+
+    def wake_with(self, wake: Callable[[], object]) -> None:
+        """Called by the fan-out as it starts: how to wake its loop when a stop is requested."""
+        self._wake = wake
+
+
 async def send_to_all(
     recipients: Iterable[str],
     total: int,
@@ -92,6 +114,7 @@ async def send_to_all(
     on_progress: Callable[[dict[str, T]], str | None] | None = None,
     progress_interval: float = PROGRESS_INTERVAL,
     describe: Callable[[], str] | None = None,
+    stop: StopRequest | None = None,
 ) -> FanOutResult[T]:
     """Await ``send_one(recipient)`` for every recipient, keeping ``in_flight()`` sends going at once.
 
@@ -103,7 +126,10 @@ async def send_to_all(
     saves the last increment itself, from the result. After an error that every other send would
     meet too (the gateway refused the API key or stopped answering, the shared rate limit's store did
     not answer), the sends in flight finish (each meets the same error, or gets through) and the rest
-    are not attempted; each fails with that error's type, so it is retried the same way.
+    are not attempted; each fails with that error's type, so it is retried the same way. A ``stop``
+    request cancels the sends in flight at once and leaves the rest unattempted, each failing with
+    ``LipaChatStoppedError`` (a send cancelled on the wire may have reached the gateway: a retry sends
+    it again under the same message id, which the gateway answers as already sent).
     """
     result: FanOutResult[T] = FanOutResult()
     fresh: dict[str, T] = {}
@@ -126,8 +152,15 @@ async def send_to_all(
         result.failed[recipient] = err
         progress.failed += 1
 
+    if stop is not None:
+        loop = asyncio.get_running_loop()
+        stop.wake_with(lambda: loop.call_soon_threadsafe(wake.set))
     try:
         while True:
+            if stop is not None and stop.reason is not None and not isinstance(stopped_by, LipaChatStoppedError):
+                stopped_by = LipaChatStoppedError(stop.reason)
+                for task in pending:
+                    task.cancel()
             if stopped_by is None:
                 while len(pending) < in_flight() and (recipient := next(queue, None)) is not None:
                     sending = asyncio.ensure_future(send_one(recipient))
@@ -143,6 +176,10 @@ async def send_to_all(
             while finished:
                 task = finished.popleft()
                 recipient = pending.pop(task)
+                if task.cancelled():
+                    assert stopped_by is not None
+                    fail(recipient, LipaChatStoppedError(f"cancelled in flight: {stopped_by}"))
+                    continue
                 try:
                     result.delivered[recipient] = fresh[recipient] = task.result()
                     progress.sent += 1
