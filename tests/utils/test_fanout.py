@@ -120,37 +120,38 @@ def test_a_fan_out_that_is_cancelled_leaves_no_send_running() -> None:
 
 def test_a_stop_asked_for_by_a_sigterm_handler_ends_the_fan_out_at_once_keeping_what_was_delivered() -> None:
     """As Airflow 3 does: its SIGTERM handler calls the task's on_kill on the loop's own thread, then returns."""
-    gateway = Gateway(delay=0.05)
+    gateway = Gateway(delay=0.05)  # 4,000 recipients, 10 at a time: 20 s unstopped
     stop = StopRequest()
     previous = signal.signal(signal.SIGTERM, lambda *_: stop.request("the task was killed"))
     try:
 
         async def killed_after_a_while() -> FanOutResult[str]:
             asyncio.get_running_loop().call_later(0.3, os.kill, os.getpid(), signal.SIGTERM)
-            return await send_to_all(numbers(1000), 1000, gateway, in_flight=fixed(10), progress_interval=60, stop=stop)
+            return await send_to_all(numbers(4000), 4000, gateway, in_flight=fixed(10), progress_interval=60, stop=stop)
 
         started = time.monotonic()
-        result = asyncio.run(asyncio.wait_for(killed_after_a_while(), timeout=5))
+        result = asyncio.run(asyncio.wait_for(killed_after_a_while(), timeout=30))
         took = time.monotonic() - started
     finally:
         signal.signal(signal.SIGTERM, previous)
-    assert 0.3 <= took < 0.5  # not the 5 s the rest would take
-    assert 30 <= len(result.delivered) <= 80 and gateway.in_flight == 0
+    assert took < 10  # a fraction of the 20 s the rest would take, even on a loaded machine
+    assert result.delivered and gateway.in_flight == 0
     assert len(gateway.calls) == len(result.delivered) + len(gateway.cancelled)  # nothing started after the stop
-    assert set(result.delivered) | set(result.failed) == set(numbers(1000))
+    assert set(result.delivered) | set(result.failed) == set(numbers(4000))
     failed = result.failed
     assert all(isinstance(err, LipaChatStoppedError) and err.retryable for err in failed.values())
-    assert {failed[n].args[0] for n in gateway.cancelled} == {"cancelled in flight: the task was killed"}
-    assert sum(str(err) == "not attempted: the task was killed" for err in failed.values()) >= 900
+    assert {str(failed[n]) for n in gateway.cancelled} == {"cancelled in flight: the task was killed"}
+    not_attempted = [n for n, err in failed.items() if str(err) == "not attempted: the task was killed"]
+    assert len(not_attempted) == 4000 - len(gateway.calls)
 
 
 def test_a_stop_from_another_thread_wakes_a_fan_out_waiting_on_slow_sends() -> None:
-    gateway = Gateway(delay=10.0)
+    gateway = Gateway(delay=30.0)
     stop = StopRequest()
     threading.Timer(0.2, stop.request, args=("worker shutting down",)).start()
     started = time.monotonic()
     result = asyncio.run(send_to_all(numbers(20), 20, gateway, in_flight=fixed(5), progress_interval=60, stop=stop))
-    assert time.monotonic() - started < 1.0
+    assert time.monotonic() - started < 15  # woken, not waiting out the 30 s sends
     assert result.delivered == {} and sorted(gateway.cancelled) == numbers(5) and gateway.in_flight == 0
     assert set(result.failed) == set(numbers(20))
 
