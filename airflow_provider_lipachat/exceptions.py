@@ -93,9 +93,6 @@ class LipaChatStoppedError(LipaChatTransientError):
 
     stops_fan_out = True
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-
 
 class LipaChatThroughputError(LipaChatTransientError):
     """WhatsApp refused sends over the sender number's throughput limit (error 130429), even after retries.
