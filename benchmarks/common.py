@@ -13,27 +13,31 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from airflow_provider_lipachat.emulator import busiest_window
 
 API_KEY = "bench-key"
 SENDER = "254110090747"
+EMULATOR = "airflow_provider_lipachat.emulator"
 
 
 @contextmanager
-def emulator_process(latency: float = 0.0, throughput: float | None = None) -> Iterator[str]:
+def emulator_process(
+    latency: float | str = 0.0, throughput: float | None = None, *, event_loop: bool = False
+) -> Iterator[str]:
     """The emulator in a separate process (so it does not share the client's GIL); yields its base URL.
 
-    ``throughput``: the emulator refuses sends above that many per second per sender with 130429.
+    ``latency``: seconds, or a range ``"0.2-0.6"``. ``throughput``: the emulator refuses sends above that many
+    per second per sender with 130429. ``event_loop``: the stand-in serving the emulator's send answers on one
+    event loop (``event_loop_gateway.py``) instead of a thread per connection.
     """
+    server = [str(Path(__file__).with_name("event_loop_gateway.py"))] if event_loop else ["-m", EMULATOR, "--port", "0"]
     process = subprocess.Popen(
         [
             sys.executable,
-            "-m",
-            "airflow_provider_lipachat.emulator",
-            "--port",
-            "0",
+            *server,
             "--api-key",
             API_KEY,
             "--latency",

@@ -122,6 +122,32 @@ def validate_send(route: str, payload: dict[str, Any]) -> str | None:
     return None
 
 
+def _invalid_credentials() -> tuple[int, Any, str]:
+    """The gateway's answer to a wrong key: HTTP 200 and ``status: "success"`` (the quirk lipachat-api.md documents)."""
+    return 200, {"data": None, "status": "success", "message": "Invalid credentials", "errors": None}, "auth"
+
+
+def answer_send(state: EmulatorState, api_key: str | None, path: str, payload: Any) -> tuple[int, Any, str]:
+    """(HTTP status, JSON answer, outcome for the request log) for a send to ``path`` (one of ``SEND_ROUTES``),
+    as the gateway answers it: the key, the fields, the 24-hour window, then the sender's throughput."""
+    if api_key != state.api_key:
+        return _invalid_credentials()
+    if not isinstance(payload, dict):
+        return 400, _framework_error(400, path), "malformed"
+    kind, status_desc = SEND_ROUTES[path]
+    problem = validate_send(kind, payload)
+    if problem is not None:
+        return 400, _error_envelope(problem), "rejected"
+    if kind != "template" and not state.session_open(str(payload["to"]).lstrip("+")):
+        return 400, _error_envelope(SESSION_CLOSED_MESSAGE), "session_closed"
+    answer, outcome = state.send(kind, payload, status_desc)
+    if answer is None:  # over the sender's throughput limit: WhatsApp's 130429, in an ASSUMED shape
+        limit = state.throughput
+        status = DEFAULT_THROUGHPUT_STATUS if limit is None else limit.http_status
+        return status, throughput_error_envelope(gateway_timestamp()), outcome
+    return 200, answer, outcome
+
+
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: _EmulatorHTTPServer
@@ -333,28 +359,15 @@ class _Handler(BaseHTTPRequestHandler):
     def _answer(self, route: tuple[str, str] | None, payload: Any) -> tuple[int, Any, str]:
         """(HTTP status, JSON answer, outcome for the request log) for one gateway request."""
         state = self.server.state
+        if route is not None:
+            return answer_send(state, self.headers.get("apiKey"), self.path, payload)
         if self.headers.get("apiKey") != state.api_key:
-            return 200, {"data": None, "status": "success", "message": "Invalid credentials", "errors": None}, "auth"
-        if route is None and urlsplit(self.path).path == MESSAGE_LIST_PATH:
+            return _invalid_credentials()
+        if urlsplit(self.path).path == MESSAGE_LIST_PATH:
             return self._message_list()
-        if route is None:
-            sender = self.path.removeprefix(TEMPLATE_LIST_PREFIX)
-            templates = [{"name": "daily_report", "language": "en", "status": "APPROVED", "sender": sender}]
-            return 200, success_envelope({"data": templates}), "listed"
-        if not isinstance(payload, dict):
-            return 400, _framework_error(400, self.path), "malformed"
-        kind, status_desc = route
-        problem = validate_send(kind, payload)
-        if problem is not None:
-            return 400, _error_envelope(problem), "rejected"
-        if kind != "template" and not state.session_open(str(payload["to"]).lstrip("+")):
-            return 400, _error_envelope(SESSION_CLOSED_MESSAGE), "session_closed"
-        answer, outcome = state.send(kind, payload, status_desc)
-        if answer is None:  # over the sender's throughput limit: WhatsApp's 130429, in an ASSUMED shape
-            limit = state.throughput
-            status = DEFAULT_THROUGHPUT_STATUS if limit is None else limit.http_status
-            return status, throughput_error_envelope(gateway_timestamp()), outcome
-        return 200, answer, outcome
+        sender = self.path.removeprefix(TEMPLATE_LIST_PREFIX)
+        templates = [{"name": "daily_report", "language": "en", "status": "APPROVED", "sender": sender}]
+        return 200, success_envelope({"data": templates}), "listed"
 
     def _fetch_media_later(self, kind: str, payload: dict[str, Any], wa_id: str) -> None:
         """Fetch a delivered send's media (loopback links only) after answering, as WhatsApp does once accepted."""

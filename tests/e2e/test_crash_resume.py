@@ -16,7 +16,9 @@ node would. The scheduler's retry must finish the job:
 SIGTERM is how Airflow stops a task it no longer wants running (marked failed or success, a worker
 shutting down, a pod evicted): it calls the task's ``on_kill`` and, on Airflow 3, SIGKILLs it 5 s
 later. The fan-out must stop sending at once, not for those 5 s, and on 3.3 checkpoint what it was
-answered for, so its retry re-sends only what was cancelled in flight.
+answered for, so its retry re-sends only what was cancelled in flight. On Airflow 3 a user marking the
+running task failed (the REST API, as the UI does) reaches it the same way: the supervisor's next
+heartbeat is refused and it sends SIGTERM; cleared, the task's next try delivers the rest once.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ import json
 import os
 import signal
 import time
+import urllib.parse
+import urllib.request
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,17 +38,21 @@ import pytest
 
 from airflow_provider_lipachat.emulator import Emulator
 from tests.e2e.airflow_on_loopback import AirflowOnLoopback
-from tests.support import HAS_TASK_STATE_STORE, KILLED_TASK_NOT_RETRIED, airflow_defect
+from tests.support import AIRFLOW_V3, HAS_TASK_STATE_STORE, KILLED_TASK_NOT_RETRIED, airflow_defect
 
 pytestmark = pytest.mark.scheduler
 
 DAG_ID = "lipachat_crash_resume"
 STOPPED_DAG_ID = "lipachat_stopped_mid_send"
+MARKED_DAG_ID = "lipachat_marked_failed_mid_send"
 COUNT = 1500
 KILL_AFTER = 400  # deliveries seen by the emulator before the task process is killed
 #: From the SIGTERM to the last send the gateway sees, at most: the signal's delivery and one pass of the event loop
 #: (3 ms on a quiet machine), with room for a loaded one; unstopped, sends go on until the SIGKILL 5 s later.
 STOP_GRACE = 2.0
+#: Airflow 3's supervisor heartbeats this often here ([workers] min_heartbeat_interval, 5 s by default): a task
+#: marked failed is told at the next one.
+HEARTBEAT_INTERVAL = 1
 
 
 def dag_source(dag_id: str, retry_delay: int) -> str:
@@ -95,7 +103,11 @@ def airflow_on_loopback(tmp_path: Path, lipachat_emulator: Emulator) -> Iterator
     (tmp_path / "dags" / f"{DAG_ID}.py").write_text(dag_source(DAG_ID, retry_delay=2))
     # Long enough to read the stopped try's end before the retry starts.
     (tmp_path / "dags" / f"{STOPPED_DAG_ID}.py").write_text(dag_source(STOPPED_DAG_ID, retry_delay=5))
-    with AirflowOnLoopback(tmp_path, lipachat_emulator).running() as airflow:
+    if AIRFLOW_V3:
+        (tmp_path / "dags" / f"{MARKED_DAG_ID}.py").write_text(dag_source(MARKED_DAG_ID, retry_delay=5))
+    airflow = AirflowOnLoopback(tmp_path, lipachat_emulator)
+    airflow.env["AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL"] = str(HEARTBEAT_INTERVAL)
+    with airflow.running():
         yield airflow
 
 
@@ -232,3 +244,64 @@ def test_a_fan_out_told_to_stop_sends_nothing_more_and_its_retry_re_sends_only_w
         assert len(retry_requests) == COUNT - len(checkpointed)
     else:
         assert len(retry_requests) == COUNT and replayed == delivered_before
+
+
+def api(airflow: AirflowOnLoopback, method: str, path: str, body: dict[str, object]) -> dict[str, object]:
+    """One call to Airflow 3's REST API (the stack's simple auth manager makes every caller an admin)."""
+    url, headers = f"{airflow.base_url}/api/v2{path}", {"Content-Type": "application/json"}
+    request = urllib.request.Request(url, json.dumps(body).encode(), headers, method=method)
+    with urllib.request.urlopen(request, timeout=30) as answer:
+        document: dict[str, object] = json.load(answer)
+        return document
+
+
+@pytest.mark.skipif(not AIRFLOW_V3, reason="marks the task failed through Airflow 3's REST API (2.11 has none)")
+def test_a_fan_out_marked_failed_by_a_user_stops_sending_and_once_cleared_delivers_the_rest_once(
+    airflow_on_loopback: AirflowOnLoopback, lipachat_emulator: Emulator
+) -> None:
+    airflow = airflow_on_loopback
+    recipients = Counter(f"2547{n:08d}" for n in range(COUNT))
+    airflow.wait_for(
+        "the DAG to be parsed", lambda: bool(airflow.query("SELECT 1 FROM dag WHERE dag_id = ?", MARKED_DAG_ID))
+    )
+    airflow.cli("dags", "trigger", MARKED_DAG_ID)
+
+    def under_way() -> bool:
+        delivered = len(lipachat_emulator.deliveries())
+        assert delivered < COUNT, "the send finished before it could be marked failed"
+        return delivered >= KILL_AFTER
+
+    airflow.wait_for("the fan-out to be under way", under_way)
+    (run_id,) = airflow.query("SELECT run_id FROM dag_run WHERE dag_id = ?", MARKED_DAG_ID)[0]
+    path = f"/dags/{MARKED_DAG_ID}/dagRuns/{urllib.parse.quote(run_id, safe='')}/taskInstances/send"
+    api(airflow, "PATCH", path, {"new_state": "failed"})
+    marked_at = time.time()
+
+    # The supervisor learns of it at its next heartbeat; unstopped, sends would go on through this wait.
+    time.sleep(HEARTBEAT_INTERVAL + STOP_GRACE + 3.0)
+    first_try = lipachat_emulator.requests()
+    last_send = max(arrived(r) for r in first_try) - marked_at
+    delivered_before = Counter(r["to"] for r in first_try if r["outcome"] == "delivered")
+    checkpointed = checkpointed_message_ids(airflow, MARKED_DAG_ID)
+    assert send_state(airflow, MARKED_DAG_ID) == ("failed", 1)  # marked failed: no retry of its own
+    print(
+        f"marked failed after {KILL_AFTER}+ delivered: last send {last_send:.1f} s after it, "
+        f"{sum(delivered_before.values())} delivered; checkpointed {len(checkpointed)}"
+    )
+    # Unstopped it would send for another (1,500 - 400) / 200 = 5.5 s; stopped, within a heartbeat and the grace.
+    assert last_send < HEARTBEAT_INTERVAL + STOP_GRACE
+    assert sum(delivered_before.values()) < COUNT and max(delivered_before.values()) == 1
+
+    airflow.cli("tasks", "clear", MARKED_DAG_ID, "--yes")
+    airflow.wait_for(
+        "the cleared task to succeed", lambda: send_state(airflow, MARKED_DAG_ID) == ("success", 2), timeout=120
+    )
+    rerun = lipachat_emulator.requests()[len(first_try) :]
+    replayed = {r["messageId"] for r in rerun if r["outcome"] == "replayed"}
+    print(f"cleared: the next try sent {len(rerun)}, {len(replayed)} answered as already sent")
+    assert Counter(d["to"] for d in lipachat_emulator.deliveries()) == recipients  # each recipient exactly once
+    delivered_ids = {r["messageId"] for r in first_try if r["outcome"] == "delivered"}
+    if HAS_TASK_STATE_STORE:  # what was answered before the stop is kept; only the sends cancelled in flight again
+        assert len(rerun) == COUNT - len(checkpointed) and replayed == delivered_ids - checkpointed
+    else:
+        assert len(rerun) == COUNT and replayed == delivered_ids

@@ -71,7 +71,7 @@ def test_thousands_at_a_few_hundred_a_second_reach_the_limit_once_each_and_never
     assert distant_gateway.throttled_count(SANDBOX_SENDER) == 0
     assert busiest_window(accepted) <= limit
     rate = (len(accepted) - 1) / (accepted[-1] - accepted[0])
-    # 0.96 of the limit by design, measured by benchmarks/latency.py with the emulator in a process of its own;
+    # 0.95 of the limit by design, measured by benchmarks/latency.py with the gateway in a process of its own;
     # here it shares this process's interpreter with the task, so the floor only tells the engine from a fixed
     # window of 64 sends, which tops out at 64 / 0.4 s = 160/s (0.64 of the limit).
     assert rate >= 0.7 * limit, rate
