@@ -31,7 +31,7 @@ import time
 import urllib.parse
 import urllib.request
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -111,6 +111,22 @@ def airflow_on_loopback(tmp_path: Path, lipachat_emulator: Emulator) -> Iterator
         yield airflow
 
 
+def trigger_until_under_way(
+    airflow: AirflowOnLoopback, emulator: Emulator, dag_id: str, ready: Callable[[], bool] = lambda: True
+) -> None:
+    """Trigger ``dag_id`` once parsed; return when the gateway has seen ``KILL_AFTER`` deliveries and ``ready()``
+    holds (fails if the fan-out finished first: it could no longer be interrupted)."""
+    airflow.wait_for("the DAG to be parsed", lambda: bool(airflow.query("SELECT 1 FROM dag WHERE dag_id = ?", dag_id)))
+    airflow.cli("dags", "trigger", dag_id)
+
+    def under_way() -> bool:
+        delivered = len(emulator.deliveries())
+        assert delivered < COUNT, "the send finished before it could be interrupted"
+        return delivered >= KILL_AFTER and ready()
+
+    airflow.wait_for("the fan-out to be under way", under_way)
+
+
 def send_state(airflow: AirflowOnLoopback, dag_id: str = DAG_ID) -> tuple[str | None, int] | None:
     rows = airflow.query("SELECT state, try_number FROM task_instance WHERE dag_id = ? AND task_id = 'send'", dag_id)
     return rows[0] if rows else None
@@ -135,19 +151,12 @@ def test_a_fan_out_killed_mid_send_is_finished_by_the_retry_with_one_message_per
 ) -> None:
     airflow = airflow_on_loopback
     pid_file = airflow.home / "dags" / f"{DAG_ID}.pid"
-    airflow.wait_for("the DAG to be parsed", lambda: bool(airflow.query("SELECT 1 FROM dag WHERE dag_id = ?", DAG_ID)))
-    airflow.cli("dags", "trigger", DAG_ID)
-
-    def mid_send_after_a_checkpoint() -> bool:
-        delivered = len(lipachat_emulator.deliveries())
-        assert delivered < COUNT, "the send finished before it could be killed"
-        return (
-            delivered >= KILL_AFTER
-            and pid_file.exists()
-            and (not HAS_TASK_STATE_STORE or bool(checkpointed_message_ids(airflow)))
-        )
-
-    airflow.wait_for("the fan-out to be under way, past a checkpoint", mid_send_after_a_checkpoint)
+    trigger_until_under_way(
+        airflow,
+        lipachat_emulator,
+        DAG_ID,
+        lambda: pid_file.exists() and (not HAS_TASK_STATE_STORE or bool(checkpointed_message_ids(airflow))),
+    )
     os.kill(int(pid_file.read_text()), signal.SIGKILL)
     time.sleep(1)  # let the emulator finish recording what was in flight; the retry waits 2 s or more
     checkpointed = checkpointed_message_ids(airflow)  # what try 1 saved before it died
@@ -193,17 +202,7 @@ def test_a_fan_out_told_to_stop_sends_nothing_more_and_its_retry_re_sends_only_w
 ) -> None:
     airflow = airflow_on_loopback
     pid_file = airflow.home / "dags" / f"{STOPPED_DAG_ID}.pid"
-    airflow.wait_for(
-        "the DAG to be parsed", lambda: bool(airflow.query("SELECT 1 FROM dag WHERE dag_id = ?", STOPPED_DAG_ID))
-    )
-    airflow.cli("dags", "trigger", STOPPED_DAG_ID)
-
-    def under_way() -> bool:
-        delivered = len(lipachat_emulator.deliveries())
-        assert delivered < COUNT, "the send finished before it could be stopped"
-        return delivered >= KILL_AFTER and pid_file.exists()
-
-    airflow.wait_for("the fan-out to be under way", under_way)
+    trigger_until_under_way(airflow, lipachat_emulator, STOPPED_DAG_ID, pid_file.exists)
     pid = int(pid_file.read_text())
     stopped_at = time.time()
     os.kill(pid, signal.SIGTERM)
@@ -255,23 +254,13 @@ def api(airflow: AirflowOnLoopback, method: str, path: str, body: dict[str, obje
         return document
 
 
-@pytest.mark.skipif(not AIRFLOW_V3, reason="marks the task failed through Airflow 3's REST API (2.11 has none)")
+@pytest.mark.skipif(not AIRFLOW_V3, reason="marks the task failed through Airflow 3's REST API (2.11: no webserver)")
 def test_a_fan_out_marked_failed_by_a_user_stops_sending_and_once_cleared_delivers_the_rest_once(
     airflow_on_loopback: AirflowOnLoopback, lipachat_emulator: Emulator
 ) -> None:
     airflow = airflow_on_loopback
     recipients = Counter(f"2547{n:08d}" for n in range(COUNT))
-    airflow.wait_for(
-        "the DAG to be parsed", lambda: bool(airflow.query("SELECT 1 FROM dag WHERE dag_id = ?", MARKED_DAG_ID))
-    )
-    airflow.cli("dags", "trigger", MARKED_DAG_ID)
-
-    def under_way() -> bool:
-        delivered = len(lipachat_emulator.deliveries())
-        assert delivered < COUNT, "the send finished before it could be marked failed"
-        return delivered >= KILL_AFTER
-
-    airflow.wait_for("the fan-out to be under way", under_way)
+    trigger_until_under_way(airflow, lipachat_emulator, MARKED_DAG_ID)
     (run_id,) = airflow.query("SELECT run_id FROM dag_run WHERE dag_id = ?", MARKED_DAG_ID)[0]
     path = f"/dags/{MARKED_DAG_ID}/dagRuns/{urllib.parse.quote(run_id, safe='')}/taskInstances/send"
     api(airflow, "PATCH", path, {"new_state": "failed"})
