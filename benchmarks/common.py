@@ -27,7 +27,8 @@ EMULATOR = "airflow_provider_lipachat.emulator"
 def emulator_process(
     latency: float | str = 0.0, throughput: float | None = None, *, event_loop: bool = False
 ) -> Iterator[str]:
-    """The emulator in a separate process (so it does not share the client's GIL); yields its base URL.
+    """A gateway in a separate process (so it does not share the client's GIL), the emulator unless ``event_loop``;
+    yields its base URL.
 
     ``latency``: seconds, or a range ``"0.2-0.6"``. ``throughput``: the emulator refuses sends above that many
     per second per sender with 130429. ``event_loop``: the stand-in serving the emulator's send answers on one
@@ -50,7 +51,7 @@ def emulator_process(
     try:
         assert process.stdout is not None
         found = re.search(r"http://127\.0\.0\.1:\d+", process.stdout.readline())
-        assert found, "the emulator did not start"
+        assert found, f"{' '.join(server)} did not start"
         yield found.group()
     finally:
         process.terminate()

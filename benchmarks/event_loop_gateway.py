@@ -21,7 +21,7 @@ import json
 from aiohttp import web
 
 from airflow_provider_lipachat.emulator.latency import Latency
-from airflow_provider_lipachat.emulator.server import ARRIVALS_PATH, SEND_ROUTES, answer_send
+from airflow_provider_lipachat.emulator.server import ARRIVALS_PATH, RESET_PATH, SEND_ROUTES, answer_send
 from airflow_provider_lipachat.emulator.state import EmulatorState, gateway_timestamp
 from airflow_provider_lipachat.emulator.throughput import ThroughputLimit
 
@@ -33,6 +33,7 @@ def application(state: EmulatorState, latency: Latency) -> web.Application:
     """The send routes answered as the emulator answers them, after ``latency``; reset and arrivals."""
 
     async def send(request: web.Request) -> web.Response:
+        """Judged and counted as it arrives, answered after the latency: what the emulator's handler does."""
         received_at = gateway_timestamp()
         payload = None
         with contextlib.suppress(ValueError):  # malformed JSON is answered by answer_send
@@ -45,9 +46,11 @@ def application(state: EmulatorState, latency: Latency) -> web.Application:
         return web.json_response(answer, status=status)
 
     async def arrivals(request: web.Request) -> web.Response:
+        """The sends that reached a sender's budget (``?sender=``), as ``GET /_emulator/arrivals`` answers."""
         return web.json_response([a.to_json() for a in state.arrivals_of(request.query.get("sender"))])
 
     async def reset(request: web.Request) -> web.Response:
+        """Forget what was received, as ``POST /_emulator/reset`` does; the limit stays."""
         state.reset()
         return web.json_response({"reset": True})
 
@@ -55,7 +58,7 @@ def application(state: EmulatorState, latency: Latency) -> web.Application:
     for path in SEND_ROUTES:
         app.router.add_post(path, send)
     app.router.add_get(ARRIVALS_PATH, arrivals)
-    app.router.add_post("/_emulator/reset", reset)
+    app.router.add_post(RESET_PATH, reset)
     return app
 
 

@@ -40,6 +40,7 @@ os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 from common import API_KEY, SENDER, control, emulator_process, table, use_lipachat_connection
 
 from airflow_provider_lipachat.emulator import busiest_window
+from airflow_provider_lipachat.emulator.latency import Latency
 
 PROBE = Path(__file__).with_name("dag_probe.py")
 #: Seconds, or a range each send draws its own latency from (a real network's jitter).
@@ -122,7 +123,19 @@ def bare_run(base_url: str, count: int, limit: float, in_flight: int) -> dict[st
 
 def milliseconds(latency: str) -> str:
     """``"0.4"`` as ``400 ms``, ``"0.2-0.6"`` as ``200-600 ms``."""
-    return "-".join(f"{float(part) * 1000:.0f}" for part in latency.split("-")) + " ms"
+    parsed = Latency.parse(latency)
+    if parsed.low == parsed.high:
+        return f"{parsed.low * 1000:.0f} ms"
+    return f"{parsed.low * 1000:.0f}-{parsed.high * 1000:.0f} ms"
+
+
+def latency_argument(text: str) -> str:
+    """``--latency``'s value, refused at once when it is not a latency (rather than inside the gateway's process)."""
+    try:
+        Latency.parse(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+    return text
 
 
 def row(label: str, limit: float, run: dict[str, Any]) -> list[str]:
@@ -189,7 +202,9 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="fewer latencies and sends, for a smoke run")
     parser.add_argument("--limit", type=float, action="append", help="a limit per second to run (repeatable)")
-    parser.add_argument("--latency", action="append", help="a latency in seconds, or MIN-MAX, to run (repeatable)")
+    parser.add_argument(
+        "--latency", type=latency_argument, action="append", help="a latency in seconds, or MIN-MAX (repeatable)"
+    )
     parser.add_argument("--bare-in-flight", type=int, default=BARE_IN_FLIGHT, help="the bare client's sends in flight")
     args = parser.parse_args()
     main(args.quick, tuple(args.limit or LIMITS), tuple(args.latency or LATENCIES), args.bare_in_flight)

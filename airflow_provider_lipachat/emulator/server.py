@@ -70,6 +70,7 @@ CONTROL_LISTS = {"/_emulator/messages": "deliveries", "/_emulator/requests": "re
 INBOUND_PATH = "/_emulator/inbound"
 REPLIES_PATH = "/_emulator/replies"
 ARRIVALS_PATH = "/_emulator/arrivals"
+RESET_PATH = "/_emulator/reset"
 THROUGHPUT_PATH = "/_emulator/throughput"
 LATENCY_PATH = "/_emulator/latency"
 TEMPLATE_LIST_PREFIX = "/api/v1/template/"
@@ -221,7 +222,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _control(self, raw: bytes) -> None:
         state = self.server.state
-        if self.path == "/_emulator/reset":
+        if self.path == RESET_PATH:
             state.reset()
             self._send_json(200, {"reset": True})
         elif self.path == "/_emulator/faults":
