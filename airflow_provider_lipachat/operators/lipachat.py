@@ -485,7 +485,7 @@ class WhatsAppSendOperator(BaseOperator):
         checkpoint: Checkpoint,
     ) -> FanOutResult[Sent]:
         """Send to each of ``to_send``, checkpointing what was delivered; one recipient's failure fails the task."""
-        from airflow_provider_lipachat.utils.fanout import FanOutResult, StopRequest, frozen_heap
+        from airflow_provider_lipachat.utils.fanout import FanOutResult, StopRequest
 
         def save(delivered: dict[str, Sent]) -> str:
             added, written = checkpoint.save({message_ids[r]: sent for r, sent in delivered.items()})
@@ -504,8 +504,7 @@ class WhatsAppSendOperator(BaseOperator):
 
             self._stop = StopRequest()
             try:
-                with frozen_heap():
-                    result = asyncio.run(self._fan_out(hook, outgoing, to_send, message_ids, save, self._stop))
+                result = asyncio.run(self._fan_out(hook, outgoing, to_send, message_ids, save, self._stop))
             finally:
                 self._stop = None
         for recipient in to_send if not many else ():
@@ -527,6 +526,7 @@ class WhatsAppSendOperator(BaseOperator):
     ) -> FanOutResult[Sent]:
         """The sends of a list on one event loop: as many in flight as the limit and the observed latency need."""
         from airflow_provider_lipachat.gateway.pacing import in_flight
+        from airflow_provider_lipachat.utils.collector import steady_collection
         from airflow_provider_lipachat.utils.fanout import send_to_all
 
         async with hook.async_sender(self.max_concurrency) as sender:
@@ -541,17 +541,18 @@ class WhatsAppSendOperator(BaseOperator):
                 late = f", {sender.pacer.skipped} slot(s) given up as late" if sender.pacer.skipped else ""
                 return f"up to {window()} in flight at {sender.latency.seconds * 1000:.0f} ms per send{late}"
 
-            return await send_to_all(
-                to_send,
-                len(to_send),
-                send,
-                in_flight=window,
-                log=self.log,
-                on_progress=save,
-                progress_interval=self.checkpoint_interval,
-                describe=describe,
-                stop=stop,
-            )
+            async with steady_collection():
+                return await send_to_all(
+                    to_send,
+                    len(to_send),
+                    send,
+                    in_flight=window,
+                    log=self.log,
+                    on_progress=save,
+                    progress_interval=self.checkpoint_interval,
+                    describe=describe,
+                    stop=stop,
+                )
 
     def on_kill(self) -> None:
         """Airflow is killing the task (SIGTERM): end a fan-out now instead of sending until the SIGKILL.

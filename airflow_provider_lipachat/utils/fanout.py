@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 import time
 from collections import deque
@@ -63,25 +62,6 @@ class Progress:
         )
 
 
-@contextlib.contextmanager
-def frozen_heap() -> Iterator[None]:
-    """Keep the objects that exist now out of the garbage collector's passes until the block ends.
-
-    A task process holds Airflow's whole heap; a full collection over it takes about 0.6 s on the 2-core
-    benchmark machine, and one falling inside a fan-out stops the event loop that long (a second's sends, at
-    1,000/s, given up as late). The fan-out's own objects are still collected. A heap frozen already (Airflow's
-    Celery worker freezes its own at start) is left as it is.
-    """
-    if gc.get_freeze_count():
-        yield
-        return
-    gc.freeze()
-    try:
-        yield
-    finally:
-        gc.unfreeze()
-
-
 class StopRequest:
     """Asks a running fan-out to end now: no further send starts, those in flight are cancelled.
 
@@ -120,10 +100,12 @@ async def send_to_all(
 
     Only the sends in flight exist as tasks, and recipients are read as they are needed, so memory
     grows with the result mapping, not the input. At least every ``progress_interval`` seconds,
-    ``on_progress`` is called with what was delivered since its previous call (the operator
-    checkpoints it; what it returns is added to the progress line, with ``describe()``), and above
-    ``PROGRESS_THRESHOLD`` recipients a progress line is logged, and once more at the end. The caller
-    saves the last increment itself, from the result. After an error that every other send would
+    ``on_progress`` is called in a thread with what was delivered since its previous call (the
+    operator checkpoints it; a store's round trips would stop the sends meanwhile; what it returns is
+    added to the progress line, with ``describe()``; what it raises ends the fan-out), one call at a
+    time, and above ``PROGRESS_THRESHOLD`` recipients a progress line is logged, and once more at the
+    end. The caller saves the last increment itself, from the result, once this has returned: no call
+    is running then. After an error that every other send would
     meet too (the gateway refused the API key or stopped answering, the shared rate limit's store did
     not answer), the sends in flight finish (each meets the same error, or gets through) and the rest
     are not attempted; each fails with that error's type, so it is retried the same way. A ``stop``
@@ -143,6 +125,7 @@ async def send_to_all(
     # would hook every pending send on every pass).
     finished: deque[asyncio.Future[T]] = deque()
     wake = asyncio.Event()
+    saving: asyncio.Future[str | None] | None = None
 
     def on_done(task: asyncio.Future[T]) -> None:
         finished.append(task)
@@ -151,6 +134,12 @@ async def send_to_all(
     def fail(recipient: str, err: Exception) -> None:
         result.failed[recipient] = err
         progress.failed += 1
+
+    def say(saved: str | None) -> None:
+        if report:
+            assert log is not None
+            extra = "; ".join(part for part in (describe() if describe else "", saved or "") if part)
+            log.info("%s%s", progress.line(), f"; {extra}" if extra else "")
 
     if stop is not None:
         loop = asyncio.get_running_loop()
@@ -190,16 +179,23 @@ async def send_to_all(
             if stopped_by is not None:
                 for recipient in queue:
                     fail(recipient, not_attempted(stopped_by))
+            if saving is not None and saving.done():
+                say(saving.result())  # a save that failed raises here, as it would have on the loop
+                saving = None
             if time.monotonic() >= next_report:
                 next_report = time.monotonic() + progress_interval
-                saved = on_progress(fresh) if on_progress is not None and fresh else None
-                fresh = {}
-                if report:
-                    assert log is not None
-                    extra = "; ".join(part for part in (describe() if describe else "", saved or "") if part)
-                    log.info("%s%s", progress.line(), f"; {extra}" if extra else "")
+                if on_progress is not None and fresh and saving is None:
+                    saving = asyncio.ensure_future(asyncio.to_thread(on_progress, fresh))
+                    saving.add_done_callback(lambda _: wake.set())
+                    fresh = {}
+                else:
+                    say(None)
     finally:
         await _cancel(pending)  # the task failed or was killed meanwhile: nothing keeps running behind it
+        if saving is not None:
+            await asyncio.wait([saving])  # the caller's last save must not run beside this one
+    if saving is not None:
+        say(saving.result())
     if report:
         assert log is not None
         log.info("%s%s", progress.line(), f"; {describe()}" if describe else "")

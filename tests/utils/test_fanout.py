@@ -22,7 +22,7 @@ from airflow_provider_lipachat.exceptions import (
     LipaChatTransientError,
     LipaChatUnresponsiveError,
 )
-from airflow_provider_lipachat.utils.fanout import FanOutResult, StopRequest, frozen_heap, send_to_all
+from airflow_provider_lipachat.utils.fanout import FanOutResult, StopRequest, send_to_all
 
 log = logging.getLogger("tests.fanout")
 
@@ -215,26 +215,38 @@ def test_recipients_are_read_lazily_a_window_at_a_time() -> None:
     assert len(pulled) == 1000
 
 
-def test_the_heap_from_before_a_fan_out_is_left_out_of_collections_during_it_and_only_then() -> None:
-    import gc
+def test_a_checkpoint_being_saved_does_not_hold_the_sends_up_and_saves_never_overlap() -> None:
+    gateway = Gateway(delay=0.01)
+    saves: list[tuple[int, int]] = []  # sends made when each save began and when it ended
+    running = threading.Lock()
 
-    before = object.__new__(type("Before", (), {}))
-    with frozen_heap():
-        assert gc.get_freeze_count() > 0
-        assert not any(o is before for o in gc.get_objects(generation=2))  # frozen: no pass looks at it
-        gc.collect()  # the fan-out's own garbage is still collected
-    assert gc.get_freeze_count() == 0
-    assert any(o is before for o in gc.get_objects(generation=2))
+    def slow_checkpoint(fresh: dict[str, str]) -> str:
+        assert running.acquire(blocking=False), "two saves at once"
+        try:
+            began = len(gateway.calls)
+            time.sleep(0.3)  # a store far away: blocking, as Airflow's task state store is
+            saves.append((began, len(gateway.calls)))
+            return f"saved {len(fresh)}"
+        finally:
+            running.release()
+
+    result = asyncio.run(
+        send_to_all(numbers(150), 150, gateway, in_flight=fixed(2), on_progress=slow_checkpoint, progress_interval=0.1)
+    )
+
+    assert len(result.delivered) == 150
+    assert saves and all(ended - began >= 10 for began, ended in saves[:-1])  # sends went on during each save
+    assert not running.locked()  # none still running once the caller may save the rest
 
 
-def test_a_heap_frozen_before_the_fan_out_stays_frozen_after_it() -> None:
-    import gc
+def test_a_checkpoint_that_cannot_be_saved_ends_the_fan_out_with_its_error() -> None:
+    gateway = Gateway(delay=0.01)
 
-    gc.freeze()  # as Airflow's Celery worker does at start
-    try:
-        frozen = gc.get_freeze_count()
-        with frozen_heap():
-            pass
-        assert gc.get_freeze_count() == frozen
-    finally:
-        gc.unfreeze()
+    def broken_store(fresh: dict[str, str]) -> str:
+        raise RuntimeError("the task state store refused the write")
+
+    with pytest.raises(RuntimeError, match="refused the write"):
+        asyncio.run(
+            send_to_all(numbers(300), 300, gateway, in_flight=fixed(2), on_progress=broken_store, progress_interval=0.1)
+        )
+    assert len(gateway.calls) < 300 and gateway.in_flight == 0
