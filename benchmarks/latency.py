@@ -17,7 +17,7 @@ Each as a fraction of the limit, measured at the gateway (accepted sends over th
 busiest one-second window, its 130429 refusals, the CPU it spent per 1,000 sends (the operator's net of a
 run to one recipient in the same process) and the probe's peak RSS.
 Usage: python benchmarks/latency.py [--quick] [--limit N ...] [--latency SECONDS|MIN-MAX ...] [--bare-in-flight N]
-    [--seconds S]  (S seconds of sends at the limit; over 10 s a run crosses the operator's checkpoint interval)
+    [--seconds S]  (S seconds of sends at the limit; a run longer than the operator's checkpoint interval crosses it)
 """
 
 from __future__ import annotations

@@ -103,9 +103,10 @@ async def send_to_all(
     ``on_progress`` is called in a thread with what was delivered since its previous call (the
     operator checkpoints it; a store's round trips would stop the sends meanwhile; what it returns is
     added to the progress line, with ``describe()``; what it raises ends the fan-out), one call at a
-    time, and above ``PROGRESS_THRESHOLD`` recipients a progress line is logged, and once more at the
-    end. The caller saves the last increment itself, from the result, once this has returned: no call
-    is running then. After an error that every other send would
+    time: while it runs, nothing on the event loop may use what it uses (Airflow's in-process
+    supervisor under ``dag.test()`` takes no lock). Above ``PROGRESS_THRESHOLD`` recipients a
+    progress line is logged, and once more at the end. The caller saves the last increment itself,
+    from the result, once this has returned: no call is running then. After an error that every other send would
     meet too (the gateway refused the API key or stopped answering, the shared rate limit's store did
     not answer), the sends in flight finish (each meets the same error, or gets through) and the rest
     are not attempted; each fails with that error's type, so it is retried the same way. A ``stop``

@@ -181,7 +181,7 @@ with DAG("DAG_ID", schedule=None, start_date=pendulum.datetime(2024, 1, 1, tz="U
 """
 
 
-def test_during_a_fan_out_the_collector_makes_only_steady_passes_and_is_as_before_after_it(
+def test_during_a_fan_out_automatic_collection_is_off_and_the_heap_frozen_and_after_it_as_before(
     run_dag: RunDag, lipachat_emulator: Emulator, lipachat_conn: str, capfd: pytest.CaptureFixture[str]
 ) -> None:
     import gc
