@@ -106,8 +106,8 @@ async def send_to_all(
     time: while it runs, nothing on the event loop may use what it uses (Airflow's in-process
     supervisor under ``dag.test()`` takes no lock). Above ``PROGRESS_THRESHOLD`` recipients a
     progress line is logged, and once more at the end. The caller saves the last increment itself,
-    from the result, once this has returned: no call is running then. After an error that every other send would
-    meet too (the gateway refused the API key or stopped answering, the shared rate limit's store did
+    from the result, once this has returned: no call is running then. After an error that every
+    other send would meet too (the gateway refused the API key or stopped answering, the shared rate limit's store did
     not answer), the sends in flight finish (each meets the same error, or gets through) and the rest
     are not attempted; each fails with that error's type, so it is retried the same way. A ``stop``
     request cancels the sends in flight at once and leaves the rest unattempted, each failing with
@@ -197,9 +197,7 @@ async def send_to_all(
             await asyncio.wait([saving])  # the caller's last save must not run beside this one
     if saving is not None:
         say(saving.result())
-    if report:
-        assert log is not None
-        log.info("%s%s", progress.line(), f"; {describe()}" if describe else "")
+    say(None)
     return result
 
 
